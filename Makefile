@@ -1,0 +1,36 @@
+# Set-up and everyday commands. Each target installs what it needs into .venv first.
+#   make demo   - the built-in default job end to end (synthetic MIND, offline)
+#   make test   - lint + the test suite
+PYTHON ?= python3
+VENV ?= .venv
+# torch is installed on its own first: an unpinned resolve would pull a multi-GB CUDA build on
+# machines that only need the CPU wheel. Override for another build, e.g. make TORCH='torch==2.13.0+cu128'.
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+demo: $(STAMP)
+	$(BIN)/mmnewsrec demo
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/parse_mind.py
+	$(BIN)/python benchmarks/metrics_speed.py
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

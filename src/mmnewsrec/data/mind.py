@@ -1,0 +1,505 @@
+"""Readers for MIND-format splits (news.tsv + behaviors.tsv), validated line by line.
+
+Parsing runs in Arrow's C++ CSV reader and compute kernels, so a MIND-small split (51k news, 157k
+impressions, 5.8M impression tokens) parses in about a second. Every check that fails reports the
+file and the 1-based line number: a wrong column count, an impression token that is not
+``NEWSID-LABEL``, a label other than 0/1, a bad timestamp, a duplicate news id, an unknown news
+reference (unless the policy drops or keeps them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from mmnewsrec.config import DataConfig, UnknownNewsPolicy
+from mmnewsrec.data.images import attach_images
+from mmnewsrec.data.schema import (
+    BEHAVIOR_COLUMNS,
+    BEHAVIORS_FILE,
+    BEHAVIORS_SCHEMA,
+    IMAGES_DIR,
+    NEWS_COLUMNS,
+    NEWS_FILE,
+    SPLITS,
+    TIME_FORMAT,
+)
+from mmnewsrec.data.vocab import Vocab
+from mmnewsrec.errors import DataFormatError
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------------
+# Low-level TSV reading
+# --------------------------------------------------------------------------------------------------
+
+
+def _read_tsv(path: Path, columns: tuple[str, ...]) -> pa.Table:
+    """Reads a header-less, quote-less TSV with exactly ``len(columns)`` string columns.
+
+    Raises:
+        DataFormatError: naming the first line whose column count is wrong.
+    """
+    if not path.is_file():
+        raise DataFormatError(path, None, "file not found")
+    invalid: list[pcsv.InvalidRow] = []
+
+    def on_invalid(row: pcsv.InvalidRow) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(column_names=list(columns), block_size=1 << 24),
+            # MIND titles contain bare quotes: no quoting, no escaping, one record per line.
+            parse_options=pcsv.ParseOptions(
+                delimiter="\t",
+                quote_char=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={name: pa.string() for name in columns},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise DataFormatError(path, None, f"cannot be parsed as TSV ({exc})") from None
+    if invalid:
+        _raise_first_invalid_row(path, invalid, len(columns))
+    table = table.combine_chunks()
+    empty = None
+    for name in columns:  # Arrow reads an empty line as a row of empty strings
+        blank = pc.equal(pc.utf8_length(table[name]), 0)
+        empty = blank if empty is None else pc.and_(empty, blank)
+    line = _first_true(empty) if table.num_rows else None
+    if line is not None:
+        raise DataFormatError(path, line + 1, "empty line")
+    return table
+
+
+def _raise_first_invalid_row(path: Path, invalid: list[pcsv.InvalidRow], expected: int) -> None:
+    # Arrow's multi-threaded reader does not know line numbers: find the first bad row by its text.
+    bad_texts = {row.text: row.actual_columns for row in invalid}
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=1):
+            text = line.rstrip("\r\n")
+            if text in bad_texts or len(text.split("\t")) != expected:
+                actual = len(text.split("\t")) if text else 0
+                raise DataFormatError(path, number, f"expected {expected} tab-separated columns, found {actual}")
+    row = invalid[0]
+    raise DataFormatError(path, row.number, f"expected {expected} columns, found {row.actual_columns}")
+
+
+def _first_true(mask: pa.Array | np.ndarray) -> int | None:
+    array = mask.to_numpy(zero_copy_only=False) if isinstance(mask, (pa.Array, pa.ChunkedArray)) else mask
+    hits = np.flatnonzero(array)
+    return int(hits[0]) if hits.size else None
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    """Whitespace-separated tokens of one string column: flat values and per-row offsets."""
+
+    values: pa.StringArray
+    offsets: np.ndarray  # (rows + 1,) int64
+
+    def row_of(self, token_index: int) -> int:
+        return int(np.searchsorted(self.offsets, token_index, side="right") - 1)
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _split_tokens(column: pa.Array | pa.ChunkedArray) -> _Tokens:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    parts = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(column))  # "" -> [""]
+    flat = pc.list_flatten(parts)
+    parents = pc.list_parent_indices(parts).to_numpy()
+    keep = pc.not_equal(flat, "")
+    flat = pc.filter(flat, keep)
+    parents = parents[keep.to_numpy(zero_copy_only=False)]
+    counts = np.bincount(parents, minlength=len(column))
+    offsets = np.zeros(len(column) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return _Tokens(flat, offsets)
+
+
+def _list_array(values: pa.Array, offsets: np.ndarray) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+
+
+# --------------------------------------------------------------------------------------------------
+# news.tsv
+# --------------------------------------------------------------------------------------------------
+
+
+def read_news(path: str | Path) -> pa.Table:
+    """Reads a MIND ``news.tsv`` into a string table with columns :data:`NEWS_COLUMNS`.
+
+    Raises:
+        DataFormatError: wrong column count, empty news id or duplicate news id (file:line).
+    """
+    path = Path(path)
+    table = _read_tsv(path, NEWS_COLUMNS)
+    ids = table["news_id"]
+    empty = _first_true(pc.equal(pc.utf8_length(ids), 0))
+    if empty is not None:
+        raise DataFormatError(path, empty + 1, "empty news id")
+    if pc.count_distinct(ids).as_py() != len(ids):
+        id_list = ids.to_pylist()
+        first_line: dict[str, int] = {}
+        for number, news_id in enumerate(id_list, start=1):
+            if news_id in first_line:
+                raise DataFormatError(
+                    path, number, f"duplicate news id {news_id!r} (first seen on line {first_line[news_id]})"
+                )
+            first_line[news_id] = number
+    return table
+
+
+# --------------------------------------------------------------------------------------------------
+# behaviors.tsv
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BehaviorsReadResult:
+    table: pa.Table  # BEHAVIORS_SCHEMA
+    labelled: bool
+    unknown_news_refs: int
+    dropped_impressions: int = 0
+
+
+def read_behaviors(
+    path: str | Path,
+    known_news: pa.Array | None = None,
+    on_unknown_news: UnknownNewsPolicy = "error",
+) -> BehaviorsReadResult:
+    """Reads a MIND ``behaviors.tsv`` into a table with :data:`BEHAVIORS_SCHEMA`.
+
+    Args:
+        path: the file.
+        known_news: news ids of the split's news.tsv; None skips the unknown-reference check.
+        on_unknown_news: ``error`` raises on the first unknown reference, ``drop`` removes unknown
+            references from histories and candidates (an impression left without candidates is
+            dropped), ``keep`` leaves them. All three count them.
+
+    Raises:
+        DataFormatError: naming file and 1-based line of the first problem.
+    """
+    path = Path(path)
+    raw = _read_tsv(path, BEHAVIOR_COLUMNS)
+    num_rows = raw.num_rows
+
+    def fail(row: int, reason: str) -> None:
+        raise DataFormatError(path, row + 1, reason)
+
+    # impression_id: a non-negative integer.
+    bad = _first_true(pc.invert(pc.match_substring_regex(raw["impression_id"], r"^\d+$")))
+    if bad is not None:
+        fail(bad, f"impression id {raw['impression_id'][bad].as_py()!r} is not a non-negative integer")
+    impression_ids = pc.cast(raw["impression_id"], pa.int64())
+    bad = _first_true(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(raw["user_id"])), 0))
+    if bad is not None:
+        fail(bad, "empty user id")
+
+    times = pc.strptime(raw["time"], format=TIME_FORMAT, unit="s", error_is_null=True)
+    bad = _first_true(pc.is_null(times))
+    if bad is not None:
+        fail(bad, f"time {raw['time'][bad].as_py()!r} does not match 'M/D/YYYY h:mm:ss AM|PM'")
+
+    history = _split_tokens(raw["history"])
+    impressions = _split_tokens(raw["impressions"])
+    bad = _first_true(impressions.counts() == 0)
+    if bad is not None:
+        fail(bad, "impression has no candidates")
+
+    tokens = impressions.values
+    labelled = num_rows > 0 and bool(pc.any(pc.match_substring(tokens, "-")).as_py())
+    if labelled:
+        well_formed = pc.match_substring_regex(tokens, r"^[^\s]+-[01]$")
+        bad = _first_true(pc.invert(well_formed))
+        if bad is not None:
+            token = tokens[bad].as_py()
+            head, dash, label = token.rpartition("-")
+            if dash and head:
+                reason = f"impression token {token!r}: label {label!r} is not 0 or 1"
+            else:
+                reason = f"impression token {token!r} is not NEWSID-LABEL (label 0 or 1)"
+            fail(impressions.row_of(bad), reason)
+        candidates = pc.utf8_slice_codeunits(tokens, 0, -2)
+        labels = pc.cast(pc.utf8_slice_codeunits(tokens, -1), pa.int8())
+    else:
+        candidates = tokens
+        labels = None
+
+    hist_values, hist_offsets = history.values, history.offsets
+    cand_offsets = impressions.offsets
+    unknown = 0
+    keep_rows = None
+    if known_news is not None:
+        hist_known = pc.is_in(hist_values, value_set=known_news).to_numpy(zero_copy_only=False)
+        cand_known = pc.is_in(candidates, value_set=known_news).to_numpy(zero_copy_only=False)
+        unknown = int((~hist_known).sum() + (~cand_known).sum())
+        if unknown and on_unknown_news == "error":
+            first_hist = _first_true(~hist_known)
+            first_cand = _first_true(~cand_known)
+            rows = []
+            if first_hist is not None:
+                rows.append((history.row_of(first_hist), "history", hist_values[first_hist].as_py()))
+            if first_cand is not None:
+                rows.append((impressions.row_of(first_cand), "impressions", candidates[first_cand].as_py()))
+            row, column, news_id = min(rows)
+            fail(
+                row,
+                f"{column} references news id {news_id!r} absent from {NEWS_FILE} "
+                f"({unknown} unknown references in this file; on_unknown_news=drop removes them)",
+            )
+        if unknown and on_unknown_news == "drop":
+            hist_values, hist_offsets = _filter_tokens(hist_values, hist_offsets, hist_known)
+            candidates, new_cand_offsets = _filter_tokens(candidates, cand_offsets, cand_known)
+            if labels is not None:
+                labels = pc.filter(labels, pa.array(cand_known))
+            cand_offsets = new_cand_offsets
+            keep_rows = np.diff(cand_offsets) > 0
+            logger.warning("%s: dropped %d references to unknown news", path, unknown)
+
+    table = pa.Table.from_arrays(
+        [
+            impression_ids,
+            raw["user_id"],
+            times,
+            _list_array(hist_values, hist_offsets),
+            _list_array(candidates, cand_offsets),
+            _list_array(labels, cand_offsets) if labels is not None else pa.nulls(num_rows, pa.list_(pa.int8())),
+        ],
+        schema=BEHAVIORS_SCHEMA,
+    )
+    dropped = 0
+    if keep_rows is not None and not keep_rows.all():
+        dropped = int((~keep_rows).sum())
+        table = table.filter(pa.array(keep_rows))
+        logger.warning("%s: dropped %d impressions left without candidates", path, dropped)
+    _check_unique_impression_ids(path, table["impression_id"])
+    return BehaviorsReadResult(table.combine_chunks(), labelled, unknown, dropped)
+
+
+def _filter_tokens(values: pa.Array, offsets: np.ndarray, keep: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+    return pc.filter(values, pa.array(keep)), kept_before[offsets]
+
+
+def _check_unique_impression_ids(path: Path, ids: pa.ChunkedArray) -> None:
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return
+    seen: dict[int, int] = {}
+    for number, impression_id in enumerate(ids.to_pylist(), start=1):
+        if impression_id in seen:
+            raise DataFormatError(
+                path, number, f"duplicate impression id {impression_id} (first seen on line {seen[impression_id]})"
+            )
+        seen[impression_id] = number
+
+
+# --------------------------------------------------------------------------------------------------
+# Splits and datasets
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MindSplit:
+    """One parsed MIND split.
+
+    Attributes:
+        name: ``train``, ``dev``, ``test`` or the folder name.
+        directory: the split folder.
+        news: news.tsv as a string table (:data:`NEWS_COLUMNS`, plus ``image_path`` when an image
+            folder was attached: the file path, or null for news without an image).
+        behaviors: one row per impression (:data:`BEHAVIORS_SCHEMA`).
+        labelled: False for a test split whose impressions carry no labels.
+        unknown_news_refs: behaviour references to news absent from this split's news.tsv.
+    """
+
+    name: str
+    directory: Path
+    news: pa.Table
+    behaviors: pa.Table
+    labelled: bool
+    unknown_news_refs: int = 0
+    dropped_impressions: int = 0
+
+    @property
+    def num_impressions(self) -> int:
+        return self.behaviors.num_rows
+
+    def candidate_offsets(self) -> np.ndarray:
+        """(impressions + 1,) int64 offsets of each impression's candidates in the flat arrays."""
+        return _offsets(self.behaviors["candidates"])
+
+    def flat_candidates(self) -> pa.Array:
+        """(candidates,) news ids of all impressions, concatenated in impression order."""
+        return pc.list_flatten(self.behaviors["candidates"].combine_chunks())
+
+    def flat_labels(self) -> np.ndarray:
+        """(candidates,) int8 labels aligned with :meth:`flat_candidates`.
+
+        Raises:
+            DataFormatError: for an unlabelled (test) split.
+        """
+        if not self.labelled:
+            raise DataFormatError(self.directory / BEHAVIORS_FILE, None, "this split has no click labels")
+        return pc.list_flatten(self.behaviors["labels"].combine_chunks()).to_numpy().astype(np.int8)
+
+    def history_offsets(self) -> np.ndarray:
+        return _offsets(self.behaviors["history"])
+
+    def flat_history(self) -> pa.Array:
+        return pc.list_flatten(self.behaviors["history"].combine_chunks())
+
+
+def _offsets(column: pa.ChunkedArray) -> np.ndarray:
+    lengths = pc.list_value_length(column.combine_chunks()).to_numpy(zero_copy_only=False)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def read_split(
+    directory: str | Path,
+    name: str | None = None,
+    on_unknown_news: UnknownNewsPolicy = "error",
+    image_dir: str | Path | None = None,
+) -> MindSplit:
+    """Reads one split folder (``news.tsv`` + ``behaviors.tsv``), attaching images if given."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataFormatError(directory, None, "split folder not found")
+    news = read_news(directory / NEWS_FILE)
+    result = read_behaviors(directory / BEHAVIORS_FILE, news["news_id"].combine_chunks(), on_unknown_news)
+    if image_dir is not None:
+        news = attach_images(news, image_dir)
+    return MindSplit(
+        name=name or directory.name,
+        directory=directory,
+        news=news,
+        behaviors=result.table,
+        labelled=result.labelled,
+        unknown_news_refs=result.unknown_news_refs,
+        dropped_impressions=result.dropped_impressions,
+    )
+
+
+@dataclass(frozen=True)
+class Vocabs:
+    """Id maps fitted on the training split only (dev/test values unseen in train map to UNK)."""
+
+    users: Vocab
+    categories: Vocab
+    subcategories: Vocab
+
+
+@dataclass(frozen=True)
+class MindDataset:
+    """A MIND-format dataset root: its splits, the news catalogue and train-fitted vocabularies.
+
+    Attributes:
+        news: every news of every split once, in a stable row order (train news.tsv order, then news
+            first seen in dev, then in test); later layers address news by row in this table.
+        vocabs: users, categories, subcategories fitted on ``train``.
+    """
+
+    root: Path
+    splits: dict[str, MindSplit]
+    news: pa.Table
+    vocabs: Vocabs | None
+    image_dir: Path | None = None
+
+    def __getitem__(self, split: str) -> MindSplit:
+        try:
+            return self.splits[split]
+        except KeyError:
+            raise DataFormatError(
+                self.root / split, None, f"split {split!r} not loaded; have {sorted(self.splits)}"
+            ) from None
+
+    def news_rows(self, news_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Catalogue row of each news id (int64); every id read through this dataset is present."""
+        rows = pc.index_in(news_ids, value_set=self.news["news_id"].combine_chunks())
+        if rows.null_count:
+            missing = pc.filter(news_ids, pc.is_null(rows))[0].as_py()
+            raise KeyError(f"news id {missing!r} is not in the catalogue of {self.root}")
+        return rows.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def find_image_dir(path: Path) -> Path | None:
+    """The IM-MIND style ``images/`` folder inside ``path`` or its parent, if any."""
+    for candidate in (path / IMAGES_DIR, path.parent / IMAGES_DIR):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def is_split_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / NEWS_FILE).is_file() or (path / BEHAVIORS_FILE).is_file()
+
+
+def load_mind(
+    root: str | Path,
+    config: DataConfig | None = None,
+    splits: tuple[str, ...] | None = None,
+) -> MindDataset:
+    """Loads a MIND-format dataset root (``train/``, ``dev/``, optionally ``test/``).
+
+    Args:
+        root: the dataset root; splits that are absent are skipped unless named in ``splits``.
+        config: reading policy (unknown news references, image folder); defaults to DataConfig().
+        splits: which splits to read; None reads whichever of train/dev/test exist.
+
+    Raises:
+        DataFormatError: a named split is missing, or any file is malformed.
+    """
+    root = Path(root)
+    config = config or DataConfig(root=str(root))
+    if not root.is_dir():
+        raise DataFormatError(root, None, "dataset folder not found")
+    names = splits if splits is not None else tuple(s for s in SPLITS if (root / s).is_dir())
+    if not names:
+        raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
+    image_dir = Path(config.images.directory) if config.images.directory else find_image_dir(root)
+    loaded = {name: read_split(root / name, name, config.on_unknown_news, image_dir) for name in names}
+    news = build_catalogue([split.news for split in loaded.values()])
+    vocabs = None
+    if "train" in loaded:
+        train = loaded["train"]
+        vocabs = Vocabs(
+            users=Vocab.fit(train.behaviors["user_id"]),
+            categories=Vocab.fit(train.news["category"]),
+            subcategories=Vocab.fit(train.news["subcategory"]),
+        )
+    return MindDataset(root=root, splits=loaded, news=news, vocabs=vocabs, image_dir=image_dir)
+
+
+def build_catalogue(tables: list[pa.Table]) -> pa.Table:
+    """Concatenates news tables keeping the first occurrence of each news id, in order."""
+    if len(tables) == 1:
+        return tables[0]
+    columns = tables[0].column_names
+    combined = pa.concat_tables([t.select(columns) for t in tables]).combine_chunks()
+    ids = combined["news_id"]
+    unique = pc.unique(ids)  # in order of first occurrence
+    first_rows = pc.index_in(unique, value_set=ids)
+    return combined.take(first_rows)

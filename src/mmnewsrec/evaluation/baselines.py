@@ -1,0 +1,78 @@
+"""Non-learned rankers that bracket every model: random (floor), popularity, oracle (ceiling)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mmnewsrec.data.mind import MindDataset, MindSplit
+from mmnewsrec.data.synthetic import ORACLE_FILE, read_oracle_probs
+from mmnewsrec.errors import DataFormatError
+from mmnewsrec.registry import Registry
+
+#: A baseline maps (dataset, split name, seed) to one score per candidate, shape (N,), flat in
+#: impression order.
+Baseline = Callable[[MindDataset, str, int], np.ndarray]
+
+BASELINES: Registry[Baseline] = Registry("baseline")
+
+
+@BASELINES.register("random")
+def random_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray:
+    """Uniform random scores: AUC 0.5 in expectation."""
+    count = len(dataset[split].flat_candidates())
+    return np.random.default_rng(seed).random(count)
+
+
+@BASELINES.register("popularity")
+def popularity_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray:
+    """Scores each candidate by how often it was clicked before the evaluated impressions.
+
+    Clicks counted: the training split's impression clicks plus every click-history entry of the
+    training split and of the evaluated split (histories precede the split's impressions, so no
+    label of the evaluated split is used). Ties, e.g. among news never clicked, are broken by a
+    seeded random jitter smaller than one click.
+    """
+    counted: list[pa.Array] = []
+    if "train" in dataset.splits:
+        train = dataset["train"]
+        clicked = pc.filter(train.flat_candidates(), pa.array(train.flat_labels() == 1))
+        counted += [clicked, _unique_user_history(train)]
+    if split != "train":
+        counted.append(_unique_user_history(dataset[split]))
+    candidates = dataset[split].flat_candidates()
+    scores = np.zeros(len(candidates))
+    if counted:
+        counts = pc.value_counts(pa.concat_arrays(counted))
+        rows = pc.fill_null(pc.index_in(candidates, value_set=counts.field("values")), -1).to_numpy()
+        freq = counts.field("counts").to_numpy()
+        scores = np.where(rows >= 0, freq[np.maximum(rows, 0)], 0).astype(np.float64)
+    return scores + 0.5 * np.random.default_rng(seed).random(len(scores))
+
+
+def _unique_user_history(split: MindSplit) -> pa.Array:
+    # A user's history repeats in each of their impressions; count it once per user.
+    first = pc.index_in(pc.unique(split.behaviors["user_id"]), value_set=split.behaviors["user_id"])
+    return pc.list_flatten(split.behaviors["history"].take(first).combine_chunks())
+
+
+@BASELINES.register("oracle")
+def oracle_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray:
+    """The generator's true click probabilities (synthetic data only): the best achievable ranking."""
+    data = dataset[split]
+    path = data.directory / ORACLE_FILE
+    if not path.is_file():
+        raise DataFormatError(path, None, "no oracle probabilities: the oracle exists only for synthetic data")
+    probs = read_oracle_probs(path)
+    offsets = data.candidate_offsets()
+    scores = np.empty(offsets[-1])
+    for m, impression_id in enumerate(data.behaviors["impression_id"].to_numpy()):
+        values = probs.get(int(impression_id))
+        size = offsets[m + 1] - offsets[m]
+        if values is None or len(values) != size:
+            raise DataFormatError(path, None, f"impression {impression_id}: expected {size} probabilities")
+        scores[offsets[m] : offsets[m + 1]] = values
+    return scores

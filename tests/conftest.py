@@ -1,0 +1,28 @@
+"""Shared fixtures: the hand-written MIND sample and one tiny synthetic dataset per test session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mmnewsrec.data.synthetic import generate_mind
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture()
+def mind_sample(tmp_path: Path) -> Path:
+    """A writable copy of tests/fixtures/mind_sample (train/dev/test, 6 news, 6 impressions)."""
+    target = tmp_path / "mind_sample"
+    shutil.copytree(FIXTURES / "mind_sample", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_mind(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A synthetic ``tiny`` dataset (seed 0) shared by the whole session: treat it as read-only."""
+    root = tmp_path_factory.mktemp("synthetic") / "tiny"
+    generate_mind(root, scale="tiny", seed=0)
+    return root

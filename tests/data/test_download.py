@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mmnewsrec.data.download import CHECKSUM_FILE, DownloadError, download_file, download_mind
+from mmnewsrec.data.mind import load_mind
+
+
+def make_zip(split_dir: Path, target: Path, folder: str = "") -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(split_dir.iterdir()):
+            archive.write(path, arcname=f"{folder}{path.name}")
+    return target
+
+
+@pytest.fixture()
+def sample_zips(mind_sample: Path, tmp_path: Path) -> dict[str, Path]:
+    zips = tmp_path / "zips"
+    zips.mkdir()
+    return {
+        "train": make_zip(mind_sample / "train", zips / "MINDsmall_train.zip"),
+        "dev": make_zip(mind_sample / "dev", zips / "MINDsmall_dev.zip", folder="MINDsmall_dev/"),
+    }
+
+
+class FlakyRangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves files from ``root``; honours Range; the first ``drops`` responses stop half-way."""
+
+    root: Path
+    drops = 0
+    ranges: list[str | None]
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        path = self.root / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        header = self.headers.get("Range")
+        type(self).ranges.append(header)
+        start = int(header.removeprefix("bytes=").rstrip("-")) if header else 0
+        body = data[start:]
+        self.send_response(206 if header else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if type(self).drops > 0:
+            type(self).drops -= 1
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)  # the transfer breaks off
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[tuple[str, type[FlakyRangeHandler]]]:
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = type("Handler", (FlakyRangeHandler,), {"root": root, "drops": 0, "ranges": []})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_from_zip_unpacks_into_reader_layout(sample_zips: dict[str, Path], tmp_path: Path) -> None:
+    root = download_mind("mind-small", tmp_path / "mind", from_zips=sample_zips.values(), mirrors=())
+    dataset = load_mind(root)
+    assert list(dataset.splits) == ["train", "dev"]
+    assert dataset["dev"].num_impressions == 2
+    recorded = (root / CHECKSUM_FILE).read_text()
+    digest = hashlib.sha256(sample_zips["train"].read_bytes()).hexdigest()
+    assert f"{digest}  MINDsmall_train.zip" in recorded
+
+
+def test_checksum_mismatch_and_corrupt_zip(sample_zips: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="differs from the expected"):
+        download_mind(
+            "mind-small",
+            tmp_path / "a",
+            from_zips=sample_zips.values(),
+            mirrors=(),
+            sha256={"MINDsmall_train.zip": "0" * 64},
+        )
+    bad = tmp_path / "MINDsmall_train.zip"
+    bad.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DownloadError, match="not a valid zip"):
+        download_mind("mind-small", tmp_path / "b", from_zips=[bad, sample_zips["dev"]], mirrors=())
+    assert not (tmp_path / "b" / "train").exists()
+
+
+def test_unrecognised_archive_name(sample_zips: dict[str, Path], tmp_path: Path) -> None:
+    odd = sample_zips["train"].rename(tmp_path / "archive.zip")
+    with pytest.raises(DownloadError, match="cannot tell which split"):
+        download_mind("mind-small", tmp_path / "c", from_zips=[odd], mirrors=())
+
+
+def test_download_resumes_after_a_broken_transfer(sample_zips, server, tmp_path: Path) -> None:
+    url, handler = server
+    served = handler.root / "MINDsmall_train.zip"
+    served.write_bytes(sample_zips["train"].read_bytes())
+    handler.drops = 1
+    dest = tmp_path / "MINDsmall_train.zip"
+    with pytest.raises(OSError):
+        download_file(f"{url}/MINDsmall_train.zip", dest, progress=False)
+    part = tmp_path / "MINDsmall_train.zip.part"
+    assert not dest.exists() and 0 < part.stat().st_size < served.stat().st_size
+    download_file(f"{url}/MINDsmall_train.zip", dest, progress=False)
+    assert dest.read_bytes() == served.read_bytes() and not part.exists()
+    assert handler.ranges == [None, f"bytes={served.stat().st_size // 2}-"]
+
+
+def test_download_mind_over_http_tries_mirrors_in_order(sample_zips, server, tmp_path: Path) -> None:
+    url, handler = server
+    for path in sample_zips.values():
+        (handler.root / path.name).write_bytes(path.read_bytes())
+    root = download_mind("mind-small", tmp_path / "mind", mirrors=[f"{url}/missing", url], progress=False)
+    assert load_mind(root)["train"].num_impressions == 3
+    # Complete split folders are not fetched again.
+    handler.ranges.clear()
+    download_mind("mind-small", root, mirrors=[url], progress=False)
+    assert handler.ranges == []
+
+
+def test_offline_fails_fast_with_instructions(tmp_path: Path) -> None:
+    with pytest.raises(DownloadError) as info:
+        download_mind("mind-small", tmp_path / "mind", mirrors=["http://127.0.0.1:9"], timeout=2)
+    message = str(info.value)
+    assert "MINDsmall_train.zip MINDsmall_dev.zip" in message
+    assert "--from-zip PATH/MINDsmall_train.zip" in message
+    with pytest.raises(DownloadError, match="unknown dataset"):
+        download_mind("mind-huge", tmp_path)

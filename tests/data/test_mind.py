@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmnewsrec.config import DataConfig
+from mmnewsrec.data.mind import load_mind, read_behaviors, read_news, read_split
+from mmnewsrec.data.vocab import UNK_INDEX
+from mmnewsrec.errors import DataFormatError
+
+NEWS_LINE = "N9\tnews\tnewsus\tTitle\tAbstract\thttps://x\t[]\t[]\n"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_fixture_train_split_exactly(mind_sample: Path) -> None:
+    split = read_split(mind_sample / "train")
+    assert split.news["news_id"].to_pylist() == ["N1", "N2", "N3", "N4"]
+    assert split.news["title"][0].as_py() == 'Tiger wins "the" Masters again'  # bare quotes survive
+    assert split.news["abstract"][1].as_py() == ""
+    b = split.behaviors
+    assert b["impression_id"].to_pylist() == [1, 2, 3]
+    assert b["user_id"].to_pylist() == ["U1", "U2", "U1"]
+    assert b["time"][0].as_py() == dt.datetime(2019, 11, 11, 9, 5, 58)
+    assert b["time"][1].as_py() == dt.datetime(2019, 11, 12, 12, 30, 0)  # 12:30 PM is just past noon
+    assert b["time"][2].as_py() == dt.datetime(2019, 11, 13, 23, 59, 59)
+    assert b["history"].to_pylist() == [["N1", "N2"], [], ["N1", "N2", "N3"]]
+    assert b["candidates"].to_pylist() == [["N3", "N4"], ["N1", "N2", "N4"], ["N4", "N2"]]
+    assert b["labels"].to_pylist() == [[1, 0], [0, 0, 1], [1, 0]]
+    assert split.labelled
+    np.testing.assert_array_equal(split.candidate_offsets(), [0, 2, 5, 7])
+    np.testing.assert_array_equal(split.flat_labels(), [1, 0, 0, 0, 1, 1, 0])
+    assert split.flat_candidates().to_pylist() == ["N3", "N4", "N1", "N2", "N4", "N4", "N2"]
+
+
+def test_test_split_without_labels(mind_sample: Path) -> None:
+    split = read_split(mind_sample / "test")
+    assert not split.labelled
+    assert split.behaviors["candidates"].to_pylist() == [["N5", "N6"]]
+    assert split.behaviors["labels"].null_count == 1
+    with pytest.raises(DataFormatError, match="no click labels"):
+        split.flat_labels()
+
+
+def test_crlf_line_endings_parse_the_same(mind_sample: Path) -> None:
+    for name in ("news.tsv", "behaviors.tsv"):
+        path = mind_sample / "train" / name
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    split = read_split(mind_sample / "train")
+    assert split.behaviors["candidates"][2].as_py() == ["N4", "N2"]
+    assert split.news["url"][3].as_py() == "https://example.org/N4"
+
+
+@pytest.mark.parametrize(
+    ("line3", "message"),
+    [
+        ("3\tU1\t11/13/2019 1:00:00 PM\tN1", "expected 5 tab-separated columns, found 4"),
+        ("3\tU1\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4-0\textra", "expected 5 tab-separated columns, found 6"),
+        ("3\tU1\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4", "impression token 'N4' is not NEWSID-LABEL"),
+        ("3\tU1\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4-2", "label '2' is not 0 or 1"),
+        ("3\tU1\t2019-11-13 13:00:00\tN1\tN3-1 N4-0", "does not match 'M/D/YYYY h:mm:ss AM|PM'"),
+        ("3\tU1\t13/45/2019 1:00:00 PM\tN1\tN3-1 N4-0", "time '13/45/2019 1:00:00 PM'"),
+        ("x3\tU1\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4-0", "impression id 'x3' is not a non-negative integer"),
+        ("3\t\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4-0", "empty user id"),
+        ("3\tU1\t11/13/2019 1:00:00 PM\tN1\t  ", "impression has no candidates"),
+        ("1\tU1\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4-0", "duplicate impression id 1 \\(first seen on line 1\\)"),
+        ("", "empty line"),
+    ],
+)
+def test_behaviors_errors_name_file_and_line(tmp_path: Path, line3: str, message: str) -> None:
+    good = "1\tU1\t11/11/2019 9:05:58 AM\tN1 N2\tN3-1 N4-0\n2\tU2\t11/12/2019 1:00:00 PM\t\tN1-0 N4-1\n"
+    path = write(tmp_path / "behaviors.tsv", good + line3 + "\n4\tU4\t11/14/2019 1:00:00 PM\t\tN1-1 N2-0\n")
+    with pytest.raises(DataFormatError, match=message) as info:
+        read_behaviors(path)
+    assert info.value.line == 3
+    assert str(info.value).startswith(f"{path}:3: ")
+
+
+def test_news_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "news.tsv", NEWS_LINE + NEWS_LINE.replace("N9", "N8") + NEWS_LINE)
+    with pytest.raises(DataFormatError, match=r"news.tsv:3: duplicate news id 'N9' \(first seen on line 1\)"):
+        read_news(path)
+    write(path, NEWS_LINE + "N8\tnews\tnewsus\tTitle only\n")
+    with pytest.raises(DataFormatError, match=r"news.tsv:2: expected 8 tab-separated columns, found 4"):
+        read_news(path)
+    with pytest.raises(DataFormatError, match="file not found"):
+        read_news(tmp_path / "absent.tsv")
+
+
+def test_unknown_news_policy(mind_sample: Path) -> None:
+    behaviors = mind_sample / "train" / "behaviors.tsv"
+    text = behaviors.read_text().replace("N1 N2 N3\tN4-1 N2-0", "N1 N77 N3\tN4-1 N88-0")
+    text += "4\tU5\t11/13/2019 11:00:00 PM\t\tN99-1\n"
+    behaviors.write_text(text)
+    with pytest.raises(DataFormatError, match=r"behaviors.tsv:3: history references news id 'N77'") as info:
+        read_split(mind_sample / "train", on_unknown_news="error")
+    assert "3 unknown references" in str(info.value)
+
+    kept = read_split(mind_sample / "train", on_unknown_news="keep")
+    assert kept.unknown_news_refs == 3
+    assert kept.behaviors["candidates"][2].as_py() == ["N4", "N88"]
+
+    dropped = read_split(mind_sample / "train", on_unknown_news="drop")
+    assert dropped.unknown_news_refs == 3
+    assert dropped.dropped_impressions == 1  # impression 4 had only the unknown candidate
+    assert dropped.behaviors["impression_id"].to_pylist() == [1, 2, 3]
+    assert dropped.behaviors["history"][2].as_py() == ["N1", "N3"]
+    assert dropped.behaviors["candidates"][2].as_py() == ["N4"]
+    assert dropped.behaviors["labels"][2].as_py() == [1]
+
+
+def test_load_mind_catalogue_and_train_only_vocabs(mind_sample: Path) -> None:
+    dataset = load_mind(mind_sample)
+    assert list(dataset.splits) == ["train", "dev", "test"]
+    # Train news first, in file order, then news first seen in dev (test adds none).
+    assert dataset.news["news_id"].to_pylist() == ["N1", "N2", "N3", "N4", "N5", "N6"]
+    np.testing.assert_array_equal(dataset.news_rows(dataset["dev"].flat_candidates()), [4, 5, 3, 4, 5])
+    vocabs = dataset.vocabs
+    assert vocabs is not None
+    assert vocabs.categories.tokens == ("<pad>", "<unk>", "sports", "finance", "news")
+    assert vocabs.categories.lookup(["weather"])[0] == UNK_INDEX  # only in dev: unknown to train vocab
+    assert vocabs.users.lookup(["U1", "U3"]).tolist() == [2, UNK_INDEX]
+    with pytest.raises(KeyError, match="N404"):
+        dataset.news_rows(np.array(["N404"]))
+
+
+def test_load_mind_only_named_splits_and_missing_root(mind_sample: Path, tmp_path: Path) -> None:
+    dataset = load_mind(mind_sample, splits=("dev",))
+    assert list(dataset.splits) == ["dev"] and dataset.vocabs is None
+    with pytest.raises(DataFormatError, match="dataset folder not found"):
+        load_mind(tmp_path / "nope")
+    with pytest.raises(DataFormatError, match="split folder not found"):
+        load_mind(mind_sample, splits=("valid",))
+    with pytest.raises(DataFormatError, match="no split folders"):
+        load_mind(tmp_path)
+
+
+def test_load_mind_respects_unknown_news_config(mind_sample: Path) -> None:
+    (mind_sample / "dev" / "behaviors.tsv").write_text("10\tU1\t11/15/2019 8:00:00 AM\tN3 N404\tN5-0 N6-1\n")
+    with pytest.raises(DataFormatError, match="N404"):
+        load_mind(mind_sample)
+    dataset = load_mind(mind_sample, DataConfig(root=str(mind_sample), on_unknown_news="drop"))
+    assert dataset["dev"].behaviors["history"][0].as_py() == ["N3"]

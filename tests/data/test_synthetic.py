@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+from PIL import Image
+
+from mmnewsrec.data.mind import load_mind
+from mmnewsrec.data.stats import split_stats
+from mmnewsrec.data.synthetic import (
+    CATEGORY_WORDS,
+    HOOK_WORDS,
+    ORACLE_FILE,
+    SCALES,
+    SUMMARY_FILE,
+    generate_mind,
+    read_oracle_probs,
+)
+from mmnewsrec.errors import MmnewsrecError
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_same_seed_same_bytes_other_seed_differs(tiny_mind: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    generate_mind(again, scale="tiny", seed=0)
+    assert tree_digest(again) == tree_digest(tiny_mind)
+    other = tmp_path / "other"
+    generate_mind(other, scale="tiny", seed=1, images=False)
+    assert tree_digest(other)["train/behaviors.tsv"] != tree_digest(tiny_mind)["train/behaviors.tsv"]
+    assert not (other / "images").exists()
+
+
+def test_round_trip_parses_with_zero_errors(tiny_mind: Path) -> None:
+    dataset = load_mind(tiny_mind)  # on_unknown_news="error": every reference resolves
+    summary = json.loads((tiny_mind / SUMMARY_FILE).read_text())
+    scale = SCALES["tiny"]
+    assert list(dataset.splits) == ["train", "dev", "test"]
+    for name, split in dataset.splits.items():
+        stats = split_stats(split)
+        assert stats["impressions"] == summary["impressions"][name] == getattr(scale, f"{name}_impressions")
+        assert stats["candidates"] == summary["candidates"][name]
+        assert stats["unknown_news_refs"] == 0 and stats["unreadable_images"] == 0
+        assert 2 <= stats["min_candidates"] and stats["max_candidates"] <= scale.max_candidates
+        assert 0.35 < stats["image_coverage"] < 0.55
+    assert dataset["train"].labelled and dataset["dev"].labelled and not dataset["test"].labelled
+
+
+def test_click_statistics_match_mind(tiny_mind: Path) -> None:
+    dataset = load_mind(tiny_mind, splits=("train", "dev"))
+    for split in dataset.splits.values():
+        stats = split_stats(split, check_images=False)
+        assert 0.03 < stats["click_rate"] < 0.05
+        clicks = np.add.reduceat(split.flat_labels(), split.candidate_offsets()[:-1])
+        assert (clicks >= 1).all()  # every logged impression has a click, as in MIND
+    assert split_stats(dataset["train"], check_images=False)["empty_histories"] > 0
+
+
+def test_titles_carry_topic_and_hook_words(tiny_mind: Path) -> None:
+    news = load_mind(tiny_mind, splits=("train",)).news
+    hooks = set(HOOK_WORDS)
+    on_topic, with_hook = 0, 0
+    for category, title in zip(news["category"].to_pylist(), news["title"].to_pylist(), strict=True):
+        words = set(title.lower().split())
+        on_topic += bool(words & set(CATEGORY_WORDS[category]))
+        with_hook += bool(words & hooks)
+    assert on_topic == news.num_rows  # every title names its topic
+    assert 0.25 < with_hook / news.num_rows < 0.55  # 40% of news carry 1-2 hooks
+
+
+def test_history_interest_predicts_clicks(tiny_mind: Path) -> None:
+    """Users click candidates of the subcategories they clicked before: the signal a model learns."""
+    dataset = load_mind(tiny_mind, splits=("train",))
+    split = dataset["train"]
+    subcat = dict(zip(dataset.news["news_id"].to_pylist(), dataset.news["subcategory"].to_pylist(), strict=True))
+    match = {0: [], 1: []}
+    for history, cands, labels in zip(
+        split.behaviors["history"].to_pylist(),
+        split.behaviors["candidates"].to_pylist(),
+        split.behaviors["labels"].to_pylist(),
+        strict=True,
+    ):
+        seen = {subcat[n] for n in history}
+        if seen:
+            for news_id, label in zip(cands, labels, strict=True):
+                match[label].append(subcat[news_id] in seen)
+    assert np.mean(match[1]) > np.mean(match[0]) + 0.2
+
+
+def test_images_encode_category(tiny_mind: Path) -> None:
+    news = load_mind(tiny_mind, splits=("train",)).news
+    with_image = news.filter(pc.is_valid(news["image_path"]))
+    colours = np.array(
+        [np.asarray(Image.open(p))[:4, :4].reshape(-1, 3).mean(0) for p in with_image["image_path"].to_pylist()]
+    )
+    cats = np.array(with_image["category"].to_pylist())
+    centroids = {c: colours[cats == c].mean(0) for c in set(cats)}
+    names = list(centroids)
+    nearest = [names[np.argmin([np.linalg.norm(x - centroids[n]) for n in names])] for x in colours]
+    assert np.mean(np.array(nearest) == cats) > 0.9  # background colour identifies the category
+
+
+def test_oracle_file_aligns_with_candidates(tiny_mind: Path) -> None:
+    split = load_mind(tiny_mind, splits=("dev",))["dev"]
+    probs = read_oracle_probs(tiny_mind / "dev" / ORACLE_FILE)
+    sizes = np.diff(split.candidate_offsets())
+    ids = split.behaviors["impression_id"].to_pylist()
+    assert [len(probs[i]) for i in ids] == sizes.tolist()
+    flat = np.concatenate([probs[i] for i in ids])
+    assert ((flat > 0) & (flat < 1)).all()
+    assert flat[split.flat_labels() == 1].mean() > 3 * flat[split.flat_labels() == 0].mean()
+
+
+def test_refuses_to_overwrite_and_leaves_no_partial_output(tiny_mind: Path, tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(MmnewsrecError, match="already exists"):
+        generate_mind(tiny_mind, scale="tiny")
+    with pytest.raises(MmnewsrecError, match="unknown scale"):
+        generate_mind(tmp_path / "x", scale="huge")
+
+    import mmnewsrec.data.synthetic as synthetic
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(synthetic, "_write_images", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        generate_mind(tmp_path / "crashed", scale="tiny")
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary folder remains

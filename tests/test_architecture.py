@@ -1,0 +1,29 @@
+"""The one-way layer contract of ARCHITECTURE.md, checked by import-linter on the installed package."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_layers_import_only_downwards() -> None:
+    linter = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if linter is None:
+        pytest.skip("import-linter is not installed (pip install -e .[dev])")
+    result = subprocess.run([linter, "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_library_code_does_not_print() -> None:
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "src" / "mmnewsrec").rglob("*.py")
+        if "cli" not in path.parts and "print(" in path.read_text()
+    ]
+    assert offenders == []

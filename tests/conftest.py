@@ -11,6 +11,8 @@ from mmnewsrec.data.synthetic import generate_mind
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+pytest_plugins = ["tests.tiny_models"]  # tiny random transformers models: tiny_bert, tiny_vit, tiny_blip
+
 
 @pytest.fixture()
 def mind_sample(tmp_path: Path) -> Path:

@@ -109,6 +109,16 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_featurize(args: argparse.Namespace) -> int:
+    from mmnewsrec.config import ExperimentConfig, load_yaml
+    from mmnewsrec.workflows.featurize import run_featurize
+
+    config = load_yaml(ExperimentConfig, args.config, args.overrides)
+    for record in run_featurize(config, data_root=args.data, cache_dir=args.cache_dir, progress=args.progress):
+        print(json.dumps(record))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmnewsrec.workflows.demo import run_demo
 
@@ -174,6 +184,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=20.0, help="network timeout in seconds")
     p.add_argument("--force", action="store_true", help="unpack again over complete split folders")
     p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("featurize", help="build or reuse the cached features an experiment config names")
+    p.add_argument("--config", required=True, type=Path, help="experiment YAML (configs/)")
+    p.add_argument("--data", type=Path, default=None, help="dataset root (default: data.root of the config)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: features.cache_dir)")
+    p.add_argument("overrides", nargs="*", help="dotted.key=value config overrides")
+    p.set_defaults(func=_cmd_featurize)
 
     p = sub.add_parser("demo", help="the built-in default job on synthetic data")
     p.add_argument("--workdir", type=Path, default=Path("runs/demo"))

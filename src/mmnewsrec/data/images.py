@@ -103,12 +103,17 @@ class NewsImage:
     has_image: bool
 
 
-def load_news_image(path: str | Path | None, title: str, config: ImageConfig) -> NewsImage:
+def load_news_image(
+    path: str | Path | None,
+    title: str,
+    config: ImageConfig,
+    resample: Image.Resampling = Image.Resampling.BICUBIC,
+) -> NewsImage:
     """Loads and resizes a news image, applying the missing-image policy if it is absent or unreadable."""
     if path is not None:
         image = _open_rgb(path)
         if image is not None:
-            return NewsImage(image.resize((config.size, config.size), Image.Resampling.BICUBIC), True)
+            return NewsImage(image.resize((config.size, config.size), resample), True)
         logger.warning("unreadable image %s: treated as missing", path)
     if config.missing == "render_title":
         return NewsImage(render_title(title, config.size), False)

@@ -1,0 +1,59 @@
+"""Builders for everything an experiment's ``features`` config asks for, over a dataset's news."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from mmnewsrec.config import ExperimentConfig, FeaturesConfig, FrozenEncoderConfig, MissingImagePolicy
+from mmnewsrec.features.frozen import FrozenBuilder
+from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
+from mmnewsrec.features.store import Builder, FeatureSet, FeatureStore
+from mmnewsrec.features.text import TokenBuilder
+
+DEFAULT_CACHE_DIR = Path("~/.cache/mmnewsrec/features")
+
+
+def default_store(
+    features: FeaturesConfig, cache_dir: str | Path | None = None, progress: bool = False
+) -> FeatureStore:
+    root = cache_dir or features.cache_dir or DEFAULT_CACHE_DIR
+    return FeatureStore(Path(root).expanduser(), progress=progress)
+
+
+def frozen_builder(config: FrozenEncoderConfig, store: FeatureStore, missing: MissingImagePolicy) -> FrozenBuilder:
+    """The builder of one frozen feature, with token and pixel builders matching its backbone."""
+    tokens = pixels = None
+    if config.modality in ("text", "blip"):
+        tokens = TokenBuilder(config.model, {config.text_field: config.max_length}, revision=config.revision)
+    if config.modality in ("image", "blip"):
+        pixels = PixelBuilder(ProcessorGeometry.load(config.model, config.revision), missing)
+    return FrozenBuilder(config, store, tokens=tokens, pixels=pixels)
+
+
+@dataclass(frozen=True)
+class NamedBuilder:
+    name: str  # "tokens", "pixels", or "frozen:<name>"
+    builder: Builder
+
+
+def experiment_builders(config: ExperimentConfig, store: FeatureStore) -> list[NamedBuilder]:
+    """Every builder an experiment's config names, in build order (inputs before frozen vectors)."""
+    features, missing = config.features, config.data.images.missing
+    builders = []
+    if features.tokens is not None:
+        t = features.tokens
+        builders.append(NamedBuilder("tokens", TokenBuilder(t.tokenizer, t.lengths(), revision=t.revision)))
+    if features.pixels is not None:
+        geometry = ProcessorGeometry.load(features.pixels.processor, features.pixels.revision)
+        builders.append(NamedBuilder("pixels", PixelBuilder(geometry, missing)))
+    for frozen in features.frozen:
+        builders.append(NamedBuilder(f"frozen:{frozen.name}", frozen_builder(frozen, store, missing)))
+    return builders
+
+
+def build_features(store: FeatureStore, builders: list[NamedBuilder], news: pa.Table) -> dict[str, FeatureSet]:
+    """Reuses or builds every feature for ``news`` (its row order is the features' row order)."""
+    return {named.name: store.features(named.builder, news) for named in builders}

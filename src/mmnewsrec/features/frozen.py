@@ -1,0 +1,226 @@
+"""Frozen-backbone news vectors, computed once and cached (experiments 1 and 2 of the study).
+
+A :class:`FrozenBuilder` runs a pretrained model over every news in inference mode and stores one
+pooled vector per news in float16:
+
+* ``text``: any Hugging Face text encoder (BERT, MiniLM, ...) over the tokenised title (or
+  abstract, or title + abstract), pooled by ``cls``, masked ``mean`` or the model's ``pooler``;
+* ``image``: any Hugging Face vision encoder (ViT, ...) over the stored pixels, pooled likewise;
+* ``blip``: a BLIP image-text retrieval model: its text encoder cross-attends the image patches
+  and the multimodal [CLS] vector is stored (BLIP's image-grounded text features). News without
+  an image are encoded as text alone under the ``mask`` policy, or against their rendered-title
+  canvas under ``render_title``.
+
+Text batches are sorted by length and cut to their longest row, so short titles do not pay for the
+padding of long ones. Inputs come from the token and pixel caches (read through memory maps), so
+tokenising and image decoding are not repeated per model.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from mmnewsrec.config import FrozenEncoderConfig
+from mmnewsrec.features.backbones import load_config, model_fingerprint, resolve_device, resolve_model
+from mmnewsrec.features.image import PixelBuilder, PixelNormalizer
+from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureSet, FeatureStore, FeatureStoreError, digest
+from mmnewsrec.features.text import TokenBuilder
+
+logger = logging.getLogger(__name__)
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` over positions where ``mask`` is True; all-False rows give zeros.
+
+    Shape:
+        hidden: (B, L, D); mask: (B, L) bool; returns (B, D).
+    """
+    weights = mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+def pool(output: Any, pooling: str, mask: torch.Tensor | None) -> torch.Tensor:
+    """Pools a transformers model output into one vector per row. Shape: returns (B, D)."""
+    hidden = output.last_hidden_state  # (B, L, D)
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "mean":
+        if mask is None:
+            mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+        return masked_mean(hidden, mask)
+    pooled = getattr(output, "pooler_output", None)
+    if pooled is None:
+        raise FeatureStoreError("pooling 'pooler': this model has no pooler output; use 'cls' or 'mean'")
+    return pooled
+
+
+@dataclass
+class FrozenBuilder:
+    """Builds ``vectors`` (float16, (D,)) and, for image and blip, ``has_image`` (bool).
+
+    Args:
+        config: which backbone, modality, pooling and text.
+        store: where the upstream token and pixel caches are read (built first if needed).
+        tokens: the token builder for this backbone's tokenizer (text and blip).
+        pixels: the pixel builder for this backbone's image size (image and blip).
+    """
+
+    config: FrozenEncoderConfig
+    store: FeatureStore
+    tokens: TokenBuilder | None = None
+    pixels: PixelBuilder | None = None
+    _model: Any = field(default=None, init=False, repr=False)
+    _upstream: dict[str, FeatureSet] = field(default_factory=dict, init=False, repr=False)
+    _hidden: int | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        modality = self.config.modality
+        if modality in ("text", "blip") and self.tokens is None:
+            raise ValueError(f"{modality} features need a token builder")
+        if modality in ("image", "blip") and self.pixels is None:
+            raise ValueError(f"{modality} features need a pixel builder")
+
+    # ------------------------------------------------------------------------------ cache identity
+    def spec(self) -> CacheSpec:
+        c = self.config
+        params: dict[str, Any] = {
+            "model": model_fingerprint(c.model, c.revision),
+            "modality": c.modality,
+            "pooling": c.pooling,
+            "dtype": "float16",
+        }
+        if self.tokens is not None:
+            params["tokens"] = self.tokens.spec().params
+            params["text_field"] = c.text_field
+        if self.pixels is not None:
+            params["pixels"] = self.pixels.spec().params
+        return CacheSpec("frozen", params)
+
+    def row_hashes(self, news: pa.Table) -> list[str]:
+        parts = []
+        if self.tokens is not None:
+            parts.append(self.tokens.row_hashes(news))
+        if self.pixels is not None:
+            parts.append(self.pixels.row_hashes(news))
+        return [digest(*row) for row in zip(*parts, strict=True)]
+
+    def hidden_size(self) -> int:
+        if self._hidden is None:
+            config = load_config(self.config.model, self.config.revision)
+            text_config = config.text_config if self.config.modality == "blip" else config
+            self._hidden = int(text_config.hidden_size)
+        return self._hidden
+
+    def arrays(self) -> dict[str, ArraySpec]:
+        specs = {"vectors": ArraySpec((self.hidden_size(),), "float16")}
+        if self.pixels is not None:
+            specs["has_image"] = ArraySpec((), "bool")
+        return specs
+
+    # ------------------------------------------------------------------------------ computation
+    def _prepare(self, news: pa.Table) -> None:
+        self._upstream = {}
+        if self.tokens is not None:
+            self._upstream["tokens"] = self.store.features(self.tokens, news)
+        if self.pixels is not None:
+            self._upstream["pixels"] = self.store.features(self.pixels, news)
+
+    def batches(self, news: pa.Table) -> list[np.ndarray]:
+        self._prepare(news)
+        size = self.config.batch_size
+        if self.tokens is not None:
+            mask = self._upstream["tokens"][f"{self.config.text_field}_mask"]
+            lengths = np.asarray(mask).sum(axis=1)
+            order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks at the start
+        else:
+            order = np.arange(news.num_rows)
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
+    def _load_model(self) -> None:
+        from transformers import AutoModel, BlipForImageTextRetrieval
+
+        c = self.config
+        cls = BlipForImageTextRetrieval if c.modality == "blip" else AutoModel
+        device = resolve_device(c.device)
+        logger.info("loading %s (%s) on %s", c.model, c.modality, device)
+        model = cls.from_pretrained(resolve_model(c.model), revision=c.revision)
+        self._model = model.eval().requires_grad_(False).to(device)
+        self._device = device
+        if self.pixels is not None:
+            self._normalizer = PixelNormalizer(self.pixels.geometry).to(device)
+
+    def _autocast(self) -> Any:
+        if self._device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return nullcontext()
+
+    @torch.inference_mode()
+    def compute(self, news: pa.Table, rows: np.ndarray) -> dict[str, np.ndarray]:
+        if self._model is None:
+            self._load_model()
+        sorted_rows = np.sort(rows)  # memory maps read fastest in file order
+        inverse = np.searchsorted(sorted_rows, rows)
+        out: dict[str, np.ndarray] = {}
+        text = pixel_values = has_image = None
+        if self.tokens is not None:
+            field_name = self.config.text_field
+            ids = self._upstream["tokens"][f"{field_name}_ids"][sorted_rows][inverse]  # (B, L)
+            mask = self._upstream["tokens"][f"{field_name}_mask"][sorted_rows][inverse]  # (B, L)
+            width = max(int(mask.sum(axis=1).max()), 1)  # cut the batch to its longest row
+            text = (
+                torch.from_numpy(ids[:, :width].astype(np.int64)).to(self._device),
+                torch.from_numpy(mask[:, :width]).to(self._device),
+            )
+        if self.pixels is not None:
+            pixels = self._upstream["pixels"]["pixels"][sorted_rows][inverse]  # (B, 3, S, S) uint8
+            has_image = self._upstream["pixels"]["has_image"][sorted_rows][inverse]  # (B,)
+            pixel_values = self._normalizer(torch.from_numpy(pixels).to(self._device))
+            out["has_image"] = has_image
+        with self._autocast():
+            vectors = self._encode(text, pixel_values, has_image)
+        out["vectors"] = vectors.float().cpu().numpy().astype(np.float16)
+        return out
+
+    def _encode(
+        self, text: tuple[torch.Tensor, torch.Tensor] | None, pixel_values: torch.Tensor | None, has_image: Any
+    ) -> torch.Tensor:
+        c = self.config
+        if c.modality == "text":
+            ids, mask = text
+            return pool(self._model(input_ids=ids, attention_mask=mask.long()), c.pooling, mask)
+        if c.modality == "image":
+            vectors = pool(self._model(pixel_values=pixel_values), c.pooling, None)
+            if self.pixels.missing == "mask":
+                keep = torch.from_numpy(np.asarray(has_image)).to(vectors.device).unsqueeze(-1)
+                vectors = vectors * keep  # no image under the mask policy: a zero vector, flagged
+            return vectors
+        return self._encode_blip(text, pixel_values, has_image)
+
+    def _encode_blip(self, text: tuple[torch.Tensor, torch.Tensor], pixel_values: torch.Tensor, has_image: Any):
+        ids, mask = text
+        model, pooling = self._model, self.config.pooling
+        if pooling == "pooler":
+            raise FeatureStoreError("blip features: use pooling 'cls' or 'mean'")
+        image_embeds = model.vision_model(pixel_values=pixel_values).last_hidden_state  # (B, P, Dv)
+        image_mask = torch.ones(image_embeds.shape[:2], dtype=torch.long, device=image_embeds.device)
+        fused = model.text_encoder(
+            input_ids=ids,
+            attention_mask=mask.long(),
+            encoder_hidden_states=image_embeds,
+            encoder_attention_mask=image_mask,
+        )
+        vectors = pool(fused, pooling, mask)  # (B, D)
+        if self.pixels.missing == "mask" and not np.all(has_image):
+            # No image to attend to: the text encoder alone (BLIP's unimodal text mode).
+            alone = pool(model.text_encoder(input_ids=ids, attention_mask=mask.long()), pooling, mask)
+            keep = torch.from_numpy(np.asarray(has_image)).to(vectors.device).unsqueeze(-1)
+            vectors = torch.where(keep, vectors, alone)
+        return vectors

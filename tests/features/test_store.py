@@ -107,7 +107,7 @@ def test_interrupted_build_leaves_no_valid_cache_and_resumes(tmp_path: Path) -> 
         store.features(crashing, news)
     assert store.lookup(LengthBuilder(), news) is None
     spec_dir = store.spec_dir(LengthBuilder().spec())
-    (partial,) = spec_dir.iterdir()
+    (partial,) = [p for p in spec_dir.iterdir() if p.is_dir()]
     assert partial.name.endswith(PARTIAL) and not (partial / MANIFEST).exists()
     assert json.loads((partial / "progress.json").read_text())["done_batches"] == 3
 
@@ -115,7 +115,7 @@ def test_interrupted_build_leaves_no_valid_cache_and_resumes(tmp_path: Path) -> 
     result = store.features(resumed, news)
     assert resumed.computed == ["N6", "N7", "N8"]  # only the batches not done before the crash
     assert result.status == "built" and result["length"][:].tolist() == expected_lengths(news)
-    assert [p.name.endswith(PARTIAL) for p in spec_dir.iterdir()] == [False]
+    assert [p.name.endswith(PARTIAL) for p in spec_dir.iterdir() if p.is_dir()] == [False]
 
 
 def test_partial_with_mismatched_arrays_restarts(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_partial_with_mismatched_arrays_restarts(tmp_path: Path) -> None:
     news = news_table([f"N{i}" for i in range(4)])
     with pytest.raises(KeyboardInterrupt):
         store.features(LengthBuilder(fail_at_batch=1), news)
-    (partial,) = store.spec_dir(LengthBuilder().spec()).iterdir()
+    (partial,) = [p for p in store.spec_dir(LengthBuilder().spec()).iterdir() if p.is_dir()]
     np.save(partial / "vector.npy", np.zeros((4, 5), np.float16))  # wrong shape: not resumable
     builder = LengthBuilder()
     store.features(builder, news)

@@ -58,3 +58,12 @@ def test_category_ids_from_train_vocab(mind_sample: Path) -> None:
     cats, subcats = category_ids(dataset)
     assert cats.tolist() == [2, 4, 3, 2, 1, 2]  # sports, news, finance, sports, weather (UNK: dev only), sports
     assert subcats.shape == (6,) and subcats[4] == 1
+
+
+def test_tiny_tokenizer_knows_the_synthetic_vocabulary(tiny_mind: Path, tiny_bert: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    title = load_mind(tiny_mind, splits=("dev",)).news["title"][0].as_py()
+    ids = tokenizer(title)["input_ids"]
+    assert tokenizer.unk_token_id not in ids and len(tokenizer) > 400

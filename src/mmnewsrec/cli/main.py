@@ -119,6 +119,30 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mmnewsrec.config import ExperimentConfig, load_yaml
+    from mmnewsrec.workflows.train import run_train
+
+    config = load_yaml(ExperimentConfig, args.config, args.overrides)
+    record = run_train(
+        config,
+        data_root=args.data,
+        run_dir=args.run,
+        cache_dir=args.cache_dir,
+        resume=args.resume,
+        progress=args.progress,
+    )
+    print(json.dumps(record))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mmnewsrec.workflows.train import run_evaluate
+
+    print(json.dumps(run_evaluate(args.run, args.data, args.split, args.cache_dir, args.progress)))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmnewsrec.workflows.demo import run_demo
 
@@ -191,6 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: features.cache_dir)")
     p.add_argument("overrides", nargs="*", help="dotted.key=value config overrides")
     p.set_defaults(func=_cmd_featurize)
+
+    p = sub.add_parser("train", help="train an experiment (or score its baseline) into a run folder")
+    p.add_argument("--config", required=True, type=Path, help="experiment YAML (configs/)")
+    p.add_argument("--data", type=Path, default=None, help="dataset root (default: data.root of the config)")
+    p.add_argument(
+        "--run-dir", dest="run", type=Path, default=None, help="run folder (default: run_dir/name of the config)"
+    )
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("overrides", nargs="*", help="dotted.key=value config overrides")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a split with a trained run (fast path)")
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
+    p.add_argument("--split", default="dev")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root")
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("demo", help="the built-in default job on synthetic data")
     p.add_argument("--workdir", type=Path, default=Path("runs/demo"))

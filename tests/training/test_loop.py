@@ -113,3 +113,11 @@ def test_two_process_data_parallel_run(tiny_mind: Path, tiny_bert: Path, tmp_pat
     assert len(records) == 1, result.stdout  # only the main process reports
     assert records[0]["processes"] == 2 and records[0]["steps"] == 4 and 0 < records[0]["auc"] < 1
     assert (tmp_path / "run" / "checkpoints" / "best" / "news_encoder.safetensors").is_file()
+
+
+def test_baseline_experiment_trains_nothing_and_evaluates(tiny_mind: Path, tmp_path: Path) -> None:
+    config = from_dict(ExperimentConfig, {"name": "rand", "baseline": "random", "data": {"root": str(tiny_mind)}})
+    record = run_train(config, run_dir=tmp_path / "run")
+    assert abs(record["auc"] - 0.5) < 0.05 and not (tmp_path / "run" / "checkpoints").exists()
+    test = run_evaluate(tmp_path / "run", split="test")
+    assert "auc" not in test and len(Path(test["prediction"]).read_text().splitlines()) == 200

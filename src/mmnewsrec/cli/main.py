@@ -146,7 +146,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmnewsrec.workflows.demo import run_demo
 
-    result = run_demo(args.workdir, scale=args.scale, seed=args.seed, progress=args.progress)
+    result = run_demo(
+        args.workdir, scale=args.scale, seed=args.seed, progress=args.progress, train_models=not args.no_train
+    )
     print(result["table"])
     print(f"\n(results in {Path(args.workdir) / 'results.json'})")
     return 0
@@ -238,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", type=Path, default=Path("runs/demo"))
     p.add_argument("--scale", default="tiny", choices=sorted(SCALES))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-train", action="store_true", help="baselines only: skip the two models")
     p.set_defaults(func=_cmd_demo)
     return parser
 

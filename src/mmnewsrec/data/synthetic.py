@@ -66,6 +66,7 @@ class SynthScale:
 
 SCALES: dict[str, SynthScale] = {
     "tiny": SynthScale(1_000, 400, 2_000, 500, 200, 60, 32),
+    "medium": SynthScale(8_000, 4_000, 20_000, 4_000, 1_000, 120, 32),
     "small": SynthScale(51_282, 50_000, 156_965, 73_152, 73_152, 300, 64),
     "large": SynthScale(161_013, 1_000_000, 2_232_748, 376_471, 2_370_727, 300, 64),
 }

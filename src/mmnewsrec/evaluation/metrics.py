@@ -168,3 +168,23 @@ def scores_to_ranks(scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     ranks = np.empty(len(scores), dtype=np.int64)
     ranks[order] = position - offsets[group] + 1
     return ranks
+
+
+def ranking_metrics_subset(
+    scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray, keep: np.ndarray
+) -> RankingMetrics | None:
+    """Metrics over the kept candidates only (e.g. news with an image), each impression re-ranked
+    among its kept candidates; None when no impression keeps both a click and a non-click.
+
+    Shape:
+        scores, labels, keep (bool): (N,); offsets: (M + 1,).
+    """
+    keep = np.asarray(keep, dtype=bool)
+    group = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))[keep]
+    counts = np.bincount(group, minlength=len(offsets) - 1)
+    nonempty = counts > 0
+    new_offsets = np.concatenate([[0], np.cumsum(counts[nonempty])])
+    try:
+        return ranking_metrics(np.asarray(scores)[keep], np.asarray(labels)[keep], new_offsets)
+    except ValueError:
+        return None

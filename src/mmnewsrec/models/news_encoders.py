@@ -120,6 +120,18 @@ class _Pool(nn.Module):
         return pooled
 
 
+class _CategoryEmbedding(nn.Module):
+    """Category + subcategory embeddings (train-fitted vocabularies), added to a text vector."""
+
+    def __init__(self, dim: int, context: ModelContext):
+        super().__init__()
+        self.category = nn.Embedding(context.num_categories, dim)
+        self.subcategory = nn.Embedding(context.num_subcategories, dim)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.category(inputs["category"]) + self.subcategory(inputs["subcategory"])  # (U, dim)
+
+
 # ------------------------------------------------------------------------------------------ encoders
 
 
@@ -141,15 +153,12 @@ class TextEncoder(NewsEncoder):
         hidden = self.backbone.config.hidden_size
         self.pool = _Pool(backbone.pooling, hidden)
         self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
-        self.use_category = config.use_category
-        if self.use_category:
-            self.category = nn.Embedding(context.num_categories, config.dim)
-            self.subcategory = nn.Embedding(context.num_subcategories, config.dim)
+        self.categories = _CategoryEmbedding(config.dim, context) if config.use_category else None
         self.dim = config.dim
 
     def inputs(self) -> list[str]:
         names = [f"{self.field}_ids", f"{self.field}_mask"]
-        return names + (["category", "subcategory"] if self.use_category else [])
+        return names + (["category", "subcategory"] if self.categories is not None else [])
 
     def pretrained_parameters(self) -> Iterator[nn.Parameter]:
         return self.backbone.parameters()
@@ -160,8 +169,8 @@ class TextEncoder(NewsEncoder):
         ids, mask = ids[:, :width], mask[:, :width]
         output = self.backbone(input_ids=ids, attention_mask=mask.long())
         vectors = self.project(self.pool(output, mask))  # (U, dim)
-        if self.use_category:
-            vectors = vectors + self.category(inputs["category"]) + self.subcategory(inputs["subcategory"])
+        if self.categories is not None:
+            vectors = vectors + self.categories(inputs)
         return vectors
 
 
@@ -227,13 +236,18 @@ class PrecomputedEncoder(NewsEncoder):
         self.flag = f"{key}:has_image" if f"{key}:has_image" in context.feature_dims else None
         self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(context.feature_dims[key], config.dim))
         self.no_image = nn.Parameter(torch.zeros(config.dim)) if self.flag else None
+        # Categories describe the text, so only a text feature (no image flag) adds them.
+        self.categories = _CategoryEmbedding(config.dim, context) if config.use_category and not self.flag else None
         self.dim = config.dim
 
     def inputs(self) -> list[str]:
-        return [self.key] + ([self.flag] if self.flag else [])
+        names = [self.key] + ([self.flag] if self.flag else [])
+        return names + (["category", "subcategory"] if self.categories is not None else [])
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         vectors = self.project(inputs[self.key])  # (U, dim)
+        if self.categories is not None:
+            vectors = vectors + self.categories(inputs)
         if self.flag:
             keep = inputs[self.flag].unsqueeze(-1)
             vectors = torch.where(keep, vectors, self.no_image.to(vectors.dtype).expand_as(vectors))
@@ -333,6 +347,73 @@ class FusionEncoder(NewsEncoder):
             return self.combine(torch.cat([text, image, has_image.to(text.dtype)], dim=-1))
         gate = torch.sigmoid(self.combine(torch.cat([text, image], dim=-1))) * has_image
         return text + gate * image
+
+
+@NEWS_ENCODERS.register("blip")
+class BlipEncoder(NewsEncoder):
+    """BLIP image-grounded text encoder (Li et al., 2022), frozen or trainable (``text.train_layers``).
+
+    The BLIP text encoder reads the title and cross-attends the image patches of the BLIP vision
+    model; the pooled result is projected. A news without an image is encoded by the text encoder
+    alone (no cross-attention) under the mask policy.
+
+    Shape:
+        ``{field}_ids`` / ``{field}_mask`` (U, L), ``pixels`` (U, 3, S, S) uint8, ``has_image`` (U,) -> (U, dim).
+    """
+
+    def __init__(self, config: NewsEncoderConfig, context: ModelContext):
+        super().__init__()
+        from transformers import AutoConfig, BlipForImageTextRetrieval
+
+        backbone = config.text
+        if backbone is None:
+            raise ConfigError("model.news.text: the blip encoder needs a BLIP model name (text.model)")
+        name = resolve_model(backbone.model)
+        if backbone.pretrained:
+            blip = BlipForImageTextRetrieval.from_pretrained(name, revision=backbone.revision)
+        else:
+            blip = BlipForImageTextRetrieval(AutoConfig.from_pretrained(name, revision=backbone.revision))
+        self.vision = blip.vision_model
+        self.text = blip.text_encoder
+        _freeze(self.text, backbone.train_layers)
+        _freeze(self.vision, backbone.train_layers)
+        self.normalize = PixelNormalizer(ProcessorGeometry.load(backbone.model, backbone.revision))
+        hidden = self.text.config.hidden_size
+        self.pool = _Pool(backbone.pooling, hidden)
+        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
+        self.field = config.text_field
+        self.dim = config.dim
+
+    def inputs(self) -> list[str]:
+        return [f"{self.field}_ids", f"{self.field}_mask", "pixels", "has_image"]
+
+    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
+        yield from self.text.parameters()
+        yield from self.vision.parameters()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        ids, mask = inputs[f"{self.field}_ids"], inputs[f"{self.field}_mask"]
+        width = max(int(mask.sum(1).max()), 1)
+        ids, mask = ids[:, :width], mask[:, :width]
+        has_image = inputs["has_image"]  # (U,)
+        hidden = self.text.config.hidden_size
+        pooled = torch.zeros((len(ids), hidden), device=ids.device)
+        if has_image.any():
+            patches = self.vision(pixel_values=self.normalize(inputs["pixels"][has_image])).last_hidden_state
+            patch_mask = torch.ones(patches.shape[:2], dtype=torch.long, device=patches.device)
+            fused = self.text(
+                input_ids=ids[has_image],
+                attention_mask=mask[has_image].long(),
+                encoder_hidden_states=patches,
+                encoder_attention_mask=patch_mask,
+            )
+            pooled = pooled.to(fused.last_hidden_state.dtype)
+            pooled[has_image] = self.pool(fused, mask[has_image])
+        if (~has_image).any():
+            alone = self.text(input_ids=ids[~has_image], attention_mask=mask[~has_image].long())
+            pooled = pooled.to(alone.last_hidden_state.dtype)
+            pooled[~has_image] = self.pool(alone, mask[~has_image])
+        return self.project(pooled)  # (U, dim)
 
 
 def build_news_encoder(config: NewsEncoderConfig, context: ModelContext) -> NewsEncoder:

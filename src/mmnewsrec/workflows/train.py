@@ -46,7 +46,7 @@ class Prepared:
 
 def _tokenizer_name(config: ExperimentConfig) -> str:
     news = config.model.news
-    if news.type in ("text", "fusion") and news.text is not None and not (news.precomputed[:1] or [""])[0]:
+    if news.type in ("text", "fusion", "blip") and news.text is not None and not (news.precomputed[:1] or [""])[0]:
         return news.text.model
     return config.features.tokens.tokenizer if config.features.tokens else "bert-base-uncased"
 
@@ -55,16 +55,17 @@ def model_builders(config: ExperimentConfig, store) -> list[NamedBuilder]:
     """The feature builders the configured news encoder reads."""
     news, missing = config.model.news, config.data.images.missing
     names = [*news.precomputed, "", ""][:2]
-    needs_tokens = news.type in ("text", "word") or (news.type == "fusion" and not names[0])
-    needs_pixels = news.type == "vision" or (news.type == "fusion" and not names[1])
+    needs_tokens = news.type in ("text", "word", "blip") or (news.type == "fusion" and not names[0])
+    needs_pixels = news.type in ("vision", "blip") or (news.type == "fusion" and not names[1])
     builders = []
     if needs_tokens:
         tokenizer = _tokenizer_name(config)
         builders.append(NamedBuilder("tokens", TokenBuilder(tokenizer, {news.text_field: news.max_length})))
     if needs_pixels:
-        if news.vision is None:
+        backbone = news.text if news.type == "blip" else news.vision  # BLIP: one model, both parts
+        if backbone is None:
             raise ConfigError("model.news.vision: this encoder reads images and needs a vision backbone")
-        geometry = ProcessorGeometry.load(news.vision.model, news.vision.revision)
+        geometry = ProcessorGeometry.load(backbone.model, backbone.revision)
         builders.append(NamedBuilder("pixels", PixelBuilder(geometry, missing)))
     frozen = {f.name: f for f in config.features.frozen}
     for name in news.precomputed:
@@ -174,6 +175,20 @@ def run_evaluate(
 ) -> dict[str, object]:
     """Scores ``split`` with a run's best model: ``metrics.json`` (labelled split) and ``prediction.txt``."""
     run = Path(run)
+    out = run / split
+    out.mkdir(parents=True, exist_ok=True)
+    if not (run / CONFIG_FILE).is_file():
+        raise ConfigError(f"{run}: not a run folder (no {CONFIG_FILE})")
+    config = load_yaml(ExperimentConfig, run / CONFIG_FILE)
+    if config.baseline:
+        root = Path(data_root or config.data.root)
+        dataset = load_mind(root, config.data, splits=tuple(dict.fromkeys(("train", split))))
+        metrics = run_baseline(dataset, split, config.baseline, config.training.seed, out / "prediction.txt")
+        record = {"run": str(run), "split": split, "prediction": str(out / "prediction.txt")}
+        if metrics is not None:
+            record.update(metrics.to_dict())
+            (out / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        return record
     config, prepared, model = load_run(run, data_root, cache_dir, progress)
     model: NewsRecommender
     arrays = ImpressionArrays.from_split(prepared.dataset, split)
@@ -185,8 +200,6 @@ def run_evaluate(
         config.training.eval_batch_size,
         progress=progress,
     )
-    out = run / split
-    out.mkdir(exist_ok=True)
     write_prediction(out / "prediction.txt", arrays.impression_ids, result.scores, arrays.cand_offsets)
     record: dict[str, object] = {"run": str(run), "split": split, "prediction": str(out / "prediction.txt")}
     if result.metrics is not None:

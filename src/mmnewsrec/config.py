@@ -179,6 +179,7 @@ class FeaturesConfig:
 
 EncoderPooling = Literal["cls", "mean", "pooler", "attention"]
 FusionMode = Literal["hadamard", "concat", "gate"]
+Projection = Literal["linear", "mlp"]
 MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 
 
@@ -226,6 +227,8 @@ class NewsEncoderConfig:
             image), or in ``fusion`` the text feature first, then the image feature ("" = use
             the backbone for that branch).
         use_category: add category and subcategory embeddings to the text branch.
+        projection: how a ``precomputed`` feature is mapped to ``dim``: ``linear``, or ``mlp``
+            (linear, GELU, linear) to let the model pick non-linear combinations of frozen features.
         heads: attention heads of the ``word`` encoder.
         word_dim: word embedding size of the ``word`` encoder.
     """
@@ -239,12 +242,14 @@ class NewsEncoderConfig:
     precomputed: tuple[str, ...] = ()
     fusion: FusionMode = "hadamard"
     use_category: bool = False
+    projection: Projection = "linear"
     heads: int = 16
     word_dim: int = 300
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
         _check_choice("model.news.fusion", self.fusion, get_args(FusionMode))
+        _check_choice("model.news.projection", self.projection, get_args(Projection))
         _check_choice("model.news.text_field", self.text_field, get_args(TextField))
         if self.dim < 1 or self.max_length < 2 or not 0 <= self.dropout < 1:
             raise ConfigError("model.news: dim >= 1, max_length >= 2 and 0 <= dropout < 1 required")

@@ -59,6 +59,9 @@ def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderC
         "vision": NewsEncoderConfig(type="vision", dim=32, vision=vision),
         "precomputed-text": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("txt",)),
         "precomputed-image": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("img",)),
+        "precomputed-mlp-category": NewsEncoderConfig(
+            type="precomputed", dim=32, precomputed=("txt",), projection="mlp", use_category=True
+        ),
         "word": NewsEncoderConfig(type="word", dim=32, heads=4, word_dim=16),
         "fusion-hadamard": NewsEncoderConfig(type="fusion", dim=32, text=text, vision=vision, fusion="hadamard"),
         "fusion-concat": NewsEncoderConfig(type="fusion", dim=32, text=text, vision=vision, fusion="concat"),
@@ -77,6 +80,7 @@ CASES = [
     "vision",
     "precomputed-text",
     "precomputed-image",
+    "precomputed-mlp-category",
     "word",
     "fusion-hadamard",
     "fusion-concat",

@@ -234,7 +234,13 @@ class PrecomputedEncoder(NewsEncoder):
             raise ConfigError(f"model.news.precomputed: no frozen feature {feature!r}; features.frozen has {available}")
         self.key = key
         self.flag = f"{key}:has_image" if f"{key}:has_image" in context.feature_dims else None
-        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(context.feature_dims[key], config.dim))
+        in_dim = context.feature_dims[key]
+        if config.projection == "mlp":
+            self.project = nn.Sequential(
+                nn.Dropout(config.dropout), nn.Linear(in_dim, config.dim), nn.GELU(), nn.Linear(config.dim, config.dim)
+            )
+        else:
+            self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(in_dim, config.dim))
         self.no_image = nn.Parameter(torch.zeros(config.dim)) if self.flag else None
         # Categories describe the text, so only a text feature (no image flag) adds them.
         self.categories = _CategoryEmbedding(config.dim, context) if config.use_category and not self.flag else None

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.data.schema import BEHAVIORS_FILE, NEWS_FILE
 from mmnewsrec.errors import MmnewsrecError
 
@@ -142,9 +142,7 @@ def unpack_split(archive_path: Path, split_dir: Path) -> None:
         if len(news) != 1 or not any(n.rsplit("/", 1)[-1] == BEHAVIORS_FILE for n in names):
             raise DownloadError(f"{archive_path}: expected one {NEWS_FILE} and one {BEHAVIORS_FILE} inside")
         prefix = news[0][: -len(NEWS_FILE)]
-        split_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{split_dir.name}.", dir=split_dir.parent))
-        try:
+        with atomic_directory(split_dir) as tmp:
             for info in archive.infolist():
                 if info.is_dir() or not info.filename.startswith(prefix):
                     continue
@@ -155,12 +153,6 @@ def unpack_split(archive_path: Path, split_dir: Path) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(info) as source, open(target, "wb") as sink:
                     shutil.copyfileobj(source, sink, 1 << 20)
-            if split_dir.exists():
-                shutil.rmtree(split_dir)
-            os.replace(tmp, split_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
 
 def _split_of(path: Path, archives: Sequence[Archive]) -> Archive:

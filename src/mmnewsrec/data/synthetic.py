@@ -30,9 +30,6 @@ import colorsys
 import datetime as dt
 import json
 import logging
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
+from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.data.schema import BEHAVIORS_FILE, IMAGES_DIR, NEWS_FILE
 from mmnewsrec.errors import DataFormatError, MmnewsrecError
 
@@ -444,9 +442,7 @@ def generate_mind(
     histories = _sample_histories(world, model, max_history, rng)
     titles, abstracts = _news_texts(world, subcats, rng)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         counts: dict[str, int] = {}
         candidates: dict[str, int] = {}
         rates: dict[str, float] = {}
@@ -487,12 +483,6 @@ def generate_mind(
             click_model=asdict(model),
         )
         (tmp / SUMMARY_FILE).write_text(json.dumps(asdict(summary), indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("wrote synthetic MIND (%s, seed %d) to %s", scale, seed, out)
     return summary
 

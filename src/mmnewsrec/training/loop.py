@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.batching.batch import ImpressionArrays, TrainSampler
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import TrainingConfig
@@ -217,7 +216,8 @@ def train(
     _save_checkpoint(last, core, optimizer, scheduler, state, accelerator)
     best = run_dir / "checkpoints" / "best"
     if accelerator.is_main_process and not best.exists():  # no dev split: the final weights
-        _atomic_dir(best, lambda tmp: save_weights(core, tmp))
+        with atomic_directory(best) as tmp:
+            save_weights(core, tmp)
     accelerator.wait_for_everyone()
     log.close()
     return state
@@ -258,7 +258,8 @@ def _evaluate(
         )
         if metrics["auc"] > state.best_auc:
             state.best_auc, state.best_step, state.evals_without_gain = metrics["auc"], state.step, 0
-            _atomic_dir(run_dir / "checkpoints" / "best", lambda tmp: save_weights(model, tmp))
+            with atomic_directory(run_dir / "checkpoints" / "best") as tmp:
+                save_weights(model, tmp)
         else:
             state.evals_without_gain += 1
             state.stopped_early = bool(config.patience) and state.evals_without_gain >= config.patience
@@ -268,31 +269,16 @@ def _evaluate(
     accelerator.wait_for_everyone()
 
 
-def _atomic_dir(target: Path, write: Callable[[Path], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    write(tmp)
-    old = target.with_name(target.name + ".old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState, accelerator) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
 
-    def write(tmp: Path) -> None:
+    with atomic_directory(folder) as tmp:
         save_weights(model, tmp)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
         torch.save({"torch": torch.get_rng_state()}, tmp / "rng.pt")
         (tmp / STATE_FILE).write_text(json.dumps(state.__dict__, indent=1))
-
-    _atomic_dir(folder, write)
 
 
 def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> LoopState:

@@ -1,0 +1,33 @@
+"""Writing a whole folder so that readers see the old one or the complete new one, never a half."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_directory(target: str | Path) -> Iterator[Path]:
+    """Yields an empty temporary folder beside ``target``; on success it takes ``target``'s place.
+
+    If the block raises (or the process is killed), the temporary folder is discarded and
+    ``target`` is left as it was. An existing ``target`` is replaced only once the new folder is
+    complete. The temporary name starts with a dot, so it never looks like a dataset, cache or run.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)

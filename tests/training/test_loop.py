@@ -121,3 +121,33 @@ def test_baseline_experiment_trains_nothing_and_evaluates(tiny_mind: Path, tmp_p
     assert abs(record["auc"] - 0.5) < 0.05 and not (tmp_path / "run" / "checkpoints").exists()
     test = run_evaluate(tmp_path / "run", split="test")
     assert "auc" not in test and len(Path(test["prediction"]).read_text().splitlines()) == 200
+
+
+def test_early_stopping_stops_at_the_evaluation_that_runs_out_of_patience(
+    tiny_mind: Path, tiny_bert: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import numpy as np
+
+    import mmnewsrec.training.loop as loop
+    from mmnewsrec.evaluation.evaluate import EvaluationResult
+    from mmnewsrec.evaluation.metrics import RankingMetrics
+
+    aucs = iter([0.60, 0.55, 0.58, 0.70])
+
+    def scripted(*args, **kwargs) -> EvaluationResult:
+        return EvaluationResult(np.zeros(1), RankingMetrics(next(aucs), 0.1, 0.1, 0.1, 10, 0))
+
+    monkeypatch.setattr(loop, "evaluate", scripted)
+    from mmnewsrec.batching.batch import ImpressionArrays
+    from mmnewsrec.models.build import build_model
+    from mmnewsrec.workflows.train import prepare
+
+    config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", epochs=4, patience=2)
+    prepared = prepare(config)
+    model = build_model(config.model, prepared.context)
+    train_arrays = ImpressionArrays.from_split(prepared.dataset, "train")
+    dev_arrays = ImpressionArrays.from_split(prepared.dataset, "dev")
+    state = loop.train(model, prepared.features, train_arrays, dev_arrays, config.training, tmp_path / "run")
+    assert state.stopped_early and state.best_step > 0  # the first epoch's 0.60 stays best
+    assert state.step == 3 * state.best_step  # stopped right after the third epoch, no step more
+    assert [record["auc"] for record in state.history] == [0.60, 0.55, 0.58]  # never reached 0.70

@@ -158,7 +158,7 @@ def train(
     # Whole optimiser steps only: an epoch never leaves half-accumulated gradients behind, so a
     # checkpoint at an epoch or step boundary captures the complete training state.
     usable = steps_per_epoch * config.grad_accum * world
-    while not done and state.epoch < config.epochs:
+    while not done and not state.stopped_early and state.epoch < config.epochs:
         model.train()
         batches = sampler.epoch_batches(state.epoch, config.batch_size, start_batch=state.batch_in_epoch)
         for index, batch in enumerate(batches, start=state.batch_in_epoch):

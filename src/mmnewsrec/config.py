@@ -74,7 +74,7 @@ class DataConfig:
 
 TextField = Literal["title", "abstract", "title_abstract"]
 Modality = Literal["text", "image", "blip"]
-Pooling = Literal["cls", "mean", "pooler"]
+Pooling = Literal["cls", "mean", "pooler", "tokens"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,9 @@ class FrozenEncoderConfig:
         model: Hugging Face model name or local folder.
         modality: ``text`` (any AutoModel text encoder), ``image`` (any AutoModel vision encoder) or
             ``blip`` (BLIP image-text retrieval model: the text encoder cross-attending the image).
-        pooling: ``cls`` (first token), ``mean`` (masked mean) or ``pooler`` (the model's pooler).
+        pooling: ``cls`` (first token), ``mean`` (masked mean), ``pooler`` (the model's pooler), or
+            ``tokens``: keep every token's last hidden state, (max_length, D) per news with a
+            ``mask``, for a trainable pooling on top (text only).
         text_field: which text is encoded (text and blip).
         max_length: token limit of that text.
         batch_size: news per forward pass (batches are sorted by length).
@@ -150,6 +152,8 @@ class FrozenEncoderConfig:
         _check_choice("features.frozen.text_field", self.text_field, get_args(TextField))
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ConfigError(f"features.frozen.name: {self.name!r} must be letters, digits and underscores")
+        if self.pooling == "tokens" and self.modality != "text":
+            raise ConfigError("features.frozen.pooling: 'tokens' is for text models")
         if self.max_length < 2 or self.batch_size < 1:
             raise ConfigError("features.frozen: max_length must be >= 2 and batch_size >= 1")
 

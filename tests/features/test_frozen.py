@@ -108,3 +108,16 @@ def test_frozen_build_resumes_after_a_crash(dev_news, tmp_path: Path, tiny_bert:
     fresh_store = FeatureStore(tmp_path / "fresh")
     fresh = fresh_store.features(frozen_builder(config, fresh_store, "mask"), dev_news)
     np.testing.assert_array_equal(resumed["vectors"][:], fresh["vectors"][:])
+
+
+def test_token_states_keep_every_real_token(dev_news, tmp_path: Path, tiny_bert: Path) -> None:
+    store = FeatureStore(tmp_path)
+    config = FrozenEncoderConfig(
+        name="bert_tokens", model=str(tiny_bert), max_length=16, pooling="tokens", device="cpu"
+    )
+    features = store.features(frozen_builder(config, store, "mask"), dev_news)
+    states, mask = features["vectors"][:].astype(np.float32), features["mask"][:]
+    assert states.shape == (48, 16, 32) and mask.shape == (48, 16) and mask.dtype == bool
+    assert (states[~mask] == 0).all() and (np.abs(states[mask]).sum(-1) > 0).all()
+    cls = FrozenEncoderConfig(name="bert_cls", model=str(tiny_bert), max_length=16, device="cpu")
+    np.testing.assert_allclose(store.features(frozen_builder(cls, store, "mask"), dev_news)["vectors"][:], states[:, 0])

@@ -34,6 +34,10 @@ def features() -> NewsFeatures:
             "pixels": torch.from_numpy(pixels),
             "has_image": torch.from_numpy(has_image),
             "frozen:txt": torch.from_numpy(rng.standard_normal((N_NEWS, 20)).astype(np.float16)),
+            "frozen:tok": torch.from_numpy(
+                (rng.standard_normal((N_NEWS, LENGTH, 20)) * mask[..., None]).astype(np.float16)
+            ),
+            "frozen:tok:mask": torch.from_numpy(mask),
             "frozen:img": torch.from_numpy((rng.standard_normal((N_NEWS, 24)) * has_image[:, None]).astype(np.float16)),
             "frozen:img:has_image": torch.from_numpy(has_image),
             "category": torch.from_numpy(rng.integers(0, 4, N_NEWS)),
@@ -59,6 +63,7 @@ def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderC
         "vision": NewsEncoderConfig(type="vision", dim=32, vision=vision),
         "precomputed-text": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("txt",)),
         "precomputed-image": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("img",)),
+        "precomputed-tokens": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("tok",)),
         "precomputed-mlp-category": NewsEncoderConfig(
             type="precomputed", dim=32, precomputed=("txt",), projection="mlp", use_category=True
         ),
@@ -81,6 +86,7 @@ CASES = [
     "precomputed-text",
     "precomputed-image",
     "precomputed-mlp-category",
+    "precomputed-tokens",
     "word",
     "fusion-hadamard",
     "fusion-concat",
@@ -139,6 +145,9 @@ def test_encoder_contract(
     for key in ("frozen:img",):
         if key in inputs:
             inputs[key] = torch.where(inputs[f"{key}:has_image"][:, None], inputs[key], torch.ones_like(inputs[key]))
+    if "frozen:tok" in inputs:
+        padding = ~inputs["frozen:tok:mask"][..., None]
+        inputs["frozen:tok"] = torch.where(padding, torch.full_like(inputs["frozen:tok"], 5.0), inputs["frozen:tok"])
     with torch.no_grad():
         torch.testing.assert_close(model.encode_news(inputs), vectors, atol=1e-5, rtol=1e-4)
 

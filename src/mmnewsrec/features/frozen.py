@@ -47,8 +47,11 @@ def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def pool(output: Any, pooling: str, mask: torch.Tensor | None) -> torch.Tensor:
-    """Pools a transformers model output into one vector per row. Shape: returns (B, D)."""
+    """Pools a transformers model output into one vector per row. Shape: returns (B, D), or
+    (B, L, D) with padding zeroed for ``tokens``."""
     hidden = output.last_hidden_state  # (B, L, D)
+    if pooling == "tokens":
+        return hidden * mask.unsqueeze(-1).to(hidden.dtype)
     if pooling == "cls":
         return hidden[:, 0]
     if pooling == "mean":
@@ -119,6 +122,9 @@ class FrozenBuilder:
         return self._hidden
 
     def arrays(self) -> dict[str, ArraySpec]:
+        if self.config.pooling == "tokens":  # every token's state, for a trainable pooling later
+            length = self.config.max_length
+            return {"vectors": ArraySpec((length, self.hidden_size()), "float16"), "mask": ArraySpec((length,), "bool")}
         specs = {"vectors": ArraySpec((self.hidden_size(),), "float16")}
         if self.pixels is not None:
             specs["has_image"] = ArraySpec((), "bool")
@@ -186,6 +192,11 @@ class FrozenBuilder:
             out["has_image"] = has_image
         with self._autocast():
             vectors = self._encode(text, pixel_values, has_image)
+        if self.config.pooling == "tokens":  # (B, width, D): pad back to max_length
+            padded = torch.zeros((len(rows), self.config.max_length, vectors.shape[-1]), dtype=vectors.dtype)
+            padded[:, : vectors.shape[1]] = vectors.cpu()
+            vectors = padded
+            out["mask"] = mask
         out["vectors"] = vectors.float().cpu().numpy().astype(np.float16)
         return out
 

@@ -234,6 +234,10 @@ class PrecomputedEncoder(NewsEncoder):
             raise ConfigError(f"model.news.precomputed: no frozen feature {feature!r}; features.frozen has {available}")
         self.key = key
         self.flag = f"{key}:has_image" if f"{key}:has_image" in context.feature_dims else None
+        # Token-level features (frozen pooling "tokens") are pooled here by additive attention,
+        # which learns which words matter (a topic word, a hook word) instead of averaging them.
+        self.token_mask = f"{key}:mask" if f"{key}:mask" in context.feature_dims else None
+        self.token_pool = AdditiveAttention(context.feature_dims[key]) if self.token_mask else None
         in_dim = context.feature_dims[key]
         if config.projection == "mlp":
             self.project = nn.Sequential(
@@ -247,11 +251,14 @@ class PrecomputedEncoder(NewsEncoder):
         self.dim = config.dim
 
     def inputs(self) -> list[str]:
-        names = [self.key] + ([self.flag] if self.flag else [])
+        names = [self.key] + [name for name in (self.flag, self.token_mask) if name]
         return names + (["category", "subcategory"] if self.categories is not None else [])
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        vectors = self.project(inputs[self.key])  # (U, dim)
+        features = inputs[self.key]  # (U, F) or, token-level, (U, L, F)
+        if self.token_pool is not None:
+            features = self.token_pool(features, inputs[self.token_mask])  # (U, F)
+        vectors = self.project(features)  # (U, dim)
         if self.categories is not None:
             vectors = vectors + self.categories(inputs)
         if self.flag:

@@ -158,15 +158,7 @@ def read_news(path: str | Path) -> pa.Table:
     empty = _first_true(pc.equal(pc.utf8_length(ids), 0))
     if empty is not None:
         raise DataFormatError(path, empty + 1, "empty news id")
-    if pc.count_distinct(ids).as_py() != len(ids):
-        id_list = ids.to_pylist()
-        first_line: dict[str, int] = {}
-        for number, news_id in enumerate(id_list, start=1):
-            if news_id in first_line:
-                raise DataFormatError(
-                    path, number, f"duplicate news id {news_id!r} (first seen on line {first_line[news_id]})"
-                )
-            first_line[news_id] = number
+    _check_unique(path, ids, "news id")
     return table
 
 
@@ -293,7 +285,7 @@ def read_behaviors(
         dropped = int((~keep_rows).sum())
         table = table.filter(pa.array(keep_rows))
         logger.warning("%s: dropped %d impressions left without candidates", path, dropped)
-    _check_unique_impression_ids(path, table["impression_id"])
+    _check_unique(path, table["impression_id"], "impression id")
     return BehaviorsReadResult(table.combine_chunks(), labelled, unknown, dropped)
 
 
@@ -302,16 +294,15 @@ def _filter_tokens(values: pa.Array, offsets: np.ndarray, keep: np.ndarray) -> t
     return pc.filter(values, pa.array(keep)), kept_before[offsets]
 
 
-def _check_unique_impression_ids(path: Path, ids: pa.ChunkedArray) -> None:
-    if pc.count_distinct(ids).as_py() == len(ids):
+def _check_unique(path: Path, values: pa.ChunkedArray, what: str) -> None:
+    """Raises on the first repeated value, naming its line and the line it was first seen on."""
+    if pc.count_distinct(values).as_py() == len(values):
         return
-    seen: dict[int, int] = {}
-    for number, impression_id in enumerate(ids.to_pylist(), start=1):
-        if impression_id in seen:
-            raise DataFormatError(
-                path, number, f"duplicate impression id {impression_id} (first seen on line {seen[impression_id]})"
-            )
-        seen[impression_id] = number
+    seen: dict[object, int] = {}
+    for number, value in enumerate(values.to_pylist(), start=1):
+        if value in seen:
+            raise DataFormatError(path, number, f"duplicate {what} {value!r} (first seen on line {seen[value]})")
+        seen[value] = number
 
 
 # --------------------------------------------------------------------------------------------------

@@ -50,13 +50,13 @@ def pool(output: Any, pooling: str, mask: torch.Tensor | None) -> torch.Tensor:
     """Pools a transformers model output into one vector per row. Shape: returns (B, D), or
     (B, L, D) with padding zeroed for ``tokens``."""
     hidden = output.last_hidden_state  # (B, L, D)
+    if mask is None:  # image patches: every position is real
+        mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
     if pooling == "tokens":
         return hidden * mask.unsqueeze(-1).to(hidden.dtype)
     if pooling == "cls":
         return hidden[:, 0]
     if pooling == "mean":
-        if mask is None:
-            mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
         return masked_mean(hidden, mask)
     pooled = getattr(output, "pooler_output", None)
     if pooled is None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mmnewsrec.features.frozen import masked_mean
+
+__all__ = ["AdditiveAttention", "masked_mean"]
+
 
 class AdditiveAttention(nn.Module):
     """Additive attention pooling (Bahdanau et al.; NRMS's word- and news-level aggregation).
@@ -26,9 +30,3 @@ class AdditiveAttention(nn.Module):
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
         weights = torch.softmax(scores, dim=-1) * mask  # all-padding rows: zeros
         return torch.bmm(weights.unsqueeze(1), inputs).squeeze(1)  # (B, D)
-
-
-def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over real positions; rows without any give zeros. Shape: (B, L, D), (B, L) -> (B, D)."""
-    weights = mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)

@@ -17,8 +17,9 @@ from torch import nn
 from mmnewsrec.config import BackboneConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.backbones import resolve_model
+from mmnewsrec.features.frozen import pool
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
-from mmnewsrec.models.layers import AdditiveAttention, masked_mean
+from mmnewsrec.models.layers import AdditiveAttention
 from mmnewsrec.registry import Registry
 
 logger = logging.getLogger(__name__)
@@ -105,19 +106,12 @@ class _Pool(nn.Module):
         self.attention = AdditiveAttention(hidden) if pooling == "attention" else None
 
     def forward(self, output, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.attention is None:
+            return pool(output, self.pooling, mask)  # the frozen features' pooling, shared
         hidden = output.last_hidden_state  # (U, L, h)
         if mask is None:
             mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        if self.pooling == "mean":
-            return masked_mean(hidden, mask)
-        if self.pooling == "attention":
-            return self.attention(hidden, mask)
-        pooled = getattr(output, "pooler_output", None)
-        if pooled is None:
-            raise ConfigError("pooling 'pooler': this backbone has no pooler; use cls, mean or attention")
-        return pooled
+        return self.attention(hidden, mask)
 
 
 class _CategoryEmbedding(nn.Module):

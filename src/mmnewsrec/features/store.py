@@ -259,8 +259,7 @@ class FeatureStore:
 
     def lookup(self, builder: Builder, news: pa.Table) -> FeatureSet | None:
         """The cached features of ``news``, or None if any row is missing or stale."""
-        result = self._assemble(builder, news, self._segments(builder.spec()), "reused")
-        return result
+        return self._assemble(builder, news, self._segments(builder.spec()), "reused")
 
     # ---------------------------------------------------------------------------------- building
     def features(self, builder: Builder, news: pa.Table) -> FeatureSet:

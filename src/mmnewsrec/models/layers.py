@@ -5,10 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmnewsrec.features.frozen import masked_mean
-
-__all__ = ["AdditiveAttention", "masked_mean"]
-
 
 class AdditiveAttention(nn.Module):
     """Additive attention pooling (Bahdanau et al.; NRMS's word- and news-level aggregation).

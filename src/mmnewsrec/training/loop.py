@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -288,9 +287,3 @@ def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> LoopState:
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(torch.load(folder / "rng.pt", weights_only=False)["torch"])
     return LoopState(**json.loads((folder / STATE_FILE).read_text()))
-
-
-def steps_for(samples: int, config: TrainingConfig, world: int = 1) -> int:
-    """Optimiser steps of a full run (for planning and tests)."""
-    per_epoch = math.ceil(samples / config.batch_size) // world
-    return config.max_steps or max(1, per_epoch // config.grad_accum) * config.epochs

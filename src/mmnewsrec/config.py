@@ -132,6 +132,9 @@ class FrozenEncoderConfig:
             ``mask``, for a trainable pooling on top (text only).
         text_field: which text is encoded (text and blip).
         max_length: token limit of that text.
+        layer: with ``tokens``, keep the hidden states after transformer layer ``layer`` (0 = the
+            embeddings) instead of the last layer's; only the layers up to it are run. A trainable
+            text encoder with ``cache_frozen`` reads these as its frozen lower part.
         batch_size: news per forward pass (batches are sorted by length).
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1`` ...
     """
@@ -143,6 +146,7 @@ class FrozenEncoderConfig:
     pooling: Pooling = "cls"
     text_field: TextField = "title"
     max_length: int = 30
+    layer: int | None = None
     batch_size: int = 64
     device: str = "auto"
 
@@ -156,6 +160,8 @@ class FrozenEncoderConfig:
             raise ConfigError("features.frozen.pooling: 'tokens' is for text models")
         if self.max_length < 2 or self.batch_size < 1:
             raise ConfigError("features.frozen: max_length must be >= 2 and batch_size >= 1")
+        if self.layer is not None and (self.pooling != "tokens" or self.layer < 0):
+            raise ConfigError("features.frozen.layer: a layer index >= 0, and only with pooling 'tokens'")
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,28 @@ MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 
 
 @dataclass(frozen=True)
+class LoraConfig:
+    """Low-rank adapters (LoRA, Hu et al. 2022) injected by ``peft`` into a frozen backbone.
+
+    Attributes:
+        rank: adapter rank r.
+        alpha: scaling numerator (updates are scaled by alpha / r).
+        dropout: dropout on the adapter input.
+        targets: names of the linear modules that get adapters (BERT/ViT: ``query``, ``key``,
+            ``value``, ``dense``).
+    """
+
+    rank: int = 8
+    alpha: float = 16.0
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("query", "value")
+
+    def __post_init__(self) -> None:
+        if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1 or not self.targets:
+            raise ConfigError("backbone.lora: rank >= 1, alpha > 0, 0 <= dropout < 1 and some targets required")
+
+
+@dataclass(frozen=True)
 class BackboneConfig:
     """A Hugging Face backbone inside a trainable news encoder.
 
@@ -200,6 +228,13 @@ class BackboneConfig:
             transformer layers (and the pooler) with embeddings and lower layers frozen.
         pooling: ``cls``, ``mean`` (masked), ``pooler`` (the model's pooler) or ``attention``
             (additive attention over token or patch states).
+        cache_frozen: with ``train_layers`` k > 0 on a pretrained text backbone, the hidden states
+            entering the top k layers are computed once into the feature store (they never change:
+            everything below is frozen), and training and evaluation run only the top k layers.
+            The weights stay those of the whole backbone, so a model trained this way loads into
+            the uncached encoder and vice versa. The frozen layers then apply no dropout.
+        lora: low-rank adapters instead of full weights: the backbone is frozen and adapters are
+            added to the layers ``train_layers`` selects (all for -1, the top k for k > 0).
     """
 
     model: str
@@ -207,11 +242,20 @@ class BackboneConfig:
     pretrained: bool = True
     train_layers: int = -1
     pooling: EncoderPooling = "cls"
+    cache_frozen: bool = False
+    lora: LoraConfig | None = None
 
     def __post_init__(self) -> None:
         _check_choice("backbone.pooling", self.pooling, get_args(EncoderPooling))
         if self.train_layers < -1:
             raise ConfigError(f"backbone.train_layers: -1 (all), 0 (none) or k > 0, got {self.train_layers}")
+        if self.cache_frozen and (self.train_layers < 1 or not self.pretrained):
+            raise ConfigError(
+                "backbone.cache_frozen: needs train_layers = k > 0 and pretrained weights (the cached lower "
+                "layers must be the frozen pretrained ones)"
+            )
+        if self.lora is not None and self.train_layers == 0:
+            raise ConfigError("backbone.lora: train_layers 0 freezes everything; use -1 (all layers) or k > 0")
 
 
 @dataclass(frozen=True)
@@ -298,6 +342,12 @@ class TrainingConfig:
         patience: evaluations without AUC improvement before stopping early (0: never).
         mixed_precision: ``auto`` uses bf16 (or fp16) autocast on a GPU and fp32 on the CPU.
         dedup_news: encode each distinct news of a batch once.
+        history_cache_steps: 0 encodes every history news with the current weights (and
+            gradients). k > 0 keeps a vector per news, recomputed once it is k optimiser steps old
+            (and whenever the news is a candidate, which is always encoded with gradients); history
+            slots read these vectors without gradients. This is the staleness trade: the news
+            encoder learns from candidates only, and a history vector may come from weights up to k
+            steps old, in exchange for encoding about 1 + K news per sample instead of H + 1 + K.
         log_every: optimiser steps between training-loss records.
     """
 
@@ -318,6 +368,7 @@ class TrainingConfig:
     patience: int = 2
     mixed_precision: MixedPrecision = "auto"
     dedup_news: bool = True
+    history_cache_steps: int = 0
     seed: int = 42
     log_every: int = 10
 
@@ -328,6 +379,8 @@ class TrainingConfig:
                 raise ConfigError(f"training.{name}: must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or (self.pretrained_lr is not None and self.pretrained_lr <= 0):
             raise ConfigError("training.lr and training.pretrained_lr must be > 0")
+        if self.history_cache_steps < 0:
+            raise ConfigError(f"training.history_cache_steps: 0 (off) or k > 0, got {self.history_cache_steps}")
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,33 @@ def test_token_states_keep_every_real_token(dev_news, tmp_path: Path, tiny_bert:
     assert (states[~mask] == 0).all() and (np.abs(states[mask]).sum(-1) > 0).all()
     cls = FrozenEncoderConfig(name="bert_cls", model=str(tiny_bert), max_length=16, device="cpu")
     np.testing.assert_allclose(store.features(frozen_builder(cls, store, "mask"), dev_news)["vectors"][:], states[:, 0])
+
+
+def test_lower_layer_states_match_the_models_hidden_states(dev_news, tmp_path: Path, tiny_bert: Path) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    store = FeatureStore(tmp_path)
+    lower = FrozenEncoderConfig(
+        name="lower_title", model=str(tiny_bert), max_length=16, pooling="tokens", layer=1, device="cpu"
+    )
+    features = store.features(frozen_builder(lower, store, "mask"), dev_news)
+    last = FrozenEncoderConfig(name="last", model=str(tiny_bert), max_length=16, pooling="tokens", device="cpu")
+    assert store.features(frozen_builder(last, store, "mask"), dev_news).path != features.path  # layer is in the key
+    states = features["vectors"][:].astype(np.float32)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    model = AutoModel.from_pretrained(tiny_bert).eval()
+    titles = dev_news["title"].to_pylist()
+    for row in (0, 30):
+        encoded = tokenizer(titles[row], max_length=16, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            expected = model(**encoded, output_hidden_states=True).hidden_states[1][0].numpy()  # after layer 1
+        length = expected.shape[0]
+        np.testing.assert_allclose(states[row, :length], expected, atol=2e-2, rtol=1e-2)
+        assert (states[row, length:] == 0).all()
+
+
+def test_layer_needs_token_pooling() -> None:
+    from mmnewsrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="features.frozen.layer"):
+        FrozenEncoderConfig(name="x", model="m", pooling="cls", layer=1)

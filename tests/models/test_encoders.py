@@ -4,46 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from mmnewsrec.batching.batch import Batch
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import BackboneConfig, ModelConfig, NewsEncoderConfig, UserEncoderConfig
+from mmnewsrec.config import BackboneConfig, LoraConfig, ModelConfig, NewsEncoderConfig, UserEncoderConfig
 from mmnewsrec.models.build import build_model, load_weights, save_weights
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext
 from mmnewsrec.models.user_encoders import NRMSUserEncoder
 
-N_NEWS, LENGTH, VOCAB = 12, 10, 60
-
-
-@pytest.fixture(scope="module")
-def features() -> NewsFeatures:
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(3, LENGTH + 1, size=N_NEWS)
-    mask = np.arange(LENGTH)[None, :] < lengths[:, None]
-    ids = np.where(mask, rng.integers(5, VOCAB, size=(N_NEWS, LENGTH)), 0)
-    ids[:, 0] = 2  # [CLS]
-    has_image = np.arange(N_NEWS) % 3 != 0
-    pixels = rng.integers(0, 256, size=(N_NEWS, 3, 32, 32), dtype=np.uint8) * has_image[:, None, None, None]
-    return NewsFeatures(
-        {
-            "title_ids": torch.from_numpy(ids.astype(np.int32)),
-            "title_mask": torch.from_numpy(mask),
-            "pixels": torch.from_numpy(pixels),
-            "has_image": torch.from_numpy(has_image),
-            "frozen:txt": torch.from_numpy(rng.standard_normal((N_NEWS, 20)).astype(np.float16)),
-            "frozen:tok": torch.from_numpy(
-                (rng.standard_normal((N_NEWS, LENGTH, 20)) * mask[..., None]).astype(np.float16)
-            ),
-            "frozen:tok:mask": torch.from_numpy(mask),
-            "frozen:img": torch.from_numpy((rng.standard_normal((N_NEWS, 24)) * has_image[:, None]).astype(np.float16)),
-            "frozen:img:has_image": torch.from_numpy(has_image),
-            "category": torch.from_numpy(rng.integers(0, 4, N_NEWS)),
-            "subcategory": torch.from_numpy(rng.integers(0, 6, N_NEWS)),
-        }
-    )
+from .conftest import LENGTH, N_NEWS, VOCAB
 
 
 def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderConfig]:
@@ -56,6 +27,15 @@ def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderC
             dim=32,
             text=BackboneConfig(model=str(bert), train_layers=1, pooling="attention"),
             use_category=True,
+        ),
+        "text-cached-top1-mean": NewsEncoderConfig(
+            type="text",
+            dim=32,
+            text=BackboneConfig(model=str(bert), train_layers=1, cache_frozen=True, pooling="mean"),
+            max_length=LENGTH,
+        ),
+        "text-lora": NewsEncoderConfig(
+            type="text", dim=32, text=BackboneConfig(model=str(bert), lora=LoraConfig(rank=4)), max_length=LENGTH
         ),
         "text-scratch-mean": NewsEncoderConfig(
             type="text", dim=32, text=BackboneConfig(model=str(bert), pretrained=False, pooling="mean")
@@ -81,6 +61,8 @@ def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderC
 CASES = [
     "text-cls",
     "text-top1-attention-category",
+    "text-cached-top1-mean",
+    "text-lora",
     "text-scratch-mean",
     "vision",
     "precomputed-text",
@@ -145,9 +127,10 @@ def test_encoder_contract(
     for key in ("frozen:img",):
         if key in inputs:
             inputs[key] = torch.where(inputs[f"{key}:has_image"][:, None], inputs[key], torch.ones_like(inputs[key]))
-    if "frozen:tok" in inputs:
-        padding = ~inputs["frozen:tok:mask"][..., None]
-        inputs["frozen:tok"] = torch.where(padding, torch.full_like(inputs["frozen:tok"], 5.0), inputs["frozen:tok"])
+    for key in ("frozen:tok", "frozen:lower_title"):
+        if key in inputs:
+            padding = ~inputs[f"{key}:mask"][..., None]
+            inputs[key] = torch.where(padding, torch.full_like(inputs[key], 5.0), inputs[key])
     with torch.no_grad():
         torch.testing.assert_close(model.encode_news(inputs), vectors, atol=1e-5, rtol=1e-4)
 

@@ -151,3 +151,45 @@ def test_early_stopping_stops_at_the_evaluation_that_runs_out_of_patience(
     assert state.stopped_early and state.best_step > 0  # the first epoch's 0.60 stays best
     assert state.step == 3 * state.best_step  # stopped right after the third epoch, no step more
     assert [record["auc"] for record in state.history] == [0.60, 0.55, 0.58]  # never reached 0.70
+
+
+def test_training_with_every_speedup_learns(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
+    """Cached lower layers + LoRA on the top layer + history-vector cache + dedup, end to end."""
+    config = from_dict(
+        ExperimentConfig,
+        {
+            "name": "fast",
+            "data": {"root": str(tiny_mind)},
+            "features": {"cache_dir": str(tmp_path / "cache")},
+            "model": {
+                "news": {
+                    "type": "text",
+                    "dim": 32,
+                    "max_length": 16,
+                    "use_category": True,
+                    "text": {
+                        "model": str(tiny_bert),
+                        "train_layers": 1,
+                        "cache_frozen": True,
+                        "pooling": "mean",
+                        "lora": {"rank": 4},
+                    },
+                },
+                "user": {"heads": 4, "query_dim": 16},
+            },
+            "training": {
+                "batch_size": 32,
+                "grad_accum": 1,
+                "epochs": 2,
+                "lr": 3e-3,
+                "history_cache_steps": 5,
+                "eval_batch_size": 64,
+            },
+        },
+    )
+    run = tmp_path / "run"
+    record = run_train(config, run_dir=run)
+    assert record["auc"] > 0.58
+    cached = list((tmp_path / "cache").glob("frozen-*"))
+    assert cached, "the lower-layer states were not cached in the feature store"
+    assert run_evaluate(run, split="dev")["auc"] == pytest.approx(record["auc"])

@@ -36,14 +36,19 @@ class NewsFeatures:
         extra: Mapping[str, np.ndarray] | None = None,
         keep_mapped: Iterable[str] = ("pixels",),
     ) -> NewsFeatures:
-        """Flattens feature sets into named inputs; ``frozen`` sets are prefixed ``frozen:{name}``."""
+        """Flattens feature sets into named inputs; ``frozen`` sets are prefixed ``frozen:{name}``.
+
+        ``keep_mapped`` names arrays (``pixels``) or whole sets (``frozen:lower_title``) that stay
+        memory-mapped instead of being copied into RAM.
+        """
+        keep_mapped = set(keep_mapped)
         tensors: dict[str, torch.Tensor] = {}
         mapped: dict[str, FeatureArray] = {}
         for set_name, features in sets.items():
             prefix = f"{set_name}:" if set_name.startswith("frozen:") else ""
             for array_name, array in features.arrays.items():
                 key = set_name if (prefix and array_name == "vectors") else prefix + array_name
-                if array_name in keep_mapped:
+                if array_name in keep_mapped or set_name in keep_mapped:
                     mapped[key] = array
                 else:
                     tensors[key] = torch.from_numpy(np.array(array[:], copy=True))  # private, writable, in RAM

@@ -77,6 +77,29 @@ def load_config(name: str, revision: str | None = None) -> Any:
     return AutoConfig.from_pretrained(resolve_model(name), revision=revision)
 
 
+def transformer_layers(model: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The stack of transformer layers of a Hugging Face encoder (``model.encoder.layer`` for
+    BERT-like and ViT models, ``.layers`` for some others); None when it has no such stack."""
+    encoder = getattr(model, "encoder", None)
+    for attr in ("layer", "layers"):
+        layers = getattr(encoder, attr, None)
+        if isinstance(layers, torch.nn.ModuleList):
+            return layers
+    return None
+
+
+def keep_bottom_layers(model: torch.nn.Module, count: int) -> None:
+    """Cuts the model's layer stack to its lowest ``count`` layers, so its last hidden state is
+    the output of layer ``count`` (0: the embeddings)."""
+    layers = transformer_layers(model)
+    if layers is None:
+        raise MmnewsrecError(f"{type(model).__name__}: cannot find its transformer layers to cut")
+    if count > len(layers):
+        raise MmnewsrecError(f"layer {count}: the model has only {len(layers)} layers")
+    attr = "layer" if getattr(model.encoder, "layer", None) is layers else "layers"
+    setattr(model.encoder, attr, torch.nn.ModuleList(list(layers)[:count]))
+
+
 def resolve_device(device: str) -> torch.device:
     """``auto`` is the first CUDA device when there is one, else the CPU."""
     if device == "auto":

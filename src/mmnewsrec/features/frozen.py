@@ -4,7 +4,9 @@ A :class:`FrozenBuilder` runs a pretrained model over every news in inference mo
 pooled vector per news in float16:
 
 * ``text``: any Hugging Face text encoder (BERT, MiniLM, ...) over the tokenised title (or
-  abstract, or title + abstract), pooled by ``cls``, masked ``mean`` or the model's ``pooler``;
+  abstract, or title + abstract), pooled by ``cls``, masked ``mean`` or the model's ``pooler``,
+  or every token's state (``tokens``), optionally taken below the top layers (``layer``) for a
+  text encoder that fine-tunes only those top layers;
 * ``image``: any Hugging Face vision encoder (ViT, ...) over the stored pixels, pooled likewise;
 * ``blip``: a BLIP image-text retrieval model: its text encoder cross-attends the image patches
   and the multimodal [CLS] vector is stored (BLIP's image-grounded text features). News without
@@ -28,7 +30,13 @@ import pyarrow as pa
 import torch
 
 from mmnewsrec.config import FrozenEncoderConfig
-from mmnewsrec.features.backbones import load_config, model_fingerprint, resolve_device, resolve_model
+from mmnewsrec.features.backbones import (
+    keep_bottom_layers,
+    load_config,
+    model_fingerprint,
+    resolve_device,
+    resolve_model,
+)
 from mmnewsrec.features.image import PixelBuilder, PixelNormalizer
 from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureSet, FeatureStore, FeatureStoreError, digest
 from mmnewsrec.features.text import TokenBuilder
@@ -99,6 +107,8 @@ class FrozenBuilder:
             "pooling": c.pooling,
             "dtype": "float16",
         }
+        if c.layer is not None:  # hidden states below the top layers (absent: the last layer, as before)
+            params["layer"] = c.layer
         if self.tokens is not None:
             params["tokens"] = self.tokens.spec().params
             params["text_field"] = c.text_field
@@ -157,6 +167,8 @@ class FrozenBuilder:
         device = resolve_device(c.device)
         logger.info("loading %s (%s) on %s", c.model, c.modality, device)
         model = cls.from_pretrained(resolve_model(c.model), revision=c.revision)
+        if c.layer is not None:
+            keep_bottom_layers(model, c.layer)  # the layers above are never run
         self._model = model.eval().requires_grad_(False).to(device)
         self._device = device
         if self.pixels is not None:

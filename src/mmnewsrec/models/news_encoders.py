@@ -16,7 +16,7 @@ from torch import nn
 
 from mmnewsrec.config import BackboneConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
-from mmnewsrec.features.backbones import resolve_model
+from mmnewsrec.features.backbones import resolve_model, transformer_layers
 from mmnewsrec.features.frozen import pool
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.models.layers import AdditiveAttention
@@ -60,7 +60,8 @@ class NewsEncoder(nn.Module):
 
 
 def load_backbone(config: BackboneConfig) -> nn.Module:
-    """A Hugging Face AutoModel, pretrained or randomly initialised from its config."""
+    """A Hugging Face AutoModel, pretrained or randomly initialised from its config, with the layers
+    ``train_layers`` names trainable, or LoRA adapters on them (``lora``)."""
     from transformers import AutoConfig, AutoModel
 
     name = resolve_model(config.model)
@@ -68,17 +69,10 @@ def load_backbone(config: BackboneConfig) -> nn.Module:
         model = AutoModel.from_pretrained(name, revision=config.revision)
     else:
         model = AutoModel.from_config(AutoConfig.from_pretrained(name, revision=config.revision))
+    if config.lora is not None:
+        return _add_lora(model, config)
     _freeze(model, config.train_layers)
     return model
-
-
-def _transformer_layers(model: nn.Module) -> nn.ModuleList | None:
-    encoder = getattr(model, "encoder", None)
-    for attr in ("layer", "layers"):
-        layers = getattr(encoder, attr, None)
-        if isinstance(layers, nn.ModuleList):
-            return layers
-    return None
 
 
 def _freeze(model: nn.Module, train_layers: int) -> None:
@@ -88,7 +82,7 @@ def _freeze(model: nn.Module, train_layers: int) -> None:
     model.requires_grad_(False)
     if train_layers == 0:
         return
-    layers = _transformer_layers(model)
+    layers = transformer_layers(model)
     if layers is None:
         raise ConfigError(f"train_layers={train_layers}: cannot find the transformer layers of {type(model).__name__}")
     for layer in layers[-train_layers:]:
@@ -97,6 +91,64 @@ def _freeze(model: nn.Module, train_layers: int) -> None:
         part = getattr(model, name, None)
         if isinstance(part, nn.Module):
             part.requires_grad_(True)
+
+
+def _add_lora(model: nn.Module, config: BackboneConfig) -> nn.Module:
+    """Freezes ``model`` and injects ``peft`` LoRA adapters (the only trainable backbone weights)."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import inject_adapter_in_model
+
+    lora = config.lora
+    model.requires_grad_(False)
+    layers = transformer_layers(model)
+    if layers is None:
+        raise ConfigError(f"backbone.lora: cannot find the transformer layers of {type(model).__name__}")
+    selected = range(len(layers)) if config.train_layers < 0 else range(len(layers) - config.train_layers, len(layers))
+    pattern = "layer" if getattr(model.encoder, "layer", None) is layers else "layers"
+    peft_config = PeftLoraConfig(
+        r=lora.rank,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.targets),
+        layers_to_transform=list(selected),
+        layers_pattern=pattern,
+    )
+    try:
+        return inject_adapter_in_model(peft_config, model)
+    except ValueError as exc:  # peft: no module matched the targets
+        raise ConfigError(f"backbone.lora.targets {list(lora.targets)}: {exc}") from None
+
+
+def _pretrained_weights(model: nn.Module) -> Iterator[nn.Parameter]:
+    """The backbone's own weights; LoRA adapters are new weights (the new-parameter learning rate)."""
+    return (p for name, p in model.named_parameters() if "lora_" not in name)
+
+
+def cached_states_feature(text_field: str) -> str:
+    """Name of the frozen feature holding the hidden states below a text backbone's trained top
+    layers (``cache_frozen``); the workflow builds it with the matching layer index."""
+    return f"lower_{text_field}"
+
+
+def run_top_layers(backbone: nn.Module, hidden: torch.Tensor, mask: torch.Tensor, count: int):
+    """The backbone's top ``count`` layers (and pooler) over hidden states that entered them.
+
+    Uses the model's own attention-mask construction, so the result equals the full model's for
+    the same input (the frozen lower layers produced ``hidden``).
+
+    Shape:
+        hidden (U, L, h), mask (U, L) bool -> an output with ``last_hidden_state`` (U, L, h)
+        and ``pooler_output`` (U, h) or None.
+    """
+    from transformers.masking_utils import create_bidirectional_mask
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    attention = create_bidirectional_mask(config=backbone.config, inputs_embeds=hidden, attention_mask=mask.long())
+    for layer in transformer_layers(backbone)[-count:]:
+        out = layer(hidden, attention)
+        hidden = out[0] if isinstance(out, tuple) else out
+    pooler = getattr(backbone, "pooler", None)
+    return BaseModelOutputWithPooling(last_hidden_state=hidden, pooler_output=pooler(hidden) if pooler else None)
 
 
 class _Pool(nn.Module):
@@ -133,8 +185,13 @@ class _CategoryEmbedding(nn.Module):
 class TextEncoder(NewsEncoder):
     """A pretrained text model (BERT, MiniLM, ...) over one tokenised field, pooled and projected.
 
+    With ``cache_frozen`` the encoder reads the cached hidden states below its ``train_layers``
+    top layers (``frozen:lower_{field}``) and runs only those layers; the result is the same as
+    running the whole backbone over the tokens (in eval mode), at a fraction of the cost.
+
     Shape:
-        ``{field}_ids`` / ``{field}_mask`` (U, L) -> (U, dim).
+        ``{field}_ids`` / ``{field}_mask`` (U, L) -> (U, dim); cached: ``frozen:lower_{field}``
+        (U, L, h) with ``frozen:lower_{field}:mask`` (U, L) -> (U, dim).
     """
 
     def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
@@ -144,6 +201,15 @@ class TextEncoder(NewsEncoder):
             raise ConfigError("model.news.text: a text encoder needs a backbone (model name)")
         self.field = config.text_field
         self.backbone = load_backbone(backbone)
+        self.top_layers = backbone.train_layers if backbone.cache_frozen else 0
+        if self.top_layers:
+            layers = transformer_layers(self.backbone)
+            if layers is None or self.top_layers > len(layers):
+                raise ConfigError(
+                    f"model.news.text.train_layers: {self.top_layers} top layers to run over cached states, "
+                    f"but {backbone.model} has {0 if layers is None else len(layers)}"
+                )
+            self.states = "frozen:" + cached_states_feature(self.field)
         hidden = self.backbone.config.hidden_size
         self.pool = _Pool(backbone.pooling, hidden)
         self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
@@ -151,17 +217,26 @@ class TextEncoder(NewsEncoder):
         self.dim = config.dim
 
     def inputs(self) -> list[str]:
-        names = [f"{self.field}_ids", f"{self.field}_mask"]
+        if self.top_layers:
+            names = [self.states, f"{self.states}:mask"]
+        else:
+            names = [f"{self.field}_ids", f"{self.field}_mask"]
         return names + (["category", "subcategory"] if self.categories is not None else [])
 
     def pretrained_parameters(self) -> Iterator[nn.Parameter]:
-        return self.backbone.parameters()
+        return _pretrained_weights(self.backbone)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        ids, mask = inputs[f"{self.field}_ids"], inputs[f"{self.field}_mask"]
-        width = max(int(mask.sum(1).max()), 1)  # drop columns that are padding in every row
-        ids, mask = ids[:, :width], mask[:, :width]
-        output = self.backbone(input_ids=ids, attention_mask=mask.long())
+        if self.top_layers:
+            states, mask = inputs[self.states], inputs[f"{self.states}:mask"]  # (U, L, h), (U, L)
+            width = max(int(mask.sum(1).max()), 1)  # drop columns that are padding in every row
+            states, mask = states[:, :width], mask[:, :width]
+            output = run_top_layers(self.backbone, states, mask, self.top_layers)
+        else:
+            ids, mask = inputs[f"{self.field}_ids"], inputs[f"{self.field}_mask"]
+            width = max(int(mask.sum(1).max()), 1)
+            ids, mask = ids[:, :width], mask[:, :width]
+            output = self.backbone(input_ids=ids, attention_mask=mask.long())
         vectors = self.project(self.pool(output, mask))  # (U, dim)
         if self.categories is not None:
             vectors = vectors + self.categories(inputs)
@@ -183,6 +258,8 @@ class VisionEncoder(NewsEncoder):
         backbone = backbone or config.vision
         if backbone is None:
             raise ConfigError("model.news.vision: a vision encoder needs a backbone (model name)")
+        if backbone.cache_frozen:
+            raise ConfigError("model.news.vision.cache_frozen: hidden-state caching is for text backbones")
         self.backbone = load_backbone(backbone)
         self.normalize = PixelNormalizer(ProcessorGeometry.load(backbone.model, backbone.revision))
         hidden = self.backbone.config.hidden_size
@@ -195,7 +272,7 @@ class VisionEncoder(NewsEncoder):
         return ["pixels", "has_image"]
 
     def pretrained_parameters(self) -> Iterator[nn.Parameter]:
-        return self.backbone.parameters()
+        return _pretrained_weights(self.backbone)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         has_image = inputs["has_image"]  # (U,)
@@ -375,6 +452,8 @@ class BlipEncoder(NewsEncoder):
         backbone = config.text
         if backbone is None:
             raise ConfigError("model.news.text: the blip encoder needs a BLIP model name (text.model)")
+        if backbone.cache_frozen or backbone.lora is not None:
+            raise ConfigError("model.news.text: cache_frozen and lora are not available for the blip encoder")
         name = resolve_model(backbone.model)
         if backbone.pretrained:
             blip = BlipForImageTextRetrieval.from_pretrained(name, revision=backbone.revision)

@@ -14,6 +14,40 @@ from mmnewsrec.models.news_encoders import NewsEncoder
 InputGatherer = Callable[[torch.Tensor], dict[str, torch.Tensor]]
 
 
+class NewsVectorCache:
+    """Vectors of catalogue news kept across training steps, for the history side of a batch.
+
+    Each vector carries the optimiser step it was computed at; one older than ``max_age`` steps
+    is stale and is recomputed (without gradients) the next time its news is in a history.
+    Candidates are always encoded with the current weights and written here as they are.
+
+    Shape:
+        vectors (N, D) float32, stamps (N,) int64 (-1: never computed).
+    """
+
+    def __init__(self, num_news: int, dim: int, max_age: int, device: torch.device | str = "cpu"):
+        if max_age < 1:
+            raise ValueError(f"max_age must be >= 1 step, got {max_age}")
+        self.vectors = torch.zeros((num_news, dim), device=device)
+        self.stamps = torch.full((num_news,), -1, dtype=torch.long, device=device)
+        self.max_age = max_age
+        self.step = 0
+        self.recomputed = 0  # news re-encoded because they were stale (for throughput reports)
+
+    def stale(self, rows: torch.Tensor) -> torch.Tensor:
+        """Shape: (U,) rows -> (U,) bool."""
+        stamps = self.stamps[rows]
+        return (stamps < 0) | (self.step - stamps >= self.max_age)
+
+    def store(self, rows: torch.Tensor, vectors: torch.Tensor) -> None:
+        self.vectors[rows] = vectors.detach().float()
+        self.stamps[rows] = self.step
+
+    def tick(self) -> None:
+        """One optimiser step has passed."""
+        self.step += 1
+
+
 class NewsRecommender(nn.Module):
     """NRMS-style recommender (Wu et al., EMNLP 2019) with injected parts.
 
@@ -40,15 +74,25 @@ class NewsRecommender(nn.Module):
         """Shape: (B, D), (B, C, D) -> logits (B, C)."""
         return self.scorer(user_vecs, cand_vecs)
 
-    def forward(self, batch: Batch, gather: InputGatherer, dedup: bool = True) -> torch.Tensor:
+    def forward(
+        self,
+        batch: Batch,
+        gather: InputGatherer,
+        dedup: bool = True,
+        history_cache: NewsVectorCache | None = None,
+    ) -> torch.Tensor:
         """Click logits of a batch; padded candidates get the dtype's minimum (ignored by softmax).
 
         With ``dedup`` each distinct news of the batch (histories and candidates) is encoded once;
         without it every history and candidate slot is encoded separately (the naive set-up).
+        With a ``history_cache`` only candidates are encoded with gradients; history slots read the
+        cache, whose stale entries are recomputed without gradients first.
 
         Shape:
             returns (B, C).
         """
+        if history_cache is not None:
+            return self._forward_cached(batch, gather, dedup, history_cache)
         b, h = batch.hist_rows.shape
         c = batch.cand_rows.shape[1]
         rows = torch.cat([batch.hist_rows.reshape(-1), batch.cand_rows.reshape(-1)])  # (B*H + B*C,)
@@ -64,5 +108,26 @@ class NewsRecommender(nn.Module):
             vectors[real] = encoded
         hist_vecs = vectors[: b * h].view(b, h, -1)  # (B, H, D)
         cand_vecs = vectors[b * h :].view(b, c, -1)  # (B, C, D)
+        logits = self.score(self.encode_user(hist_vecs, batch.hist_mask), cand_vecs)  # (B, C)
+        return logits.masked_fill(~batch.cand_mask, torch.finfo(logits.dtype).min)
+
+    def _forward_cached(self, batch: Batch, gather: InputGatherer, dedup: bool, cache: NewsVectorCache) -> torch.Tensor:
+        cand_real = batch.cand_rows[batch.cand_mask]  # (R,)
+        if dedup:
+            unique, inverse = torch.unique(cand_real, return_inverse=True)
+        else:
+            unique, inverse = cand_real, torch.arange(len(cand_real), device=cand_real.device)
+        encoded = self.encode_news(gather(unique))  # (U, D), with gradients
+        cache.store(unique, encoded)
+        cand_vecs = encoded.new_zeros((*batch.cand_rows.shape, encoded.shape[-1]))  # (B, C, D)
+        cand_vecs[batch.cand_mask] = encoded[inverse]
+        in_history = torch.unique(batch.hist_rows[batch.hist_mask])
+        stale = in_history[cache.stale(in_history)]
+        if len(stale):
+            with torch.no_grad():
+                cache.store(stale, self.encode_news(gather(stale)))
+            cache.recomputed += len(stale)
+        hist_vecs = cache.vectors[batch.hist_rows].to(encoded.dtype)  # (B, H, D), no gradients
+        hist_vecs = hist_vecs * batch.hist_mask.unsqueeze(-1).to(hist_vecs.dtype)
         logits = self.score(self.encode_user(hist_vecs, batch.hist_mask), cand_vecs)  # (B, C)
         return logits.masked_fill(~batch.cand_mask, torch.finfo(logits.dtype).min)

@@ -30,7 +30,7 @@ from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import TrainingConfig
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.models.build import load_weights, save_weights
-from mmnewsrec.models.recommender import NewsRecommender
+from mmnewsrec.models.recommender import NewsRecommender, NewsVectorCache
 from mmnewsrec.training.metrics_log import MetricsLog
 
 logger = logging.getLogger(__name__)
@@ -148,6 +148,10 @@ def train(
     def gather(rows: torch.Tensor) -> dict[str, torch.Tensor]:
         return features.gather(rows, names, device)
 
+    history_cache = None
+    if config.history_cache_steps:  # rebuilt empty after a resume: only its staleness bound carries over
+        history_cache = NewsVectorCache(features.num_news, core.news_encoder.dim, config.history_cache_steps, device)
+
     log = MetricsLog(run_dir, enabled=accelerator.is_main_process)
     bar = tqdm(
         total=total_steps, initial=state.step, desc="train", disable=not (progress and accelerator.is_main_process)
@@ -168,7 +172,7 @@ def train(
                 continue
             batch = batch.to(device)
             with accelerator.accumulate(model):
-                logits = model(batch, gather, dedup=config.dedup_news)
+                logits = model(batch, gather, dedup=config.dedup_news, history_cache=history_cache)
                 loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.max_grad_norm > 0:
@@ -181,6 +185,8 @@ def train(
             samples_seen += len(batch) * world
             if not accelerator.sync_gradients:
                 continue
+            if history_cache is not None:
+                history_cache.tick()
             # The other processes' micro-batches of this step were consumed too.
             state.batch_in_epoch = min(usable, state.batch_in_epoch + (world - 1 - rank))
             state.step += 1

@@ -16,17 +16,17 @@ import torch
 
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import ExperimentConfig, dump_yaml, load_yaml
+from mmnewsrec.config import ExperimentConfig, FrozenEncoderConfig, dump_yaml, load_yaml
 from mmnewsrec.data.mind import MindDataset, load_mind
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.submission import write_prediction
-from mmnewsrec.features.backbones import load_tokenizer
+from mmnewsrec.features.backbones import load_config, load_tokenizer
 from mmnewsrec.features.build import NamedBuilder, build_features, default_store, frozen_builder
 from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
 from mmnewsrec.features.text import TokenBuilder, category_ids
 from mmnewsrec.models.build import build_model, count_parameters, load_weights
-from mmnewsrec.models.news_encoders import ModelContext
+from mmnewsrec.models.news_encoders import ModelContext, cached_states_feature
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.training.loop import distributed_state, train
 from mmnewsrec.workflows.baseline import run_baseline
@@ -58,9 +58,12 @@ def model_builders(config: ExperimentConfig, store) -> list[NamedBuilder]:
     needs_tokens = news.type in ("text", "word", "blip") or (news.type == "fusion" and not names[0])
     needs_pixels = news.type in ("vision", "blip") or (news.type == "fusion" and not names[1])
     builders = []
-    if needs_tokens:
+    cached = needs_tokens and news.type != "word" and news.text is not None and news.text.cache_frozen
+    if needs_tokens and not cached:
         tokenizer = _tokenizer_name(config)
         builders.append(NamedBuilder("tokens", TokenBuilder(tokenizer, {news.text_field: news.max_length})))
+    if cached:
+        builders.append(_cached_states_builder(config, store))
     if needs_pixels:
         backbone = news.text if news.type == "blip" else news.vision  # BLIP: one model, both parts
         if backbone is None:
@@ -77,6 +80,28 @@ def model_builders(config: ExperimentConfig, store) -> list[NamedBuilder]:
     return builders
 
 
+def _cached_states_builder(config: ExperimentConfig, store) -> NamedBuilder:
+    """The hidden states entering the text backbone's trained top layers (``cache_frozen``)."""
+    news = config.model.news
+    backbone = news.text
+    layers = int(getattr(load_config(backbone.model, backbone.revision), "num_hidden_layers", 0))
+    if backbone.train_layers > layers:
+        raise ConfigError(f"model.news.text.train_layers: {backbone.train_layers}, but {backbone.model} has {layers}")
+    name = cached_states_feature(news.text_field)
+    frozen = FrozenEncoderConfig(
+        name=name,
+        model=backbone.model,
+        revision=backbone.revision,
+        modality="text",
+        pooling="tokens",
+        text_field=news.text_field,
+        max_length=news.max_length,
+        layer=layers - backbone.train_layers,
+        device="auto",
+    )
+    return NamedBuilder(f"frozen:{name}", frozen_builder(frozen, store, config.data.images.missing))
+
+
 def prepare(
     config: ExperimentConfig,
     data_root: str | Path | None = None,
@@ -89,7 +114,9 @@ def prepare(
     with distributed_state().main_process_first():  # one process builds, the others then reuse
         sets = build_features(store, model_builders(config, store), dataset.news)
     categories, subcategories = category_ids(dataset)
-    features = NewsFeatures.from_sets(sets, {"category": categories, "subcategory": subcategories})
+    # Per-token hidden states are large ((N, L, h)): they stay memory-mapped like pixels.
+    mapped = ("pixels", "frozen:" + cached_states_feature(config.model.news.text_field))
+    features = NewsFeatures.from_sets(sets, {"category": categories, "subcategory": subcategories}, mapped)
     vocab_size = len(load_tokenizer(_tokenizer_name(config))) if config.model.news.type == "word" else 0
     context = ModelContext(
         num_categories=len(dataset.vocabs.categories),

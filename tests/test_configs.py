@@ -37,6 +37,8 @@ def tiny_overrides(name: str, bert: Path, vit: Path, blip: Path) -> list[str]:
         ],
         "exp3_bert_vit_finetune": [f"model.news.text.model={bert}", f"model.news.vision.model={vit}"],
         "exp4_bert_finetune": [f"model.news.text.model={bert}"],
+        "exp4_bert_fast": [f"model.news.text.model={bert}", "model.news.text.train_layers=1"],
+        "exp4_bert_lora": [f"model.news.text.model={bert}"],
         "nrms_word": [f"features.tokens.tokenizer={bert}", "model.news.heads=4", "model.news.word_dim=16"],
         "random": [],
     }
@@ -48,7 +50,9 @@ def test_every_config_is_covered() -> None:
         "exp1_blip_frozen",
         "exp2_bert_vit_frozen",
         "exp3_bert_vit_finetune",
+        "exp4_bert_fast",
         "exp4_bert_finetune",
+        "exp4_bert_lora",
         "nrms_word",
         "random",
     ]

@@ -343,11 +343,14 @@ class TrainingConfig:
         mixed_precision: ``auto`` uses bf16 (or fp16) autocast on a GPU and fp32 on the CPU.
         dedup_news: encode each distinct news of a batch once.
         history_cache_steps: 0 encodes every history news with the current weights (and
-            gradients). k > 0 keeps a vector per news, recomputed once it is k optimiser steps old
-            (and whenever the news is a candidate, which is always encoded with gradients); history
-            slots read these vectors without gradients. This is the staleness trade: the news
-            encoder learns from candidates only, and a history vector may come from weights up to k
-            steps old, in exchange for encoding about 1 + K news per sample instead of H + 1 + K.
+            gradients). k > 0 keeps each news's backbone output (the encoder's expensive "body"),
+            recomputed without gradients once it is k optimiser steps old; history slots put the
+            current projection and category embeddings (the "head") on top of it, with gradients.
+            Candidates are always encoded in full, with gradients, and refresh the cache. This is
+            the staleness trade: the backbone learns from candidates only, and a history vector's
+            backbone part may come from weights up to k steps old (backbones move slowly at their
+            small learning rate), in exchange for running the backbone on about 1 + K news per
+            sample instead of H + 1 + K.
         log_every: optimiser steps between training-loss records.
     """
 

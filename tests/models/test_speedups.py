@@ -104,10 +104,12 @@ def test_history_cache_scores_like_the_full_forward_when_fresh(
 ) -> None:
     model = model_for(features, BackboneConfig(model=str(tiny_bert), train_layers=1, cache_frozen=True))
     names = model.news_encoder.inputs()
-    cache = NewsVectorCache(N_NEWS, 32, max_age=1)
+    cache = NewsVectorCache(N_NEWS, model.news_encoder.body_dim, max_age=1)
     with torch.no_grad():
-        plain = model(BATCH, lambda r: features.gather(r, names))
-        cached = model(BATCH, lambda r: features.gather(r, names), history_cache=cache)
+        plain = model(BATCH, lambda r, only=None: features.gather(r, names if only is None else only))
+        cached = model(
+            BATCH, lambda r, only=None: features.gather(r, names if only is None else only), history_cache=cache
+        )
     torch.testing.assert_close(cached, plain, atol=1e-5, rtol=1e-4)
     assert cache.recomputed == 1  # history news 1..4: only 4 was not a candidate of this batch
 
@@ -119,14 +121,16 @@ def test_history_cache_reuses_vectors_until_they_are_max_age_steps_old(
     model = model_for(features, BackboneConfig(model=str(tiny_bert), train_layers=1, cache_frozen=True)).train()
     names = model.news_encoder.inputs()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    cache = NewsVectorCache(N_NEWS, 32, max_age=2)
+    cache = NewsVectorCache(N_NEWS, model.news_encoder.body_dim, max_age=2)
     history_only = torch.tensor([4])  # in a history, never a candidate
 
     def step() -> None:
-        logits = model(BATCH, lambda r: features.gather(r, names), history_cache=cache)
+        logits = model(
+            BATCH, lambda r, only=None: features.gather(r, names if only is None else only), history_cache=cache
+        )
         loss = torch.nn.functional.cross_entropy(logits, BATCH.targets)
         loss.backward()
-        # Gradients reach the news encoder through candidates; history vectors carry none.
+        # The encoder's head gets gradients (from candidates and, over cached bodies, histories).
         assert model.news_encoder.project[1].weight.grad.abs().sum() > 0
         optimizer.step()
         optimizer.zero_grad()
@@ -153,3 +157,26 @@ def test_history_cache_rejects_a_zero_age() -> None:
 def test_optimisations_are_config_switches() -> None:
     values = np.array([TrainingConfig().history_cache_steps, int(TrainingConfig().dedup_news)])
     assert values.tolist() == [0, 1]  # history cache off, dedup on, by default
+
+
+@pytest.mark.parametrize("cache_frozen", [False, True])
+def test_length_sorted_chunks_give_the_same_vectors(
+    features: NewsFeatures, tiny_bert: Path, cache_frozen: bool
+) -> None:
+    backbone = BackboneConfig(model=str(tiny_bert), train_layers=1, cache_frozen=cache_frozen, pooling="mean")
+    model = model_for(features, backbone)
+    rows = torch.arange(N_NEWS)
+    whole = encode(model, features, rows)  # one call: N_NEWS <= chunk_size
+    model.news_encoder.chunk_size = 5  # three chunks of different widths
+    torch.testing.assert_close(encode(model, features, rows), whole, atol=1e-5, rtol=1e-4)
+
+
+def test_history_cache_stores_dropout_free_vectors(features: NewsFeatures, tiny_bert: Path) -> None:
+    model = model_for(features, BackboneConfig(model=str(tiny_bert), train_layers=1, cache_frozen=True))
+    names = model.news_encoder.inputs()
+    reference = model.news_encoder.body(features.gather(torch.tensor([4]), names)).detach()  # eval mode
+    model.train()  # dropout on
+    cache = NewsVectorCache(N_NEWS, model.news_encoder.body_dim, max_age=1)
+    model(BATCH, lambda r, only=None: features.gather(r, names if only is None else only), history_cache=cache)
+    torch.testing.assert_close(cache.vectors[4], reference[0])
+    assert model.training and model.news_encoder.training  # the mode is restored

@@ -45,12 +45,33 @@ NEWS_ENCODERS: Registry = Registry("news encoder")
 
 
 class NewsEncoder(nn.Module):
-    """Base class: ``forward(inputs) -> (U, dim)``."""
+    """Base class: ``forward(inputs) -> (U, dim)``.
+
+    ``forward`` is ``head(body(inputs), inputs)``: ``body`` is the expensive part (a backbone),
+    ``head`` the cheap trainable part on top (projection, category embeddings), which reads only
+    ``head_inputs()``. The history-vector cache keeps body outputs, so history news always get
+    the current head. By default the body is the whole encoder and the head the identity.
+    """
 
     dim: int
 
     def inputs(self) -> list[str]:
         raise NotImplementedError
+
+    def head_inputs(self) -> list[str]:
+        return []
+
+    @property
+    def body_dim(self) -> int:
+        return self.dim
+
+    def body(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Shape: -> (U, body_dim)."""
+        return self(inputs)
+
+    def head(self, body: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Shape: (U, body_dim) -> (U, dim)."""
+        return body
 
     def pretrained_parameters(self) -> Iterator[nn.Parameter]:
         return iter(())
@@ -226,18 +247,45 @@ class TextEncoder(NewsEncoder):
     def pretrained_parameters(self) -> Iterator[nn.Parameter]:
         return _pretrained_weights(self.backbone)
 
+    def head_inputs(self) -> list[str]:
+        return ["category", "subcategory"] if self.categories is not None else []
+
+    @property
+    def body_dim(self) -> int:
+        return self.backbone.config.hidden_size
+
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.body(inputs), inputs)
+
+    #: News per backbone call: rows are sorted by length and each chunk is cut to its longest row,
+    #: so short titles do not pay for the padding of long ones.
+    chunk_size: int = 64
+
+    def body(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The pooled backbone output. Shape: -> (U, h)."""
+        key = f"{self.states}:mask" if self.top_layers else f"{self.field}_mask"
+        mask = inputs[key]  # (U, L)
+        if len(mask) <= self.chunk_size:
+            return self._body(inputs, slice(None))
+        order = torch.argsort(mask.sum(1), descending=True, stable=True)  # (U,)
+        chunks = [self._body(inputs, order[i : i + self.chunk_size]) for i in range(0, len(order), self.chunk_size)]
+        return torch.cat(chunks)[torch.argsort(order)]  # back to the input order
+
+    def _body(self, inputs: dict[str, torch.Tensor], rows) -> torch.Tensor:
         if self.top_layers:
-            states, mask = inputs[self.states], inputs[f"{self.states}:mask"]  # (U, L, h), (U, L)
+            states, mask = inputs[self.states][rows], inputs[f"{self.states}:mask"][rows]  # (u, L, h), (u, L)
             width = max(int(mask.sum(1).max()), 1)  # drop columns that are padding in every row
             states, mask = states[:, :width], mask[:, :width]
             output = run_top_layers(self.backbone, states, mask, self.top_layers)
         else:
-            ids, mask = inputs[f"{self.field}_ids"], inputs[f"{self.field}_mask"]
+            ids, mask = inputs[f"{self.field}_ids"][rows], inputs[f"{self.field}_mask"][rows]
             width = max(int(mask.sum(1).max()), 1)
             ids, mask = ids[:, :width], mask[:, :width]
             output = self.backbone(input_ids=ids, attention_mask=mask.long())
-        vectors = self.project(self.pool(output, mask))  # (U, dim)
+        return self.pool(output, mask)  # (u, h)
+
+    def head(self, body: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        vectors = self.project(body)  # (U, dim)
         if self.categories is not None:
             vectors = vectors + self.categories(inputs)
         return vectors

@@ -10,16 +10,19 @@ from torch import nn
 from mmnewsrec.batching.batch import Batch
 from mmnewsrec.models.news_encoders import NewsEncoder
 
-#: Gathers the news encoder's inputs for catalogue rows (U,) onto the model's device.
-InputGatherer = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+#: Gathers news encoder inputs for catalogue rows (U,) onto the model's device: ``gather(rows)``
+#: all of the encoder's inputs, ``gather(rows, names)`` only those named.
+InputGatherer = Callable[..., dict[str, torch.Tensor]]
 
 
 class NewsVectorCache:
-    """Vectors of catalogue news kept across training steps, for the history side of a batch.
+    """News encoder body outputs (see :class:`NewsEncoder`) kept across training steps, for the
+    history side of a batch.
 
-    Each vector carries the optimiser step it was computed at; one older than ``max_age`` steps
-    is stale and is recomputed (without gradients) the next time its news is in a history.
-    Candidates are always encoded with the current weights and written here as they are.
+    Each vector carries the optimiser step it was computed at; one ``max_age`` steps old is stale
+    and is recomputed (without gradients, without dropout) the next time its news is in a history. Candidates are
+    always encoded with the current weights and written here as they are. History news then get
+    the current head (projection, category embeddings) over the cached body, with gradients.
 
     Shape:
         vectors (N, D) float32, stamps (N,) int64 (-1: never computed).
@@ -112,22 +115,32 @@ class NewsRecommender(nn.Module):
         return logits.masked_fill(~batch.cand_mask, torch.finfo(logits.dtype).min)
 
     def _forward_cached(self, batch: Batch, gather: InputGatherer, dedup: bool, cache: NewsVectorCache) -> torch.Tensor:
+        encoder = self.news_encoder
         cand_real = batch.cand_rows[batch.cand_mask]  # (R,)
         if dedup:
             unique, inverse = torch.unique(cand_real, return_inverse=True)
         else:
             unique, inverse = cand_real, torch.arange(len(cand_real), device=cand_real.device)
-        encoded = self.encode_news(gather(unique))  # (U, D), with gradients
-        cache.store(unique, encoded)
+        inputs = gather(unique)
+        body = encoder.body(inputs)  # (U, h), with gradients
+        cache.store(unique, body)
+        encoded = encoder.head(body, inputs)  # (U, D)
         cand_vecs = encoded.new_zeros((*batch.cand_rows.shape, encoded.shape[-1]))  # (B, C, D)
         cand_vecs[batch.cand_mask] = encoded[inverse]
-        in_history = torch.unique(batch.hist_rows[batch.hist_mask])
+
+        in_history, hist_inverse = torch.unique(batch.hist_rows[batch.hist_mask], return_inverse=True)  # (V,)
         stale = in_history[cache.stale(in_history)]
         if len(stale):
+            # Eval mode: a cached vector serves many steps, so it must not carry one step's dropout.
+            was_training = encoder.training
+            encoder.eval()
             with torch.no_grad():
-                cache.store(stale, self.encode_news(gather(stale)))
+                cache.store(stale, encoder.body(gather(stale)))
+            encoder.train(was_training)
             cache.recomputed += len(stale)
-        hist_vecs = cache.vectors[batch.hist_rows].to(encoded.dtype)  # (B, H, D), no gradients
-        hist_vecs = hist_vecs * batch.hist_mask.unsqueeze(-1).to(hist_vecs.dtype)
+        cached = cache.vectors[in_history].to(body.dtype)  # (V, h), no gradients
+        history = encoder.head(cached, gather(in_history, encoder.head_inputs()))  # (V, D)
+        hist_vecs = history.new_zeros((*batch.hist_rows.shape, history.shape[-1]))  # (B, H, D)
+        hist_vecs[batch.hist_mask] = history[hist_inverse]
         logits = self.score(self.encode_user(hist_vecs, batch.hist_mask), cand_vecs)  # (B, C)
         return logits.masked_fill(~batch.cand_mask, torch.finfo(logits.dtype).min)

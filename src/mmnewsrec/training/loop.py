@@ -145,12 +145,14 @@ def train(
     core = accelerator.unwrap_model(model)
     names = core.news_encoder.inputs()
 
-    def gather(rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        return features.gather(rows, names, device)
+    def gather(rows: torch.Tensor, only: list[str] | None = None) -> dict[str, torch.Tensor]:
+        return features.gather(rows, names if only is None else only, device)
 
     history_cache = None
     if config.history_cache_steps:  # rebuilt empty after a resume: only its staleness bound carries over
-        history_cache = NewsVectorCache(features.num_news, core.news_encoder.dim, config.history_cache_steps, device)
+        history_cache = NewsVectorCache(
+            features.num_news, core.news_encoder.body_dim, config.history_cache_steps, device
+        )
 
     log = MetricsLog(run_dir, enabled=accelerator.is_main_process)
     bar = tqdm(

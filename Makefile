@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-speed clean
 
 demo: $(STAMP)
 	$(BIN)/mmnewsrec demo
@@ -25,6 +25,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/parse_mind.py
 	$(BIN)/python benchmarks/metrics_speed.py
+
+# Training and evaluation speed with MiniLM on synthetic small (about 30 minutes on 2 cores).
+bench-speed: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/eval_throughput.py
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -201,18 +201,19 @@ class LoraConfig:
         rank: adapter rank r.
         alpha: scaling numerator (updates are scaled by alpha / r).
         dropout: dropout on the adapter input.
-        targets: names of the linear modules that get adapters (BERT/ViT: ``query``, ``key``,
-            ``value``, ``dense``).
+        targets: names of the linear modules that get adapters (BERT: ``query``, ``key``, ``value``,
+            ``dense``; ViT in transformers 5: ``q_proj``, ``k_proj``, ``v_proj``, ``o_proj``). Empty
+            (the default): the attention query and value projections, whatever the model calls them.
     """
 
     rank: int = 8
     alpha: float = 16.0
     dropout: float = 0.0
-    targets: tuple[str, ...] = ("query", "value")
+    targets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1 or not self.targets:
-            raise ConfigError("backbone.lora: rank >= 1, alpha > 0, 0 <= dropout < 1 and some targets required")
+        if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
+            raise ConfigError("backbone.lora: rank >= 1, alpha > 0 and 0 <= dropout < 1 required")
 
 
 @dataclass(frozen=True)

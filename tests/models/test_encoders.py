@@ -41,6 +41,9 @@ def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderC
             type="text", dim=32, text=BackboneConfig(model=str(bert), pretrained=False, pooling="mean")
         ),
         "vision": NewsEncoderConfig(type="vision", dim=32, vision=vision),
+        "vision-lora": NewsEncoderConfig(
+            type="vision", dim=32, vision=BackboneConfig(model=str(vit), train_layers=1, lora=LoraConfig(rank=4))
+        ),
         "precomputed-text": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("txt",)),
         "precomputed-image": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("img",)),
         "precomputed-tokens": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("tok",)),
@@ -65,6 +68,7 @@ CASES = [
     "text-lora",
     "text-scratch-mean",
     "vision",
+    "vision-lora",
     "precomputed-text",
     "precomputed-image",
     "precomputed-mlp-category",

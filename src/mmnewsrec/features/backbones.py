@@ -77,27 +77,40 @@ def load_config(name: str, revision: str | None = None) -> Any:
     return AutoConfig.from_pretrained(resolve_model(name), revision=revision)
 
 
-def transformer_layers(model: torch.nn.Module) -> torch.nn.ModuleList | None:
-    """The stack of transformer layers of a Hugging Face encoder (``model.encoder.layer`` for
-    BERT-like and ViT models, ``.layers`` for some others); None when it has no such stack."""
-    encoder = getattr(model, "encoder", None)
-    for attr in ("layer", "layers"):
-        layers = getattr(encoder, attr, None)
-        if isinstance(layers, torch.nn.ModuleList):
-            return layers
+def _layer_stack(model: torch.nn.Module) -> tuple[torch.nn.Module, str] | None:
+    """(module holding the layer list, attribute name): ``encoder.layer`` (BERT), ``encoder.layers``,
+    or ``layers`` on the model itself (ViT in transformers 5)."""
+    for owner in (getattr(model, "encoder", None), model):
+        for attr in ("layer", "layers"):
+            if isinstance(getattr(owner, attr, None), torch.nn.ModuleList):
+                return owner, attr
     return None
+
+
+def transformer_layers(model: torch.nn.Module) -> torch.nn.ModuleList | None:
+    """The stack of transformer layers of a Hugging Face encoder; None when it has no such stack."""
+    stack = _layer_stack(model)
+    return None if stack is None else getattr(*stack)
+
+
+def layer_pattern(model: torch.nn.Module) -> str:
+    """The attribute name of the layer stack (``layer`` or ``layers``), as peft's ``layers_pattern``."""
+    stack = _layer_stack(model)
+    if stack is None:
+        raise MmnewsrecError(f"{type(model).__name__}: cannot find its transformer layers")
+    return stack[1]
 
 
 def keep_bottom_layers(model: torch.nn.Module, count: int) -> None:
     """Cuts the model's layer stack to its lowest ``count`` layers, so its last hidden state is
     the output of layer ``count`` (0: the embeddings)."""
-    layers = transformer_layers(model)
-    if layers is None:
+    stack = _layer_stack(model)
+    if stack is None:
         raise MmnewsrecError(f"{type(model).__name__}: cannot find its transformer layers to cut")
+    layers = getattr(*stack)
     if count > len(layers):
         raise MmnewsrecError(f"layer {count}: the model has only {len(layers)} layers")
-    attr = "layer" if getattr(model.encoder, "layer", None) is layers else "layers"
-    setattr(model.encoder, attr, torch.nn.ModuleList(list(layers)[:count]))
+    setattr(stack[0], stack[1], torch.nn.ModuleList(list(layers)[:count]))
 
 
 def resolve_device(device: str) -> torch.device:

@@ -16,7 +16,7 @@ from torch import nn
 
 from mmnewsrec.config import BackboneConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
-from mmnewsrec.features.backbones import resolve_model, transformer_layers
+from mmnewsrec.features.backbones import layer_pattern, resolve_model, transformer_layers
 from mmnewsrec.features.frozen import pool
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.models.layers import AdditiveAttention
@@ -125,19 +125,28 @@ def _add_lora(model: nn.Module, config: BackboneConfig) -> nn.Module:
     if layers is None:
         raise ConfigError(f"backbone.lora: cannot find the transformer layers of {type(model).__name__}")
     selected = range(len(layers)) if config.train_layers < 0 else range(len(layers) - config.train_layers, len(layers))
-    pattern = "layer" if getattr(model.encoder, "layer", None) is layers else "layers"
+    targets = list(lora.targets) or _query_value_names(model)
     peft_config = PeftLoraConfig(
         r=lora.rank,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=list(lora.targets),
+        target_modules=targets,
         layers_to_transform=list(selected),
-        layers_pattern=pattern,
+        layers_pattern=layer_pattern(model),
     )
     try:
         return inject_adapter_in_model(peft_config, model)
     except ValueError as exc:  # peft: no module matched the targets
-        raise ConfigError(f"backbone.lora.targets {list(lora.targets)}: {exc}") from None
+        raise ConfigError(f"backbone.lora.targets {targets}: {exc}") from None
+
+
+def _query_value_names(model: nn.Module) -> list[str]:
+    """The attention query and value projections, by the names this architecture gives them."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    for pair in (["query", "value"], ["q_proj", "v_proj"], ["q_lin", "v_lin"]):
+        if set(pair) <= names:
+            return pair
+    raise ConfigError(f"backbone.lora.targets: name the attention projections of {type(model).__name__}")
 
 
 def _pretrained_weights(model: nn.Module) -> Iterator[nn.Parameter]:

@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from peak_memory import PeakMemory  # benchmarks/peak_memory.py
+from bench_common import PeakMemory, ensure_synthetic_small, quiet  # benchmarks/bench_common.py
 
 
 def experiment(args, cached: bool):
@@ -62,23 +61,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="fast path: news and impressions per batch")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet()
 
     from mmnewsrec.batching.batch import ImpressionArrays, impression_batches
-    from mmnewsrec.data.synthetic import generate_mind
     from mmnewsrec.evaluation.evaluate import evaluate
     from mmnewsrec.models.build import build_model
     from mmnewsrec.workflows.train import prepare
 
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
-    if not (args.data / "train" / "behaviors.tsv").is_file():
-        print(f"generating synthetic small (no images) in {args.data} ...", flush=True)
-        generate_mind(args.data, scale="small", seed=0, images=False)
+    ensure_synthetic_small(args.data)
 
     results = []
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from peak_memory import PeakMemory  # benchmarks/peak_memory.py
+from bench_common import PeakMemory, ensure_synthetic_small, quiet  # benchmarks/bench_common.py
 
 SETUPS = {
     "naive": dict(train_layers=-1, dedup=False),
@@ -120,14 +119,9 @@ def main() -> None:
     parser.add_argument("--eval-impressions", type=int, default=2000)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet()
 
     from mmnewsrec.batching.batch import ImpressionArrays
-    from mmnewsrec.data.synthetic import generate_mind
     from mmnewsrec.evaluation.evaluate import evaluate
     from mmnewsrec.models.build import build_model
     from mmnewsrec.training.loop import train
@@ -136,9 +130,7 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     setups = args.setups or (list(SETUPS) if cuda else CPU_DEFAULT)
-    if not (args.data / "train" / "behaviors.tsv").is_file():
-        print(f"generating synthetic small (no images) in {args.data} ...", flush=True)
-        generate_mind(args.data, scale="small", seed=0, images=False)
+    ensure_synthetic_small(args.data)
     scratch = Path(tempfile.mkdtemp(prefix="train-throughput-"))
     backbone = random_bert_base(scratch / "bert-base") if args.backbone == "random-bert-base" else args.backbone
     print(

@@ -1,9 +1,10 @@
-"""Peak memory of a block of code, for the benchmarks: CUDA allocator peak, or sampled private RSS."""
+"""Shared by the speed benchmarks: quiet logging, the synthetic small dataset, peak memory of a block."""
 
 from __future__ import annotations
 
 import ctypes
 import gc
+import logging
 import threading
 from pathlib import Path
 
@@ -52,3 +53,21 @@ class PeakMemory:
         self.stop.set()
         self.thread.join()
         self.peak_mib = (max(self.samples) - self.base) / 1024
+
+
+def quiet() -> None:
+    """Warnings only, and no Hugging Face progress bars, so the printed numbers stay readable."""
+    from transformers.utils import logging as hf_logging
+
+    logging.basicConfig(level=logging.WARNING)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def ensure_synthetic_small(root: Path) -> None:
+    """Generates synthetic ``small`` (MIND-small sized, seed 0, no images) at ``root`` if absent."""
+    from mmnewsrec.data.synthetic import generate_mind
+
+    if not (root / "train" / "behaviors.tsv").is_file():
+        print(f"generating synthetic small (no images) in {root} ...", flush=True)
+        generate_mind(root, scale="small", seed=0, images=False)

@@ -20,9 +20,10 @@ class NewsVectorCache:
     history side of a batch.
 
     Each vector carries the optimiser step it was computed at; one ``max_age`` steps old is stale
-    and is recomputed (without gradients, without dropout) the next time its news is in a history. Candidates are
-    always encoded with the current weights and written here as they are. History news then get
-    the current head (projection, category embeddings) over the cached body, with gradients.
+    and is recomputed (without gradients, without dropout) the next time its news is in a history.
+    Candidates are always encoded with the current weights and written here as they are. History
+    news then get the current head (projection, category embeddings) over the cached body, with
+    gradients.
 
     Shape:
         vectors (N, D) float32, stamps (N,) int64 (-1: never computed).
@@ -88,8 +89,9 @@ class NewsRecommender(nn.Module):
 
         With ``dedup`` each distinct news of the batch (histories and candidates) is encoded once;
         without it every history and candidate slot is encoded separately (the naive set-up).
-        With a ``history_cache`` only candidates are encoded with gradients; history slots read the
-        cache, whose stale entries are recomputed without gradients first.
+        With a ``history_cache`` only candidates go through the encoder's body (the backbone) with
+        gradients; history slots put the current head on the cached bodies, whose stale entries are
+        recomputed without gradients first.
 
         Shape:
             returns (B, C).

@@ -58,7 +58,7 @@ def model_builders(config: ExperimentConfig, store) -> list[NamedBuilder]:
     needs_tokens = news.type in ("text", "word", "blip") or (news.type == "fusion" and not names[0])
     needs_pixels = news.type in ("vision", "blip") or (news.type == "fusion" and not names[1])
     builders = []
-    cached = needs_tokens and news.type != "word" and news.text is not None and news.text.cache_frozen
+    cached = news.type in ("text", "fusion") and needs_tokens and news.text is not None and news.text.cache_frozen
     if needs_tokens and not cached:
         tokenizer = _tokenizer_name(config)
         builders.append(NamedBuilder("tokens", TokenBuilder(tokenizer, {news.text_field: news.max_length})))

@@ -239,7 +239,12 @@ class TextEncoder(NewsEncoder):
                     f"model.news.text.train_layers: {self.top_layers} top layers to run over cached states, "
                     f"but {backbone.model} has {0 if layers is None else len(layers)}"
                 )
-            self.states = "frozen:" + cached_states_feature(self.field)
+        # What the backbone reads: token ids, or (cache_frozen) the cached states entering the top layers.
+        if self.top_layers:
+            self.sequence = "frozen:" + cached_states_feature(self.field)
+            self.sequence_mask = f"{self.sequence}:mask"
+        else:
+            self.sequence, self.sequence_mask = f"{self.field}_ids", f"{self.field}_mask"
         hidden = self.backbone.config.hidden_size
         self.pool = _Pool(backbone.pooling, hidden)
         self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
@@ -247,11 +252,7 @@ class TextEncoder(NewsEncoder):
         self.dim = config.dim
 
     def inputs(self) -> list[str]:
-        if self.top_layers:
-            names = [self.states, f"{self.states}:mask"]
-        else:
-            names = [f"{self.field}_ids", f"{self.field}_mask"]
-        return names + (["category", "subcategory"] if self.categories is not None else [])
+        return [self.sequence, self.sequence_mask, *self.head_inputs()]
 
     def pretrained_parameters(self) -> Iterator[nn.Parameter]:
         return _pretrained_weights(self.backbone)
@@ -272,8 +273,7 @@ class TextEncoder(NewsEncoder):
 
     def body(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The pooled backbone output. Shape: -> (U, h)."""
-        key = f"{self.states}:mask" if self.top_layers else f"{self.field}_mask"
-        mask = inputs[key]  # (U, L)
+        mask = inputs[self.sequence_mask]  # (U, L)
         if len(mask) <= self.chunk_size:
             return self._body(inputs, slice(None))
         order = torch.argsort(mask.sum(1), descending=True, stable=True)  # (U,)
@@ -281,16 +281,13 @@ class TextEncoder(NewsEncoder):
         return torch.cat(chunks)[torch.argsort(order)]  # back to the input order
 
     def _body(self, inputs: dict[str, torch.Tensor], rows) -> torch.Tensor:
+        sequence, mask = inputs[self.sequence][rows], inputs[self.sequence_mask][rows]  # (u, L[, h]), (u, L)
+        width = max(int(mask.sum(1).max()), 1)  # drop columns that are padding in every row
+        sequence, mask = sequence[:, :width], mask[:, :width]
         if self.top_layers:
-            states, mask = inputs[self.states][rows], inputs[f"{self.states}:mask"][rows]  # (u, L, h), (u, L)
-            width = max(int(mask.sum(1).max()), 1)  # drop columns that are padding in every row
-            states, mask = states[:, :width], mask[:, :width]
-            output = run_top_layers(self.backbone, states, mask, self.top_layers)
+            output = run_top_layers(self.backbone, sequence, mask, self.top_layers)
         else:
-            ids, mask = inputs[f"{self.field}_ids"][rows], inputs[f"{self.field}_mask"][rows]
-            width = max(int(mask.sum(1).max()), 1)
-            ids, mask = ids[:, :width], mask[:, :width]
-            output = self.backbone(input_ids=ids, attention_mask=mask.long())
+            output = self.backbone(input_ids=sequence, attention_mask=mask.long())
         return self.pool(output, mask)  # (u, h)
 
     def head(self, body: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

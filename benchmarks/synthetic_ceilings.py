@@ -64,7 +64,7 @@ def main() -> None:
     np.add.at(centroids, subcat, world.topic)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
     topic = model.affinity * np.einsum("nd,nd->n", world.user_interest[users], centroids[subcat[news]])
-    hooks = model.popularity * 0.9 * (world.hooks[news] - 0.5)  # the title-visible part of popularity
+    hooks = model.popularity * S.hook_popularity(world.hooks[news])  # the title-visible part of popularity
     appeal = model.appeal * world.appeal[news]
     rankings = {
         "oracle": probs,
@@ -82,7 +82,7 @@ def main() -> None:
 
 def bayes_posterior_scores(
     counts: np.ndarray,
-    candidate_users: np.ndarray,
+    candidate_owner: np.ndarray,
     candidate_subcats: np.ndarray,
     candidate_hooks: np.ndarray,
     world,
@@ -90,11 +90,12 @@ def bayes_posterior_scores(
     centroids: np.ndarray,
     prior_samples: int = 20_000,
 ) -> np.ndarray:
-    """Posterior-mean click probability of each candidate given its user's history topics.
+    """Posterior-mean click probability of each candidate given its impression's history topics.
 
     Args:
-        counts: (U, S) clicks per subcategory in each user's history.
-        candidate_users / candidate_subcats / candidate_hooks: (C,) per candidate.
+        counts: (I, S) clicks per subcategory in each impression's history.
+        candidate_owner: (C,) the impression (row of ``counts``) of each candidate.
+        candidate_subcats / candidate_hooks: (C,) per candidate.
     Returns:
         (C,) scores.
     """
@@ -108,14 +109,14 @@ def bayes_posterior_scores(
     click = [S._sigmoid(world.bias + affinity + pop[h]) for h in range(3)]  # 3 x (M, S)
     likelihood = np.log(share)[None, :] + np.log(sum(w * p for w, p in zip(hook_share, click, strict=True)))  # (M, S)
     likelihood -= np.logaddexp.reduce(likelihood, axis=1, keepdims=True)
-    per_user = np.zeros((3, len(counts), centroids.shape[0]))  # (3, U, S)
+    per_row = np.zeros((3, len(counts), centroids.shape[0]))  # (3, I, S)
     for start in range(0, len(counts), 2000):
         log_post = counts[start : start + 2000] @ likelihood.T  # (u, M)
         post = np.exp(log_post - log_post.max(axis=1, keepdims=True))
         post /= post.sum(axis=1, keepdims=True)
         for h in range(3):
-            per_user[h, start : start + 2000] = post @ click[h]
-    return per_user[candidate_hooks, candidate_users, candidate_subcats]
+            per_row[h, start : start + 2000] = post @ click[h]
+    return per_row[candidate_hooks, candidate_owner, candidate_subcats]
 
 
 def history_ceilings(data: Path, world, model, centroids: np.ndarray) -> None:
@@ -139,8 +140,8 @@ def history_ceilings(data: Path, world, model, centroids: np.ndarray) -> None:
     topic_vectors = centroids[world.subcategory[news]]
     true_topic = model.affinity * np.einsum("nd,nd->n", world.user_interest[users][owner], topic_vectors)
     inferred_topic = model.affinity * np.einsum("nd,nd->n", inferred[owner], topic_vectors)
-    hooks = model.popularity * 0.9 * (world.hooks[news] - 0.5)
-    counts = np.zeros((len(users), centroids.shape[0]))  # (U, S) history clicks per subcategory
+    hooks = model.popularity * S.hook_popularity(world.hooks[news])
+    counts = np.zeros((len(users), centroids.shape[0]))  # (I, S) history clicks per subcategory
     np.add.at(counts, (hist_owner, world.subcategory[hist]), 1)
     bayes = bayes_posterior_scores(counts, owner, world.subcategory[news], world.hooks[news], world, model, centroids)
     print(f"{data} dev split, {len(users):,} impressions, mean history {len(hist) / len(users):.1f}")

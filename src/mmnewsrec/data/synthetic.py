@@ -167,6 +167,11 @@ class _World:
         ).astype(np.float32)
 
 
+def hook_popularity(hooks: np.ndarray) -> np.ndarray:
+    """The part of a news item's base popularity that its title's hook words show (the rest is noise)."""
+    return 0.9 * (hooks - 0.5)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -203,7 +208,7 @@ def _build_world(scale: SynthScale, model: ClickModel, rng: np.random.Generator)
     topic = _unit(sub_vecs[subcategory] + 0.05 * rng.standard_normal((n, d)))
     # Most of a news item's intrinsic popularity shows in its title as "hook" words (0 to 2 of them).
     hooks = rng.choice(3, size=n, p=[0.6, 0.3, 0.1])
-    base_pop = 0.9 * (hooks - 0.5) + 0.35 * rng.standard_normal(n)
+    base_pop = hook_popularity(hooks) + 0.35 * rng.standard_normal(n)
     has_image = rng.random(n) < model.image_fraction
     appeal = np.where(has_image, rng.standard_normal(n), 0.0)
     total_days = HISTORY_DAYS + SPLIT_DAYS["test"][1]

@@ -32,7 +32,8 @@ def test_overrides_are_yaml_scalars(tmp_path: Path) -> None:
     [
         (
             {"rot": "x"},
-            r"rot: unknown key; valid keys under 'the top level' are \['images', 'on_unknown_news', 'root'\]",
+            r"rot: unknown key; valid keys under 'the top level' are "
+            r"\['images', 'on_conflicting_news', 'on_unknown_news', 'root'\]",
         ),
         ({"images": {"sise": 3}}, r"images.sise: unknown key"),
         ({"images": {"size": "big"}}, r"images.size: expected int, got 'big'"),

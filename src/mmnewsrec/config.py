@@ -23,11 +23,29 @@ T = TypeVar("T")
 
 MissingImagePolicy = Literal["render_title", "mask"]
 UnknownNewsPolicy = Literal["error", "drop", "keep"]
+ConflictingNewsPolicy = Literal["error", "first"]
 
 
 def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
     if value not in choices:
         raise ConfigError(f"{name}: {value!r} is not one of {list(choices)}")
+
+
+def _check_positive(prefix: str, config: Any, names: Sequence[str]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value < 1:
+            raise ConfigError(f"{prefix}.{name}: must be an integer >= 1, got {value}")
+
+
+def _check_dropout(name: str, value: float) -> None:
+    if not 0 <= value < 1:
+        raise ConfigError(f"{name}: a dropout probability must lie in [0, 1), got {value}")
+
+
+def _divisor_near(number: int, wanted: int) -> int:
+    """The divisor of ``number`` closest to ``wanted`` (for error messages that suggest a fix)."""
+    return min((d for d in range(1, number + 1) if number % d == 0), key=lambda d: (abs(d - wanted), d))
 
 
 @dataclass(frozen=True)
@@ -61,15 +79,20 @@ class DataConfig:
         on_unknown_news: what to do with behaviour references to news absent from news.tsv:
             ``error`` (raise, naming file and line), ``drop`` (remove them, logging the count) or
             ``keep`` (leave them, counted; only for inspection).
+        on_conflicting_news: what to do when one news id has a different title, abstract, category
+            or subcategory in two splits' news.tsv: ``error`` (raise, naming both files and lines)
+            or ``first`` (keep the first split's version, train before dev before test; logged).
         images: image lookup and missing-image policy.
     """
 
     root: str = "data/synthetic"
     on_unknown_news: UnknownNewsPolicy = "error"
+    on_conflicting_news: ConflictingNewsPolicy = "error"
     images: ImageConfig = field(default_factory=ImageConfig)
 
     def __post_init__(self) -> None:
         _check_choice("data.on_unknown_news", self.on_unknown_news, get_args(UnknownNewsPolicy))
+        _check_choice("data.on_conflicting_news", self.on_conflicting_news, get_args(ConflictingNewsPolicy))
 
 
 TextField = Literal["title", "abstract", "title_abstract"]
@@ -212,8 +235,9 @@ class LoraConfig:
     targets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
-            raise ConfigError("backbone.lora: rank >= 1, alpha > 0 and 0 <= dropout < 1 required")
+        if self.rank < 1 or not self.alpha > 0:
+            raise ConfigError(f"backbone.lora: rank >= 1 and alpha > 0 required, got {self.rank} and {self.alpha}")
+        _check_dropout("backbone.lora.dropout", self.dropout)
 
 
 @dataclass(frozen=True)
@@ -300,8 +324,10 @@ class NewsEncoderConfig:
         _check_choice("model.news.fusion", self.fusion, get_args(FusionMode))
         _check_choice("model.news.projection", self.projection, get_args(Projection))
         _check_choice("model.news.text_field", self.text_field, get_args(TextField))
-        if self.dim < 1 or self.max_length < 2 or not 0 <= self.dropout < 1:
-            raise ConfigError("model.news: dim >= 1, max_length >= 2 and 0 <= dropout < 1 required")
+        _check_positive("model.news", self, ("dim", "heads", "word_dim"))
+        if self.max_length < 2:
+            raise ConfigError(f"model.news.max_length: must be >= 2, got {self.max_length}")
+        _check_dropout("model.news.dropout", self.dropout)
 
 
 @dataclass(frozen=True)
@@ -313,6 +339,10 @@ class UserEncoderConfig:
     query_dim: int = 200
     dropout: float = 0.2
 
+    def __post_init__(self) -> None:
+        _check_positive("model.user", self, ("heads", "query_dim"))
+        _check_dropout("model.user.dropout", self.dropout)
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -322,7 +352,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if self.news.dim % self.user.heads:
-            raise ConfigError(f"model.user.heads: {self.user.heads} must divide model.news.dim {self.news.dim}")
+            raise ConfigError(
+                f"model.user.heads: {self.user.heads} must divide model.news.dim {self.news.dim} "
+                f"(e.g. heads {_divisor_near(self.news.dim, self.user.heads)})"
+            )
 
 
 @dataclass(frozen=True)
@@ -340,6 +373,9 @@ class TrainingConfig:
         max_steps: stop after this many optimiser steps (0: run every epoch).
         eval_every: evaluate on dev every this many optimiser steps (0: after each epoch).
         eval_impressions: dev impressions used by periodic evaluation (0: all).
+        dev_split: the labelled split that evaluation, early stopping and the best checkpoint use;
+            a run refuses to start when it is missing. None trains without evaluation: the final
+            weights are then the run's model.
         patience: evaluations without AUC improvement before stopping early (0: never).
         mixed_precision: ``auto`` uses bf16 (or fp16) autocast on a GPU and fp32 on the CPU.
         dedup_news: encode each distinct news of a batch once.
@@ -369,6 +405,7 @@ class TrainingConfig:
     eval_every: int = 0
     eval_impressions: int = 0
     eval_batch_size: int = 128
+    dev_split: str | None = "dev"
     patience: int = 2
     mixed_precision: MixedPrecision = "auto"
     dedup_news: bool = True
@@ -378,13 +415,26 @@ class TrainingConfig:
 
     def __post_init__(self) -> None:
         _check_choice("training.mixed_precision", self.mixed_precision, get_args(MixedPrecision))
-        for name in ("negatives", "history_len", "batch_size", "grad_accum", "epochs", "eval_batch_size", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"training.{name}: must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or (self.pretrained_lr is not None and self.pretrained_lr <= 0):
-            raise ConfigError("training.lr and training.pretrained_lr must be > 0")
-        if self.history_cache_steps < 0:
-            raise ConfigError(f"training.history_cache_steps: 0 (off) or k > 0, got {self.history_cache_steps}")
+        _check_positive(
+            "training",
+            self,
+            ("negatives", "history_len", "batch_size", "grad_accum", "epochs", "eval_batch_size", "log_every"),
+        )
+        for name in ("max_steps", "eval_every", "eval_impressions", "patience", "history_cache_steps", "seed"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ConfigError(f"training.{name}: must be >= 0 (0 = off or all, see its doc), got {value}")
+        for name in ("lr", "pretrained_lr"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < float("inf"):
+                raise ConfigError(f"training.{name}: must be a number > 0 (e.g. 1e-4), got {value}")
+        if not 0 <= self.warmup_ratio <= 1:
+            raise ConfigError(f"training.warmup_ratio: must lie in [0, 1], got {self.warmup_ratio}")
+        for name in ("weight_decay", "max_grad_norm"):
+            if not 0 <= getattr(self, name) < float("inf"):
+                raise ConfigError(f"training.{name}: must be >= 0 (0 = off), got {getattr(self, name)}")
+        if self.dev_split is not None and not self.dev_split:
+            raise ConfigError("training.dev_split: a split folder name such as 'dev', or null to train without one")
 
 
 @dataclass(frozen=True)
@@ -459,10 +509,26 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):
+        return _parse_float(value, name)
     if hint in (int, float, str, bool):
         if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
             raise ConfigError(f"{name}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+def _parse_float(text: str, name: str) -> float:
+    """A float from any YAML or Python spelling: YAML 1.1 reads ``2e-5`` (no dot) and ``1_000.5`` as
+    strings, and spells infinity ``.inf``."""
+    spelled = text.strip().lower().replace("_", "")
+    spelled = {".inf": "inf", "+.inf": "inf", "-.inf": "-inf", ".nan": "nan"}.get(spelled, spelled)
+    try:
+        number = float(spelled)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number (e.g. 1e-4 or 0.0001), got {text!r}") from None
+    if number != number:
+        raise ConfigError(f"{name}: expected a number, got {text!r} (not a number)")
+    return number
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -484,7 +550,11 @@ def apply_overrides(values: Mapping[str, Any], overrides: Sequence[str]) -> dict
             if not isinstance(child, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
             node = child
-        node[parts[-1]] = yaml.safe_load(raw)
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({problem}); quote it") from None
     return result
 
 

@@ -62,7 +62,7 @@ def test_written_prediction_scores_like_the_scores_it_came_from(tmp_path: Path) 
         ("17 [2,1,3]\n18 [2,1,3]\n19 [4,3,1,2]\n", r"prediction.txt:2: 3 ranks for 2 candidates"),
         ("17 [2,1,3]\n18 [2,1]\n", r"prediction.txt:3: 2 lines, but the truth file has 3"),
         ("17 [2,1,3]\n18 [2,1]\n19 [4,3,1,2]\n20 [1]\n", r"prediction.txt:4: 4 lines, but the truth file has 3"),
-        ("17 [2,1,3]\n18 [0,1]\n19 [4,3,1,2]\n", r"prediction.txt:2: ranks must lie in 1..2"),
+        ("17 [2,1,3]\n18 [0,1]\n19 [4,3,1,2]\n", r"prediction.txt:2: ranks must be a permutation of 1..2"),
         ("17 [2,1,3]\n18 2,1\n19 [4,3,1,2]\n", r"prediction.txt:2: expected '<impression id> \[v1,v2,...\]'"),
         ("17 [2,1,3]\n\n19 [4,3,1,2]\n", r"prediction.txt:2: empty line"),
         ("17 [2,1,3]\n18 [2.5,1]\n19 [4,3,1,2]\n", r"prediction.txt:2: expected a non-empty list of integers"),

@@ -7,6 +7,7 @@ Errors the user can fix (malformed data, bad arguments, unreachable downloads) a
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -130,6 +131,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir=args.run,
         cache_dir=args.cache_dir,
         resume=args.resume,
+        overwrite=args.overwrite,
         progress=args.progress,
     )
     print(json.dumps(record))
@@ -154,32 +156,61 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _logging_options() -> argparse.ArgumentParser:
+    """-v / -q, accepted before and after the subcommand (``mmnewsrec -q train`` = ``mmnewsrec train -q``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging")
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="warnings only, no progress bars"
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mmnewsrec.data.download import DATASETS
     from mmnewsrec.data.synthetic import SCALES
     from mmnewsrec.evaluation.baselines import BASELINES
 
-    parser = argparse.ArgumentParser(prog="mmnewsrec", description="Multimodal neural news recommendation on MIND.")
+    common = _logging_options()
+    parser = argparse.ArgumentParser(
+        prog="mmnewsrec",
+        description="Multimodal neural news recommendation on MIND. 'mmnewsrec COMMAND --help' explains a command.",
+        parents=[common],
+    )
     parser.add_argument("--version", action="version", version=f"mmnewsrec {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings only, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("synth", help="write a synthetic MIND-format dataset")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, parents=[common])
+
+    overrides_help = "dotted.key=value config overrides, values read as YAML (training.lr=2e-5 model.news.dim=128)"
+    cache_help = "feature store root (default: features.cache_dir of the config, else ~/.cache/mmnewsrec/features)"
+
+    p = command("synth", "write a synthetic MIND-format dataset (train/ dev/ test/ images/)")
     p.add_argument("--out", required=True, type=Path, help="dataset root to create")
-    p.add_argument("--scale", default="tiny", choices=sorted(SCALES))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="dataset size (default: tiny)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed, >= 0 (default: 0)")
     p.add_argument("--no-images", action="store_true", help="skip writing images/")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
     p.set_defaults(func=_cmd_synth)
 
-    p = sub.add_parser("inspect", help="validate a dataset root or split folder and print statistics")
+    p = command("inspect", "validate a dataset root or split folder and print statistics")
     p.add_argument("path", help="dataset root (train/ dev/ test/) or one split folder")
     p.add_argument(
         "--on-unknown-news",
         default="keep",
         choices=["keep", "drop", "error"],
-        help="behaviour references to news absent from news.tsv (always counted)",
+        help="behaviour references to news absent from news.tsv (always counted; default: keep)",
     )
     p.add_argument("--images", default=None, help="image folder (default: images/ in the root)")
     p.add_argument(
@@ -187,74 +218,111 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_inspect)
 
-    p = sub.add_parser("score", help="score a MIND prediction file against a truth file")
-    p.add_argument("--truth", required=True, type=Path)
-    p.add_argument("--prediction", required=True, type=Path)
+    p = command("score", "score a MIND prediction file against a truth file (the official scorer)")
+    p.add_argument("--truth", required=True, type=Path, help="truth file: '<impression id> [0,1,...]' per line")
+    p.add_argument(
+        "--prediction", required=True, type=Path, help="prediction file: '<impression id> [rank,...]' per line"
+    )
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser("baseline", help="score a split with a non-learned baseline")
+    p = command("baseline", "score a split with a non-learned baseline")
     p.add_argument("--data", required=True, type=Path, help="dataset root")
-    p.add_argument("--split", default="dev")
-    p.add_argument("--method", required=True, choices=BASELINES.names())
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prediction-out", type=Path, default=None, help="write a leaderboard prediction file")
-    p.add_argument("--truth-out", type=Path, default=None, help="write the split's truth file")
+    p.add_argument("--split", default="dev", help="split folder to score (default: dev)")
+    p.add_argument("--method", required=True, choices=BASELINES.names(), help="the baseline")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the random baseline (default: 0)")
+    p.add_argument(
+        "--prediction-out", type=Path, default=None, help="write a leaderboard prediction file (folders are created)"
+    )
+    p.add_argument("--truth-out", type=Path, default=None, help="write the split's truth file (folders are created)")
     p.set_defaults(func=_cmd_baseline)
 
-    p = sub.add_parser("download", help="fetch and unpack the real MIND archives")
-    p.add_argument("dataset", choices=sorted(DATASETS))
+    p = command("download", "fetch and unpack the real MIND archives")
+    p.add_argument("dataset", choices=sorted(DATASETS), help="which MIND release")
     p.add_argument("--to", required=True, type=Path, help="dataset root to create")
-    p.add_argument("--from-zip", action="append", default=[], type=Path, help="an archive you already have")
+    p.add_argument(
+        "--from-zip", action="append", default=[], type=Path, help="an archive you already have (repeatable)"
+    )
     p.add_argument("--mirror", action="append", default=[], help="base URL to fetch from (repeatable)")
-    p.add_argument("--sha256", action="append", default=[], help="ARCHIVE_NAME=HEX expected checksum")
-    p.add_argument("--timeout", type=float, default=20.0, help="network timeout in seconds")
+    p.add_argument("--sha256", action="append", default=[], help="ARCHIVE_NAME=HEX expected checksum (repeatable)")
+    p.add_argument("--timeout", type=float, default=20.0, help="network timeout in seconds (default: 20)")
     p.add_argument("--force", action="store_true", help="unpack again over complete split folders")
     p.set_defaults(func=_cmd_download)
 
-    p = sub.add_parser("featurize", help="build or reuse the cached features an experiment config names")
+    p = command("featurize", "build or reuse the cached features an experiment config names")
     p.add_argument("--config", required=True, type=Path, help="experiment YAML (configs/)")
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: data.root of the config)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: features.cache_dir)")
-    p.add_argument("overrides", nargs="*", help="dotted.key=value config overrides")
+    p.add_argument("--cache-dir", type=Path, default=None, help=cache_help)
+    p.add_argument("overrides", nargs="*", help=overrides_help)
     p.set_defaults(func=_cmd_featurize)
 
-    p = sub.add_parser("train", help="train an experiment (or score its baseline) into a run folder")
+    p = command("train", "train an experiment (or score its baseline) into a run folder")
     p.add_argument("--config", required=True, type=Path, help="experiment YAML (configs/)")
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: data.root of the config)")
     p.add_argument(
         "--run-dir", dest="run", type=Path, default=None, help="run folder (default: run_dir/name of the config)"
     )
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root")
-    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
-    p.add_argument("overrides", nargs="*", help="dotted.key=value config overrides")
+    p.add_argument("--cache-dir", type=Path, default=None, help=cache_help)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run from its last checkpoint; changes to settings that do not break it "
+        "(epochs, max_steps, lr, patience, evaluation) are applied and recorded, others refused",
+    )
+    mode.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again in a run folder that holds a run: the old run is moved aside to "
+        "RUN.old-TIMESTAMP, never deleted",
+    )
+    p.add_argument("overrides", nargs="*", help=overrides_help)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a split with a trained run (fast path)")
-    p.add_argument("--run", required=True, type=Path)
+    p = command("evaluate", "score a split with a trained run (fast path); the training data is not needed")
+    p.add_argument("--run", required=True, type=Path, help="run folder written by train")
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
-    p.add_argument("--split", default="dev")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root")
+    p.add_argument("--split", default="dev", help="split folder to score: dev (labelled) or test (default: dev)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("demo", help="the built-in default job on synthetic data")
-    p.add_argument("--workdir", type=Path, default=Path("runs/demo"))
-    p.add_argument("--scale", default="tiny", choices=sorted(SCALES))
-    p.add_argument("--seed", type=int, default=0)
+    p = command("demo", "the built-in default job on synthetic data")
+    p.add_argument("--workdir", type=Path, default=Path("runs/demo"), help="where data, runs and tables go")
+    p.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="synthetic dataset size (default: tiny)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="dataset and training seed (default: 0)")
     p.add_argument("--no-train", action="store_true", help="baselines only: skip the two models")
     p.set_defaults(func=_cmd_demo)
     return parser
 
 
+def _describe_os_error(exc: OSError) -> str:
+    """One line for an operating-system error: the file, what went wrong and what to do."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    hint = {
+        errno.ENOSPC: "the disk is full; free space and run again (nothing half-written was kept)",
+        errno.EDQUOT: "the disk quota is exceeded; free space and run again",
+        errno.EACCES: "permission denied; choose a path you can read and write, or fix its permissions",
+        errno.EROFS: "the file system is read-only; choose another path",
+    }.get(exc.errno or 0)
+    return f"{where}{hint or reason}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    verbose, quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    args.progress = not args.quiet and sys.stderr.isatty()
+    args.progress = not quiet and sys.stderr.isatty()
     try:
         return args.func(args)
     except MmnewsrecError as exc:
+        logger.debug("details", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # unreadable or unwritable paths, a full disk: user-fixable, no traceback
+        logger.debug("details", exc_info=True)
+        print(f"error: {_describe_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from mmnewsrec.config import DataConfig, UnknownNewsPolicy
+from mmnewsrec.config import ConflictingNewsPolicy, DataConfig, UnknownNewsPolicy
 from mmnewsrec.data.images import attach_images
 from mmnewsrec.data.schema import (
     BEHAVIOR_COLUMNS,
@@ -158,6 +158,14 @@ def read_news(path: str | Path) -> pa.Table:
     empty = _first_true(pc.equal(pc.utf8_length(ids), 0))
     if empty is not None:
         raise DataFormatError(path, empty + 1, "empty news id")
+    spaced = _first_true(pc.match_substring_regex(ids, r"\s"))
+    if spaced is not None:
+        raise DataFormatError(
+            path,
+            spaced + 1,
+            f"news id {ids[spaced].as_py()!r} contains white space: behaviors.tsv separates news ids by spaces, "
+            "so it could never be referenced",
+        )
     _check_unique(path, ids, "news id")
     return table
 
@@ -472,6 +480,7 @@ def load_mind(
         raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
     image_dir = Path(config.images.directory) if config.images.directory else find_image_dir(root)
     loaded = {name: read_split(root / name, name, config.on_unknown_news, image_dir) for name in names}
+    check_news_agree(list(loaded.values()), config.on_conflicting_news)
     news = build_catalogue([split.news for split in loaded.values()])
     vocabs = None
     if "train" in loaded:
@@ -482,6 +491,56 @@ def load_mind(
             subcategories=Vocab.fit(train.news["subcategory"]),
         )
     return MindDataset(root=root, splits=loaded, news=news, vocabs=vocabs, image_dir=image_dir)
+
+
+#: The news.tsv columns that must agree when one news id appears in several splits: what models read.
+CONTENT_COLUMNS = ("category", "subcategory", "title", "abstract")
+
+
+def check_news_agree(splits: list[MindSplit], policy: ConflictingNewsPolicy = "error") -> int:
+    """Checks that a news id listed by several splits has the same content in each.
+
+    Returns the number of conflicting news (each kept in its first split's version under ``first``).
+
+    Raises:
+        DataFormatError: under ``error``, naming the later file and line, the earlier file and line
+            and the column that differs.
+    """
+    conflicts = 0
+    for index, later in enumerate(splits):
+        for earlier in splits[:index]:
+            rows = pc.index_in(later.news["news_id"], value_set=earlier.news["news_id"].combine_chunks())
+            shared = pc.is_valid(rows)
+            if not pc.any(shared).as_py():
+                continue
+            later_rows = np.flatnonzero(shared.to_numpy(zero_copy_only=False))
+            earlier_rows = pc.filter(rows, shared).to_numpy(zero_copy_only=False).astype(np.int64)
+            differs = np.zeros(len(later_rows), dtype=bool)
+            first_column: dict[int, str] = {}
+            for column in CONTENT_COLUMNS:
+                a = later.news[column].take(pa.array(later_rows)).combine_chunks()
+                b = earlier.news[column].take(pa.array(earlier_rows)).combine_chunks()
+                unequal = pc.fill_null(pc.not_equal(a, b), False).to_numpy(zero_copy_only=False)
+                for position in np.flatnonzero(unequal & ~differs):
+                    first_column[int(position)] = column
+                differs |= unequal
+            if not differs.any():
+                continue
+            if policy == "error":
+                position = int(np.flatnonzero(differs)[0])
+                line, first_line = int(later_rows[position]) + 1, int(earlier_rows[position]) + 1
+                news_id = later.news["news_id"][int(later_rows[position])].as_py()
+                raise DataFormatError(
+                    later.directory / NEWS_FILE,
+                    line,
+                    f"news {news_id!r} has a different {first_column[position]} than in "
+                    f"{earlier.directory / NEWS_FILE}:{first_line}; fix one of them, or set "
+                    "data.on_conflicting_news=first to keep the first split's version",
+                )
+            conflicts += int(differs.sum())
+    if conflicts:
+        logger.warning("%d news differ between splits; keeping each one's first version", conflicts)
+    return conflicts
 
 
 def build_catalogue(tables: list[pa.Table]) -> pa.Table:

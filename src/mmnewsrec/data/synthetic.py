@@ -426,10 +426,12 @@ def generate_mind(
     that looks like a dataset.
 
     Raises:
-        MmnewsrecError: unknown scale, or ``out`` exists and ``overwrite`` is False.
+        MmnewsrecError: unknown scale, a negative seed, or ``out`` exists and ``overwrite`` is False.
     """
     if scale not in SCALES:
         raise MmnewsrecError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise MmnewsrecError(f"seed: must be an integer >= 0, got {seed!r}")
     out = Path(out)
     occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
     if occupied and not overwrite:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmnewsrec.atomic import atomic_write_text
 from mmnewsrec.errors import DataFormatError
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics, scores_to_ranks
 
@@ -36,9 +37,12 @@ def _read_lines(path: str | Path, kind: str) -> RankedLines:
     ids: list[int] = []
     values: list[int] = []
     offsets = [0]
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            text = line.strip()
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise DataFormatError(path, number, f"not UTF-8 text (byte {exc.start + 1} of the line)") from None
             if not text:
                 raise DataFormatError(path, number, "empty line")
             head, _, tail = text.partition(" ")
@@ -53,8 +57,10 @@ def _read_lines(path: str | Path, kind: str) -> RankedLines:
                 raise DataFormatError(path, number, "expected a non-empty list of integers")
             if kind == "truth" and any(v not in (0, 1) for v in items):
                 raise DataFormatError(path, number, "labels must be 0 or 1")
-            if kind == "prediction" and any(v < 1 or v > len(items) for v in items):
-                raise DataFormatError(path, number, f"ranks must lie in 1..{len(items)}")
+            if kind == "prediction" and sorted(items) != list(range(1, len(items) + 1)):
+                raise DataFormatError(
+                    path, number, f"ranks must be a permutation of 1..{len(items)} (each rank once), got {tail[:60]}"
+                )
             ids.append(impression_id)
             values.extend(items)
             offsets.append(len(values))
@@ -111,11 +117,14 @@ def _write_lines(path: str | Path, impression_ids: Iterable[int], values: np.nda
         f"{impression_id} [{','.join(map(str, values[offsets[m] : offsets[m + 1]].tolist()))}]\n"
         for m, impression_id in enumerate(impression_ids)
     ]
-    Path(path).write_text("".join(text), encoding="utf-8")
+    atomic_write_text(path, "".join(text))
 
 
 def write_prediction(path: str | Path, impression_ids: np.ndarray, scores: np.ndarray, offsets: np.ndarray) -> None:
-    """Writes a leaderboard prediction file from model scores (ties ranked in candidate order)."""
+    """Writes a leaderboard prediction file from model scores (ties ranked in candidate order).
+
+    The file appears whole or not at all (written beside it, then renamed); folders are created.
+    """
     _write_lines(path, impression_ids, scores_to_ranks(scores, offsets), offsets)
 
 

@@ -31,11 +31,11 @@ import torch
 
 from mmnewsrec.config import FrozenEncoderConfig
 from mmnewsrec.features.backbones import (
+    from_pretrained,
     keep_bottom_layers,
     load_config,
     model_fingerprint,
     resolve_device,
-    resolve_model,
 )
 from mmnewsrec.features.image import PixelBuilder, PixelNormalizer
 from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureSet, FeatureStore, FeatureStoreError, digest
@@ -166,7 +166,7 @@ class FrozenBuilder:
         cls = BlipForImageTextRetrieval if c.modality == "blip" else AutoModel
         device = resolve_device(c.device)
         logger.info("loading %s (%s) on %s", c.model, c.modality, device)
-        model = cls.from_pretrained(resolve_model(c.model), revision=c.revision)
+        model = from_pretrained(cls, c.model, c.revision)
         if c.layer is not None:
             keep_bottom_layers(model, c.layer)  # the layers above are never run
         self._model = model.eval().requires_grad_(False).to(device)

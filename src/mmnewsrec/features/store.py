@@ -23,6 +23,7 @@ continues from there (the arrays are reopened in place, never re-initialised).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -40,6 +41,7 @@ import pyarrow as pa
 from numpy.lib.format import open_memmap
 from tqdm.auto import tqdm
 
+from mmnewsrec.atomic import atomic_write_text
 from mmnewsrec.errors import MmnewsrecError
 
 logger = logging.getLogger(__name__)
@@ -179,9 +181,7 @@ class _Segment:
 
 
 def _write_json_atomic(path: Path, payload: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True))
 
 
 class _NpyRowWriter:
@@ -202,6 +202,7 @@ class _NpyRowWriter:
         del header
         if found_shape != shape or found_dtype != self.dtype:
             raise FeatureStoreError(f"{path}: holds {found_dtype}{found_shape}, expected {self.dtype}{shape}")
+        self.path = path
         self._fd = os.open(path, os.O_RDWR)
         self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
 
@@ -213,7 +214,15 @@ class _NpyRowWriter:
         for run in np.split(np.arange(len(rows)), breaks):
             if run.size:
                 position = self._offset + int(rows[run[0]]) * self._row_bytes
-                os.pwrite(self._fd, values[run].tobytes(), position)
+                self._write_all(memoryview(values[run].tobytes()), position)
+
+    def _write_all(self, data: memoryview, position: int) -> None:
+        """``pwrite`` until every byte is out: a write may be short (a full disk, a signal)."""
+        while data:
+            written = os.pwrite(self._fd, data, position)
+            if written <= 0:  # no progress: the file system has no room left
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+            data, position = data[written:], position + written
 
     def sync(self) -> None:
         os.fsync(self._fd)

@@ -16,7 +16,7 @@ from torch import nn
 
 from mmnewsrec.config import BackboneConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
-from mmnewsrec.features.backbones import layer_pattern, resolve_model, transformer_layers
+from mmnewsrec.features.backbones import from_pretrained, layer_pattern, transformer_layers
 from mmnewsrec.features.frozen import pool
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.models.layers import AdditiveAttention
@@ -85,11 +85,10 @@ def load_backbone(config: BackboneConfig) -> nn.Module:
     ``train_layers`` names trainable, or LoRA adapters on them (``lora``)."""
     from transformers import AutoConfig, AutoModel
 
-    name = resolve_model(config.model)
     if config.pretrained:
-        model = AutoModel.from_pretrained(name, revision=config.revision)
+        model = from_pretrained(AutoModel, config.model, config.revision)
     else:
-        model = AutoModel.from_config(AutoConfig.from_pretrained(name, revision=config.revision))
+        model = AutoModel.from_config(from_pretrained(AutoConfig, config.model, config.revision))
     if config.lora is not None:
         return _add_lora(model, config)
     _freeze(model, config.train_layers)
@@ -508,11 +507,10 @@ class BlipEncoder(NewsEncoder):
             raise ConfigError("model.news.text: the blip encoder needs a BLIP model name (text.model)")
         if backbone.cache_frozen or backbone.lora is not None:
             raise ConfigError("model.news.text: cache_frozen and lora are not available for the blip encoder")
-        name = resolve_model(backbone.model)
         if backbone.pretrained:
-            blip = BlipForImageTextRetrieval.from_pretrained(name, revision=backbone.revision)
+            blip = from_pretrained(BlipForImageTextRetrieval, backbone.model, backbone.revision)
         else:
-            blip = BlipForImageTextRetrieval(AutoConfig.from_pretrained(name, revision=backbone.revision))
+            blip = BlipForImageTextRetrieval(from_pretrained(AutoConfig, backbone.model, backbone.revision))
         self.vision = blip.vision_model
         self.text = blip.text_encoder
         _freeze(self.text, backbone.train_layers)

@@ -51,6 +51,33 @@ class NewsVectorCache:
         """One optimiser step has passed."""
         self.step += 1
 
+    def to(self, device: torch.device | str) -> NewsVectorCache:
+        self.vectors, self.stamps = self.vectors.to(device), self.stamps.to(device)
+        return self
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything a resumed run needs to continue exactly as an uninterrupted one."""
+        return {
+            "vectors": self.vectors.detach().cpu().contiguous(),
+            "stamps": self.stamps.cpu().contiguous(),
+            "recomputed": torch.tensor([self.recomputed], dtype=torch.long),
+        }
+
+    def load_state_tensors(self, state: dict[str, torch.Tensor], step: int) -> None:
+        """Restores :meth:`state_tensors` saved at optimiser step ``step``.
+
+        Raises:
+            ValueError: the saved cache is for another number of news or another vector size.
+        """
+        if state["vectors"].shape != self.vectors.shape or state["stamps"].shape != self.stamps.shape:
+            raise ValueError(
+                f"history cache of shape {tuple(state['vectors'].shape)}, expected {tuple(self.vectors.shape)}"
+            )
+        self.vectors.copy_(state["vectors"])
+        self.stamps.copy_(state["stamps"])
+        self.recomputed = int(state["recomputed"][0])
+        self.step = step
+
 
 class NewsRecommender(nn.Module):
     """NRMS-style recommender (Wu et al., EMNLP 2019) with injected parts.

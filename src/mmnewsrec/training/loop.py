@@ -6,9 +6,10 @@ cross-entropy over the 1 + K logits (the click at position 0). Under several pro
 ``b`` of an epoch goes to process ``b % world_size``; every process runs the same number of steps.
 
 Checkpoints (``run/checkpoints/last``) hold the model parts in safetensors, the optimiser and
-scheduler state and the loop position; they are written to a temporary folder and renamed, so an
-interrupted save never replaces a good checkpoint with a half one. ``resume=True`` continues from
-the last checkpoint: same samples, same order, same result as an uninterrupted run.
+scheduler state, the RNG state, the history-vector cache and the loop position; they are written to
+a temporary folder and renamed, so an interrupted save never replaces a good checkpoint with a half
+one. ``resume=True`` continues from the last checkpoint: same samples, same order, same result as
+an uninterrupted run. Learning-rate settings given on resume replace the saved ones.
 """
 
 from __future__ import annotations
@@ -19,23 +20,31 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from pickle import UnpicklingError
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.batching.batch import ImpressionArrays, TrainSampler
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import TrainingConfig
+from mmnewsrec.errors import MmnewsrecError
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.models.build import load_weights, save_weights
 from mmnewsrec.models.recommender import NewsRecommender, NewsVectorCache
 from mmnewsrec.training.metrics_log import MetricsLog
+from mmnewsrec.training.rundir import RunDir, RunError
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+RNG_FILE = "rng.pt"
+HISTORY_CACHE_FILE = "history_cache.safetensors"
 
 
 @dataclass
@@ -64,6 +73,12 @@ def build_optimizer(model: NewsRecommender, config: TrainingConfig) -> torch.opt
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
 
+def group_learning_rates(model: NewsRecommender, config: TrainingConfig) -> list[float]:
+    """The base learning rate of each parameter group of :func:`build_optimizer`, in order."""
+    has_pretrained = any(p.requires_grad for p in model.news_encoder.pretrained_parameters())
+    return [config.lr, config.pretrained_lr or config.lr][: 2 if has_pretrained else 1]
+
+
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
     warmup = max(1, int(total_steps * warmup_ratio))
 
@@ -73,6 +88,17 @@ def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warm
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def apply_settings(optimizer: torch.optim.Optimizer, scheduler, base_lrs: list[float], weight_decay: float) -> None:
+    """Puts the configured learning rates and weight decay over restored optimiser and scheduler
+    state (a resume that changed them), at the schedule's current position."""
+    scheduler.base_lrs = list(base_lrs)
+    for group, base, lr_lambda in zip(optimizer.param_groups, base_lrs, scheduler.lr_lambdas, strict=True):
+        group["initial_lr"] = base
+        group["lr"] = base * lr_lambda(scheduler.last_epoch)
+        group["weight_decay"] = weight_decay
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
 def distributed_state():
@@ -100,12 +126,13 @@ def train(
     train_arrays: ImpressionArrays,
     dev_arrays: ImpressionArrays | None,
     config: TrainingConfig,
-    run_dir: str | Path,
+    run_dir: str | Path | RunDir,
     resume: bool = False,
     progress: bool = False,
     on_step: Callable[[LoopState], None] | None = None,
 ) -> LoopState:
-    """Trains ``model`` in place; returns the final loop state. Best weights go to ``run/checkpoints/best``.
+    """Trains ``model`` in place; returns the final loop state. Best weights go to ``run/checkpoints/best``
+    (without ``dev_arrays``: the final weights).
 
     Args:
         on_step: called after every optimiser step (tests use it to interrupt a run).
@@ -113,7 +140,8 @@ def train(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    run_dir = Path(run_dir)
+    run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    run_dir = run.path
     distributed_state()
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(config.mixed_precision), gradient_accumulation_steps=config.grad_accum
@@ -132,29 +160,30 @@ def train(
     scheduler = linear_warmup_decay(optimizer, total_steps, config.warmup_ratio)
 
     state = LoopState(processes=world)
-    last = run_dir / "checkpoints" / "last"
-    if resume and (last / STATE_FILE).is_file():
-        state = _load_checkpoint(last, model, optimizer, scheduler)
+    last = run.last
+    history_cache = None
+    if config.history_cache_steps:
+        history_cache = NewsVectorCache(features.num_news, model.news_encoder.body_dim, config.history_cache_steps)
+    resumed = resume and (last / STATE_FILE).is_file()
+    if resumed:
+        state = _load_checkpoint(last, model, optimizer, scheduler, history_cache)
         if state.processes != world:
-            raise ValueError(
+            raise RunError(
                 f"{last}: saved by {state.processes} processes, resumed with {world}: sample order would differ"
             )
+        apply_settings(optimizer, scheduler, group_learning_rates(model, config), config.weight_decay)
         logger.info("resumed at epoch %d, step %d", state.epoch, state.step)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     device = accelerator.device
     core = accelerator.unwrap_model(model)
     names = core.news_encoder.inputs()
+    if history_cache is not None:
+        history_cache.to(device)
 
     def gather(rows: torch.Tensor, only: list[str] | None = None) -> dict[str, torch.Tensor]:
         return features.gather(rows, names if only is None else only, device)
 
-    history_cache = None
-    if config.history_cache_steps:  # rebuilt empty after a resume: only its staleness bound carries over
-        history_cache = NewsVectorCache(
-            features.num_news, core.news_encoder.body_dim, config.history_cache_steps, device
-        )
-
-    log = MetricsLog(run_dir, enabled=accelerator.is_main_process)
+    log = MetricsLog(run_dir, enabled=accelerator.is_main_process, resume_step=state.step if resume else None)
     bar = tqdm(
         total=total_steps, initial=state.step, desc="train", disable=not (progress and accelerator.is_main_process)
     )
@@ -205,8 +234,8 @@ def train(
                 bar.set_postfix(loss=f"{record['loss']:.4f}", samples_s=f"{rate:.1f}")
                 loss_sum, loss_count = 0.0, 0
             if config.eval_every and state.step % config.eval_every == 0:
-                _evaluate(core, features, dev_arrays, config, state, run_dir, log, accelerator, progress)
-                _save_checkpoint(last, core, optimizer, scheduler, state, accelerator)
+                _evaluate(core, features, dev_arrays, config, state, run, log, accelerator, progress)
+                _save_checkpoint(last, core, optimizer, scheduler, state, accelerator, history_cache)
             if on_step is not None:
                 on_step(state)
             if state.step >= total_steps or state.stopped_early:
@@ -215,15 +244,14 @@ def train(
         if state.batch_in_epoch >= usable:  # the epoch ran to its end (possibly on the last step)
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             if not config.eval_every:
-                _evaluate(core, features, dev_arrays, config, state, run_dir, log, accelerator, progress)
-            _save_checkpoint(last, core, optimizer, scheduler, state, accelerator)
+                _evaluate(core, features, dev_arrays, config, state, run, log, accelerator, progress)
+            _save_checkpoint(last, core, optimizer, scheduler, state, accelerator, history_cache)
     bar.close()
     if dev_arrays is not None and not state.history:
-        _evaluate(core, features, dev_arrays, config, state, run_dir, log, accelerator, progress)
-    _save_checkpoint(last, core, optimizer, scheduler, state, accelerator)
-    best = run_dir / "checkpoints" / "best"
-    if accelerator.is_main_process and not best.exists():  # no dev split: the final weights
-        with atomic_directory(best) as tmp:
+        _evaluate(core, features, dev_arrays, config, state, run, log, accelerator, progress)
+    _save_checkpoint(last, core, optimizer, scheduler, state, accelerator, history_cache)
+    if accelerator.is_main_process and dev_arrays is None:  # nothing to select on: the final weights
+        with atomic_directory(run.best) as tmp:
             save_weights(core, tmp)
     accelerator.wait_for_everyone()
     log.close()
@@ -236,7 +264,7 @@ def _evaluate(
     dev_arrays: ImpressionArrays | None,
     config: TrainingConfig,
     state: LoopState,
-    run_dir: Path,
+    run: RunDir,
     log: MetricsLog,
     accelerator,
     progress: bool,
@@ -265,7 +293,7 @@ def _evaluate(
         )
         if metrics["auc"] > state.best_auc:
             state.best_auc, state.best_step, state.evals_without_gain = metrics["auc"], state.step, 0
-            with atomic_directory(run_dir / "checkpoints" / "best") as tmp:
+            with atomic_directory(run.best) as tmp:
                 save_weights(model, tmp)
         else:
             state.evals_without_gain += 1
@@ -276,22 +304,51 @@ def _evaluate(
     accelerator.wait_for_everyone()
 
 
-def _save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState, accelerator) -> None:
+def _save_checkpoint(
+    folder: Path, model, optimizer, scheduler, state: LoopState, accelerator, history_cache: NewsVectorCache | None
+) -> None:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
 
     with atomic_directory(folder) as tmp:
         save_weights(model, tmp)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-        torch.save({"torch": torch.get_rng_state()}, tmp / "rng.pt")
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / OPTIMIZER_FILE)
+        torch.save({"torch": torch.get_rng_state()}, tmp / RNG_FILE)
+        if history_cache is not None:
+            save_file(history_cache.state_tensors(), str(tmp / HISTORY_CACHE_FILE))
         (tmp / STATE_FILE).write_text(json.dumps(state.__dict__, indent=1))
 
 
-def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> LoopState:
-    load_weights(model, folder)
-    saved = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    torch.set_rng_state(torch.load(folder / "rng.pt", weights_only=False)["torch"])
-    return LoopState(**json.loads((folder / STATE_FILE).read_text()))
+def _load_checkpoint(
+    folder: Path, model, optimizer, scheduler, history_cache: NewsVectorCache | None = None
+) -> LoopState:
+    """Restores a checkpoint; a damaged or missing file is a :class:`RunError` naming it."""
+    path = folder / STATE_FILE
+    try:
+        state = LoopState(**json.loads(path.read_text()))
+        load_weights(model, folder)
+        path = folder / OPTIMIZER_FILE
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        path = folder / RNG_FILE
+        rng = torch.load(path, weights_only=False)["torch"]
+        if history_cache is not None:
+            path = folder / HISTORY_CACHE_FILE
+            history_cache.load_state_tensors(load_file(str(path)), step=state.step)
+    except RunError:
+        raise
+    except MmnewsrecError as exc:
+        raise RunError(f"{exc}; the checkpoint in {folder} cannot be resumed") from None
+    except FileNotFoundError:
+        raise RunError(
+            f"{path}: missing from the checkpoint; it cannot be resumed (train again with --overwrite)"
+        ) from None
+    except (OSError, EOFError, RuntimeError, ValueError, TypeError, KeyError, SafetensorError, UnpicklingError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunError(
+            f"{path}: damaged checkpoint file ({reason}); it cannot be resumed (train again with --overwrite)"
+        ) from None
+    torch.set_rng_state(rng)
+    return state

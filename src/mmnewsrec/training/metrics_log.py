@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from pathlib import Path
+
+from mmnewsrec.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -17,16 +20,21 @@ class MetricsLog:
     imported (``pip install tensorboard``); otherwise that sink is skipped.
     """
 
-    def __init__(self, run_dir: str | Path, enabled: bool = True):
+    def __init__(self, run_dir: str | Path, enabled: bool = True, resume_step: int | None = None):
+        """``resume_step``: the step of the checkpoint a resumed run continues from; records after it
+        (written before an interruption, and about to be written again) are dropped first."""
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self._writer = None
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resume_step is not None:
+                self._truncate(resume_step)
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+                purge = None if resume_step is None else resume_step + 1
+                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge)
             except ImportError:
                 logger.debug("tensorboard not installed: metrics go to JSONL and CSV only")
 
@@ -46,6 +54,37 @@ class MetricsLog:
             for key, value in record.items():
                 if key not in ("step", "epoch") and isinstance(value, (int, float)):
                     self._writer.add_scalar(f"{kind}/{key}", value, record.get("step", 0))
+
+    def _truncate(self, step: int) -> None:
+        """Keeps the records of steps <= ``step``; a line cut short by a crash is dropped too."""
+        jsonl = self.run_dir / "metrics.jsonl"
+        if jsonl.is_file():
+            kept = []
+            for line in jsonl.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("step", 0) <= step:
+                    kept.append(line + "\n")
+            atomic_write_text(jsonl, "".join(kept))
+        for path in self.run_dir.glob("*_metrics.csv"):
+            with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+                rows = list(csv.reader(handle))
+            if not rows:
+                continue
+            header, kept_rows = rows[0], []
+            column = header.index("step") if "step" in header else None
+            for row in rows[1:]:
+                try:
+                    keep = len(row) == len(header) and (column is None or int(row[column]) <= step)
+                except ValueError:
+                    keep = False
+                if keep:
+                    kept_rows.append(row)
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows([header, *kept_rows])
+            atomic_write_text(path, buffer.getvalue())
 
     def close(self) -> None:
         if self._writer is not None:

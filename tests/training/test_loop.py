@@ -9,29 +9,7 @@ from safetensors.torch import load_file
 
 from mmnewsrec.config import ExperimentConfig, from_dict
 from mmnewsrec.workflows.train import run_evaluate, run_train
-
-
-def word_config(tiny_mind: Path, tiny_bert: Path, cache: Path, **training) -> ExperimentConfig:
-    return from_dict(
-        ExperimentConfig,
-        {
-            "name": "word",
-            "data": {"root": str(tiny_mind)},
-            "features": {"cache_dir": str(cache), "tokens": {"tokenizer": str(tiny_bert), "title_len": 16}},
-            "model": {
-                "news": {"type": "word", "dim": 64, "heads": 4, "word_dim": 32, "max_length": 16, "dropout": 0.1},
-                "user": {"heads": 4, "query_dim": 32, "dropout": 0.1},
-            },
-            "training": {
-                "batch_size": 32,
-                "grad_accum": 1,
-                "lr": 3e-3,
-                "log_every": 5,
-                "eval_batch_size": 64,
-                **training,
-            },
-        },
-    )
+from tests.runs import word_config
 
 
 def test_training_learns_and_writes_a_complete_run(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
@@ -91,6 +69,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_data_parallel_run(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     """A 2-process DDP smoke run on the CPU (gloo), launched the way users launch it."""
     import subprocess

@@ -82,13 +82,12 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep in name.replace("/", "")
 
 
-@functools.lru_cache(maxsize=4)
-def hub_reachable(endpoint: str | None = None) -> bool:
+def hub_reachable() -> bool:
     """Whether the model hub answers a TCP connection within :data:`HUB_PROBE_SECONDS`.
 
     Offline mode (``HF_HUB_OFFLINE=1``) counts as unreachable; behind an HTTPS proxy the hub is
-    assumed reachable (the proxy, not a direct connection, decides). The probe (name lookup and
-    connect) runs in a daemon thread, so a hanging resolver cannot hold the caller.
+    assumed reachable (the proxy, not a direct connection, decides). One probe per endpoint and
+    process.
     """
     from huggingface_hub import constants
 
@@ -96,8 +95,14 @@ def hub_reachable(endpoint: str | None = None) -> bool:
         return False
     if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
         return True
-    url = urlparse(endpoint or constants.ENDPOINT)
-    address = (url.hostname or "huggingface.co", url.port or (443 if url.scheme != "http" else 80))
+    return _answers(constants.ENDPOINT)
+
+
+@functools.lru_cache(maxsize=8)
+def _answers(endpoint: str) -> bool:
+    """The name lookup and connect run in a daemon thread, so a hanging resolver cannot hold the caller."""
+    url = urlparse(endpoint)
+    address = (url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443))
     answered = threading.Event()
 
     def probe() -> None:

@@ -132,7 +132,7 @@ def absolute_paths(config: ExperimentConfig, base: Path | None = None) -> Experi
         if path is None:
             return None
         resolved = Path(path).expanduser()
-        return str((base / resolved if base and not resolved.is_absolute() else resolved).resolve())
+        return os.path.abspath(base / resolved if base and not resolved.is_absolute() else resolved)
 
     data = replace(
         config.data,

@@ -100,6 +100,7 @@ def test_baseline_experiment_trains_nothing_and_evaluates(tiny_mind: Path, tmp_p
     assert abs(record["auc"] - 0.5) < 0.05 and not (tmp_path / "run" / "checkpoints").exists()
     test = run_evaluate(tmp_path / "run", split="test")
     assert "auc" not in test and len(Path(test["prediction"]).read_text().splitlines()) == 200
+    assert run_train(config, run_dir=tmp_path / "run", resume=True)["auc"] == record["auc"]  # scored again
 
 
 def test_early_stopping_stops_at_the_evaluation_that_runs_out_of_patience(

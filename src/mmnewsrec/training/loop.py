@@ -37,14 +37,16 @@ from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.models.build import load_weights, save_weights
 from mmnewsrec.models.recommender import NewsRecommender, NewsVectorCache
 from mmnewsrec.training.metrics_log import MetricsLog
-from mmnewsrec.training.rundir import RunDir, RunError
+from mmnewsrec.training.rundir import (
+    HISTORY_CACHE_FILE,
+    OPTIMIZER_FILE,
+    RNG_FILE,
+    STATE_FILE,
+    RunDir,
+    RunError,
+)
 
 logger = logging.getLogger(__name__)
-
-STATE_FILE = "state.json"
-OPTIMIZER_FILE = "optimizer.pt"
-RNG_FILE = "rng.pt"
-HISTORY_CACHE_FILE = "history_cache.safetensors"
 
 
 @dataclass

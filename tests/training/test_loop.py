@@ -10,6 +10,7 @@ from mmnewsrec.workflows.train import run_evaluate, run_train
 from tests.runs import word_config
 
 
+@pytest.mark.slow
 def test_training_learns_and_writes_a_complete_run(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", epochs=2)
     run = tmp_path / "run"
@@ -91,7 +92,7 @@ def test_early_stopping_stops_at_the_evaluation_that_runs_out_of_patience(
     from mmnewsrec.models.build import build_model
     from mmnewsrec.workflows.train import prepare
 
-    config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", epochs=4, patience=2)
+    config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", epochs=4, patience=2, batch_size=256)
     prepared = prepare(config)
     model = build_model(config.model, prepared.context)
     train_arrays = ImpressionArrays.from_split(prepared.dataset, "train")
@@ -102,6 +103,7 @@ def test_early_stopping_stops_at_the_evaluation_that_runs_out_of_patience(
     assert [record["auc"] for record in state.history] == [0.60, 0.55, 0.58]  # never reached 0.70
 
 
+@pytest.mark.slow
 def test_training_with_every_speedup_learns(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     """Cached lower layers + LoRA on the top layer + history-vector cache + dedup, end to end."""
     config = from_dict(

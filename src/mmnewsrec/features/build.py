@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mmnewsrec.config import ExperimentConfig, FeaturesConfig, FrozenEncoderConfig, MissingImagePolicy
+from mmnewsrec.config import FeaturesConfig, FrozenEncoderConfig, MissingImagePolicy
 from mmnewsrec.features.frozen import FrozenBuilder
 from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
 from mmnewsrec.features.store import Builder, FeatureSet, FeatureStore
@@ -37,21 +37,6 @@ def frozen_builder(config: FrozenEncoderConfig, store: FeatureStore, missing: Mi
 class NamedBuilder:
     name: str  # "tokens", "pixels", or "frozen:<name>"
     builder: Builder
-
-
-def experiment_builders(config: ExperimentConfig, store: FeatureStore) -> list[NamedBuilder]:
-    """Every builder an experiment's config names, in build order (inputs before frozen vectors)."""
-    features, missing = config.features, config.data.images.missing
-    builders = []
-    if features.tokens is not None:
-        t = features.tokens
-        builders.append(NamedBuilder("tokens", TokenBuilder(t.tokenizer, t.lengths(), revision=t.revision)))
-    if features.pixels is not None:
-        geometry = ProcessorGeometry.load(features.pixels.processor, features.pixels.revision)
-        builders.append(NamedBuilder("pixels", PixelBuilder(geometry, missing)))
-    for frozen in features.frozen:
-        builders.append(NamedBuilder(f"frozen:{frozen.name}", frozen_builder(frozen, store, missing)))
-    return builders
 
 
 def build_features(store: FeatureStore, builders: list[NamedBuilder], news: pa.Table) -> dict[str, FeatureSet]:

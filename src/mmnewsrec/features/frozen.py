@@ -37,39 +37,14 @@ from mmnewsrec.features.backbones import (
     model_fingerprint,
     resolve_device,
 )
+from mmnewsrec.features.encoding import blip_text_output, masked_mean, pool, trim_to_longest
 from mmnewsrec.features.image import PixelBuilder, PixelNormalizer
 from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureSet, FeatureStore, FeatureStoreError, digest
 from mmnewsrec.features.text import TokenBuilder
 
 logger = logging.getLogger(__name__)
 
-
-def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden`` over positions where ``mask`` is True; all-False rows give zeros.
-
-    Shape:
-        hidden: (B, L, D); mask: (B, L) bool; returns (B, D).
-    """
-    weights = mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-
-
-def pool(output: Any, pooling: str, mask: torch.Tensor | None) -> torch.Tensor:
-    """Pools a transformers model output into one vector per row. Shape: returns (B, D), or
-    (B, L, D) with padding zeroed for ``tokens``."""
-    hidden = output.last_hidden_state  # (B, L, D)
-    if mask is None:  # image patches: every position is real
-        mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
-    if pooling == "tokens":
-        return hidden * mask.unsqueeze(-1).to(hidden.dtype)
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "mean":
-        return masked_mean(hidden, mask)
-    pooled = getattr(output, "pooler_output", None)
-    if pooled is None:
-        raise FeatureStoreError("pooling 'pooler': this model has no pooler output; use 'cls' or 'mean'")
-    return pooled
+__all__ = ["FrozenBuilder", "masked_mean", "pool"]  # pooling itself lives in features.encoding, shared with models
 
 
 @dataclass
@@ -192,11 +167,8 @@ class FrozenBuilder:
             field_name = self.config.text_field
             ids = self._upstream["tokens"][f"{field_name}_ids"][sorted_rows][inverse]  # (B, L)
             mask = self._upstream["tokens"][f"{field_name}_mask"][sorted_rows][inverse]  # (B, L)
-            width = max(int(mask.sum(axis=1).max()), 1)  # cut the batch to its longest row
-            text = (
-                torch.from_numpy(ids[:, :width].astype(np.int64)).to(self._device),
-                torch.from_numpy(mask[:, :width]).to(self._device),
-            )
+            mask_t, ids_t = trim_to_longest(torch.from_numpy(mask), torch.from_numpy(ids.astype(np.int64)))
+            text = (ids_t.to(self._device), mask_t.to(self._device))
         if self.pixels is not None:
             pixels = self._upstream["pixels"]["pixels"][sorted_rows][inverse]  # (B, 3, S, S) uint8
             has_image = self._upstream["pixels"]["has_image"][sorted_rows][inverse]  # (B,)
@@ -208,7 +180,7 @@ class FrozenBuilder:
             padded = torch.zeros((len(rows), self.config.max_length, vectors.shape[-1]), dtype=vectors.dtype)
             padded[:, : vectors.shape[1]] = vectors.cpu()
             vectors = padded
-            out["mask"] = mask
+            out["mask"] = mask  # the full-width mask read from the token cache
         out["vectors"] = vectors.float().cpu().numpy().astype(np.float16)
         return out
 
@@ -229,21 +201,13 @@ class FrozenBuilder:
 
     def _encode_blip(self, text: tuple[torch.Tensor, torch.Tensor], pixel_values: torch.Tensor, has_image: Any):
         ids, mask = text
-        model, pooling = self._model, self.config.pooling
-        if pooling == "pooler":
+        if self.config.pooling == "pooler":
             raise FeatureStoreError("blip features: use pooling 'cls' or 'mean'")
-        image_embeds = model.vision_model(pixel_values=pixel_values).last_hidden_state  # (B, P, Dv)
-        image_mask = torch.ones(image_embeds.shape[:2], dtype=torch.long, device=image_embeds.device)
-        fused = model.text_encoder(
-            input_ids=ids,
-            attention_mask=mask.long(),
-            encoder_hidden_states=image_embeds,
-            encoder_attention_mask=image_mask,
+        # Under render_title every news has pixels to attend to (its drawn title); under mask only real images.
+        use_image = torch.from_numpy(np.asarray(has_image, dtype=bool)).to(ids.device)
+        if self.pixels.missing != "mask":
+            use_image = torch.ones_like(use_image)
+        output = blip_text_output(
+            self._model.text_encoder, self._model.vision_model, ids, mask, pixel_values, use_image
         )
-        vectors = pool(fused, pooling, mask)  # (B, D)
-        if self.pixels.missing == "mask" and not np.all(has_image):
-            # No image to attend to: the text encoder alone (BLIP's unimodal text mode).
-            alone = pool(model.text_encoder(input_ids=ids, attention_mask=mask.long()), pooling, mask)
-            keep = torch.from_numpy(np.asarray(has_image)).to(vectors.device).unsqueeze(-1)
-            vectors = torch.where(keep, vectors, alone)
-        return vectors
+        return pool(output, self.config.pooling, mask)  # (B, D)

@@ -15,15 +15,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import ExperimentConfig, FrozenEncoderConfig, ModelConfig
+from mmnewsrec.config import ExperimentConfig, ModelConfig
 from mmnewsrec.data.mind import Vocabs
-from mmnewsrec.errors import ConfigError, MmnewsrecError
-from mmnewsrec.features.backbones import load_config, load_tokenizer
-from mmnewsrec.features.build import NamedBuilder, build_features, frozen_builder
-from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
+from mmnewsrec.errors import MmnewsrecError
+from mmnewsrec.features.backbones import load_tokenizer
+from mmnewsrec.features.build import NamedBuilder, build_features
+from mmnewsrec.features.plan import FeatureNeed, TokensNeed, lower_states_feature, plan_builders
 from mmnewsrec.features.store import FeatureStore
-from mmnewsrec.features.text import TokenBuilder
-from mmnewsrec.models.news_encoders import ModelContext, build_news_encoder, cached_states_feature
+from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, build_news_encoder
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.models.scorers import SCORERS
 from mmnewsrec.models.user_encoders import USER_ENCODERS
@@ -41,64 +40,14 @@ class WeightsError(MmnewsrecError):
     """Saved weights that are missing, damaged or do not fit the model."""
 
 
-def tokenizer_name(config: ExperimentConfig) -> str:
-    """The tokenizer whose ids the news encoder reads (its own backbone's, when it has one)."""
-    news = config.model.news
-    if news.type in ("text", "fusion", "blip") and news.text is not None and not (news.precomputed[:1] or [""])[0]:
-        return news.text.model
-    return config.features.tokens.tokenizer if config.features.tokens else "bert-base-uncased"
+def feature_needs(config: ExperimentConfig) -> list[FeatureNeed]:
+    """What the configured news encoder reads, as it declares it (``feature_needs`` of its class)."""
+    return NEWS_ENCODERS.get(config.model.news.type).feature_needs(config.model.news, config.features)
 
 
 def news_feature_builders(config: ExperimentConfig, store: FeatureStore) -> list[NamedBuilder]:
     """The feature builders the configured news encoder reads (what train, evaluate and serving build)."""
-    news, missing = config.model.news, config.data.images.missing
-    names = [*news.precomputed, "", ""][:2]
-    needs_tokens = news.type in ("text", "word", "blip") or (news.type == "fusion" and not names[0])
-    needs_pixels = news.type in ("vision", "blip") or (news.type == "fusion" and not names[1])
-    builders = []
-    cached = news.type in ("text", "fusion") and needs_tokens and news.text is not None and news.text.cache_frozen
-    if needs_tokens and not cached:
-        builders.append(
-            NamedBuilder("tokens", TokenBuilder(tokenizer_name(config), {news.text_field: news.max_length}))
-        )
-    if cached:
-        builders.append(_cached_states_builder(config, store))
-    if needs_pixels:
-        backbone = news.text if news.type == "blip" else news.vision  # BLIP: one model, both parts
-        if backbone is None:
-            raise ConfigError("model.news.vision: this encoder reads images and needs a vision backbone")
-        geometry = ProcessorGeometry.load(backbone.model, backbone.revision)
-        builders.append(NamedBuilder("pixels", PixelBuilder(geometry, missing)))
-    frozen = {f.name: f for f in config.features.frozen}
-    for name in news.precomputed:
-        if not name:
-            continue
-        if name not in frozen:
-            raise ConfigError(f"model.news.precomputed: {name!r} is not among features.frozen {sorted(frozen)}")
-        builders.append(NamedBuilder(f"frozen:{name}", frozen_builder(frozen[name], store, missing)))
-    return builders
-
-
-def _cached_states_builder(config: ExperimentConfig, store: FeatureStore) -> NamedBuilder:
-    """The hidden states entering the text backbone's trained top layers (``cache_frozen``)."""
-    news = config.model.news
-    backbone = news.text
-    layers = int(getattr(load_config(backbone.model, backbone.revision), "num_hidden_layers", 0))
-    if backbone.train_layers > layers:
-        raise ConfigError(f"model.news.text.train_layers: {backbone.train_layers}, but {backbone.model} has {layers}")
-    name = cached_states_feature(news.text_field)
-    frozen = FrozenEncoderConfig(
-        name=name,
-        model=backbone.model,
-        revision=backbone.revision,
-        modality="text",
-        pooling="tokens",
-        text_field=news.text_field,
-        max_length=news.max_length,
-        layer=layers - backbone.train_layers,
-        device="auto",
-    )
-    return NamedBuilder(f"frozen:{name}", frozen_builder(frozen, store, config.data.images.missing))
+    return plan_builders(feature_needs(config), config.features, config.data.images.missing, store)
 
 
 def news_features(
@@ -110,13 +59,16 @@ def news_features(
     categories = vocabs.categories.lookup(news["category"])
     subcategories = vocabs.subcategories.lookup(news["subcategory"])
     # Per-token hidden states are large ((N, L, h)): they stay memory-mapped like pixels.
-    mapped = ("pixels", "frozen:" + cached_states_feature(config.model.news.text_field))
+    mapped = ("pixels", "frozen:" + lower_states_feature(config.model.news.text_field))
     return NewsFeatures.from_sets(sets, {"category": categories, "subcategory": subcategories}, mapped)
 
 
 def model_context(config: ExperimentConfig, features: NewsFeatures, vocabs: Vocabs) -> ModelContext:
     """The facts the model's shapes depend on, from the train-fitted vocabularies and the features."""
-    vocab_size = len(load_tokenizer(tokenizer_name(config))) if config.model.news.type == "word" else 0
+    vocab_size = 0
+    if NEWS_ENCODERS.get(config.model.news.type).needs_vocab_size:
+        tokens = [need for need in feature_needs(config) if isinstance(need, TokensNeed)]
+        vocab_size = len(load_tokenizer(tokens[0].tokenizer, tokens[0].revision))
     return ModelContext(
         num_categories=len(vocabs.categories),
         num_subcategories=len(vocabs.subcategories),

@@ -7,7 +7,10 @@ from pathlib import Path
 
 from mmnewsrec.config import ExperimentConfig
 from mmnewsrec.data.mind import load_mind
-from mmnewsrec.features.build import build_features, default_store, experiment_builders
+from mmnewsrec.errors import ConfigError
+from mmnewsrec.features.build import NamedBuilder, build_features, default_store
+from mmnewsrec.features.plan import declared_needs, plan_builders
+from mmnewsrec.models.build import news_feature_builders
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +21,9 @@ def run_featurize(
     cache_dir: str | Path | None = None,
     progress: bool = False,
 ) -> list[dict[str, object]]:
-    """Featurises every news of every split (dev/test-only news too: they are candidates).
+    """Featurises every news of every split (dev/test-only news too: they are candidates): the
+    features the config declares, then those its model reads that are not among them (named
+    ``model:...``), planned exactly as ``train`` plans them.
 
     Returns one record per feature: name, kind, path, status (``built``, ``reused`` or
     ``extended`` when new news were appended), rows and array shapes.
@@ -26,7 +31,20 @@ def run_featurize(
     root = Path(data_root or config.data.root)
     dataset = load_mind(root, config.data)
     store = default_store(config.features, cache_dir, progress)
-    results = build_features(store, experiment_builders(config, store), dataset.news)
+    missing = config.data.images.missing
+    builders = plan_builders(declared_needs(config.features), config.features, missing, store)
+    try:
+        model_builders = news_feature_builders(config, store)
+    except ConfigError as exc:  # a features-only config: no model section to plan for
+        logger.info("building the declared features only (the model's cannot be planned: %s)", exc)
+        model_builders = []
+    built = {named.builder.spec().dirname for named in builders}
+    builders += [
+        NamedBuilder(f"model:{named.name}", named.builder)
+        for named in model_builders
+        if named.builder.spec().dirname not in built
+    ]
+    results = build_features(store, builders, dataset.news)
     return [
         {
             "feature": name,

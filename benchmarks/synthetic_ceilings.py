@@ -47,16 +47,16 @@ def main() -> None:
     args = parser.parse_args()
     scale, model = S.SCALES[args.scale], S.ClickModel()
     rng = np.random.default_rng(args.seed)
-    world, _ = S._build_world(scale, model, rng)  # the same world generate_mind builds first
-    calibration = S._sample_impressions(
+    world, _ = S.build_world(scale, model, rng)  # the same world generate_mind builds first
+    calibration = S.sample_impressions(
         world, scale, model, min(4000, scale.train_impressions), S.SPLIT_DAYS["train"], rng
     )
-    world.bias = S._calibrate_bias(world, calibration, model)
-    sample = S._sample_impressions(world, scale, model, args.impressions, S.SPLIT_DAYS["dev"], rng)
+    world.bias = S.calibrate_bias(world, calibration, model)
+    sample = S.sample_impressions(world, scale, model, args.impressions, S.SPLIT_DAYS["dev"], rng)
     owner, news = sample["owner"], sample["news"]
     users, day = sample["users"][owner], sample["day"][owner]
-    probs = S._sigmoid(world.logits(users, news, day, model))
-    labels = S._draw_labels(probs, owner, args.impressions, rng)
+    probs = S.sigmoid(world.logits(users, news, day, model))
+    labels = S.draw_labels(probs, owner, args.impressions, rng)
     offsets = sample["offsets"]
 
     subcat = world.subcategory
@@ -106,7 +106,7 @@ def bayes_posterior_scores(
     # Mean popularity term per hook count: the part of popularity a title shows.
     pop = np.array([model.popularity * world.base_pop[world.hooks == h].mean() for h in range(3)])  # (3,)
     hook_share = np.array([(world.hooks == h).mean() for h in range(3)])  # (3,)
-    click = [S._sigmoid(world.bias + affinity + pop[h]) for h in range(3)]  # 3 x (M, S)
+    click = [S.sigmoid(world.bias + affinity + pop[h]) for h in range(3)]  # 3 x (M, S)
     likelihood = np.log(share)[None, :] + np.log(sum(w * p for w, p in zip(hook_share, click, strict=True)))  # (M, S)
     likelihood -= np.logaddexp.reduce(likelihood, axis=1, keepdims=True)
     per_row = np.zeros((3, len(counts), centroids.shape[0]))  # (3, I, S)

@@ -1,7 +1,8 @@
 """Official MIND metrics on a MIND-small-dev-sized evaluation: vectorised vs one impression at a time.
 
-The loop is the official scorer's per-impression formulas (numpy per impression, as in the MIND
-``evaluate.py``); both run in this process on the same random scores and their results must agree.
+The loop is :func:`~mmnewsrec.evaluation.metrics.reference_metrics`, the official scorer's
+per-impression formulas (numpy per impression, as in the MIND ``evaluate.py``), the same reference
+the tests check against; both run in this process on the same random scores and must agree.
 """
 
 from __future__ import annotations
@@ -11,29 +12,7 @@ import time
 
 import numpy as np
 
-from mmnewsrec.evaluation.metrics import ranking_metrics
-
-
-def loop_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> dict[str, float]:
-    def dcg(y_true, y_score, k):
-        order = np.argsort(y_score)[::-1]
-        gains = 2 ** np.take(y_true, order[:k]) - 1
-        return np.sum(gains / np.log2(np.arange(len(gains)) + 2))
-
-    out = {"auc": [], "mrr": [], "ndcg@5": [], "ndcg@10": []}
-    for m in range(len(offsets) - 1):
-        s, y = scores[offsets[m] : offsets[m + 1]], labels[offsets[m] : offsets[m + 1]]
-        n_pos = y.sum()
-        if n_pos == 0 or n_pos == len(y):
-            continue
-        ranks = np.empty(len(s))
-        ranks[np.argsort(s)] = np.arange(1, len(s) + 1)
-        out["auc"].append((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(y) - n_pos)))
-        ranked = np.take(y, np.argsort(s)[::-1])
-        out["mrr"].append(np.sum(ranked / (np.arange(len(y)) + 1)) / n_pos)
-        for k in (5, 10):
-            out[f"ndcg@{k}"].append(dcg(y, s, k) / dcg(y, y, k))
-    return {key: float(np.mean(v)) for key, v in out.items()}
+from mmnewsrec.evaluation.metrics import ranking_metrics, reference_metrics
 
 
 def main() -> None:
@@ -53,7 +32,7 @@ def main() -> None:
     fast = ranking_metrics(scores, labels, offsets).to_dict()
     fast_s = time.perf_counter() - start
     start = time.perf_counter()
-    slow = loop_metrics(scores, labels, offsets)
+    slow = reference_metrics(scores, labels, offsets)
     slow_s = time.perf_counter() - start
     for key in slow:
         assert abs(fast[key] - slow[key]) < 1e-9, (key, fast[key], slow[key])

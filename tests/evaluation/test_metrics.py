@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mmnewsrec.evaluation.metrics import per_impression_metrics, ranking_metrics, scores_to_ranks
+from mmnewsrec.evaluation.metrics import per_impression_metrics, ranking_metrics, reference_metrics, scores_to_ranks
 
 
 def one(scores, labels):
@@ -65,30 +65,6 @@ def test_mean_over_impressions_skips_unscorable_ones() -> None:
         ranking_metrics(np.array([0.1, 0.2]), np.array([0, 0]), np.array([0, 2]))
 
 
-def reference(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> dict[str, float]:
-    """The official scorer's per-impression formulas, one impression at a time (distinct scores)."""
-
-    def dcg(y_true, y_score, k):
-        order = np.argsort(y_score)[::-1]
-        gains = 2 ** np.take(y_true, order[:k]) - 1
-        return np.sum(gains / np.log2(np.arange(len(gains)) + 2))
-
-    out = {"auc": [], "mrr": [], "ndcg@5": [], "ndcg@10": []}
-    for m in range(len(offsets) - 1):
-        s, y = scores[offsets[m] : offsets[m + 1]], labels[offsets[m] : offsets[m + 1]]
-        if y.sum() == 0 or y.sum() == len(y):
-            continue
-        pos, neg = s[y == 1], s[y == 0]
-        out["auc"].append(
-            ((pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()) / (len(pos) * len(neg))
-        )
-        ranked = np.take(y, np.argsort(s)[::-1])
-        out["mrr"].append(np.sum(ranked / (np.arange(len(y)) + 1)) / np.sum(y))
-        for k in (5, 10):
-            out[f"ndcg@{k}"].append(dcg(y, s, k) / dcg(y, y, k))
-    return {key: float(np.mean(values)) for key, values in out.items()}
-
-
 def test_matches_reference_on_random_impressions() -> None:
     rng = np.random.default_rng(7)
     sizes = rng.integers(1, 60, size=400)
@@ -97,7 +73,7 @@ def test_matches_reference_on_random_impressions() -> None:
     labels = (rng.random(offsets[-1]) < 0.1).astype(int)
     labels[offsets[:-1]] = 1  # most impressions get a click; some stay all-clicked (size 1)
     got = ranking_metrics(scores, labels, offsets).to_dict()
-    want = reference(scores, labels, offsets)
+    want = reference_metrics(scores, labels, offsets)
     for key in want:
         assert got[key] == pytest.approx(want[key], abs=1e-12)
 
@@ -109,7 +85,7 @@ def test_auc_ties_match_pairwise_reference() -> None:
     scores = rng.integers(0, 4, size=offsets[-1]).astype(float)  # many ties
     labels = (rng.random(offsets[-1]) < 0.3).astype(int)
     got = ranking_metrics(scores, labels, offsets)
-    assert got.auc == pytest.approx(reference(scores, labels, offsets)["auc"], abs=1e-12)
+    assert got.auc == pytest.approx(reference_metrics(scores, labels, offsets)["auc"], abs=1e-12)
 
 
 def test_scores_to_ranks_permutation_with_position_tiebreak() -> None:

@@ -31,14 +31,6 @@ def test_training_learns_and_writes_a_complete_run(tiny_mind: Path, tiny_bert: P
     assert len(lines) == 200 and lines[0].startswith("1 [")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_process_data_parallel_run(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     """A 2-process DDP smoke run on the CPU (gloo), launched the way users launch it."""
@@ -53,7 +45,8 @@ def test_two_process_data_parallel_run(tiny_mind: Path, tiny_bert: Path, tmp_pat
     dump_yaml(config, tmp_path / "ddp.yaml")
     assert yaml.safe_load((tmp_path / "ddp.yaml").read_text())["training"]["max_steps"] == 4
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+        # --standalone: the rendezvous binds a port the OS picks, so no free port is guessed first (no race).
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "mmnewsrec", "-q", "train", "--config", str(tmp_path / "ddp.yaml"), "--run-dir", str(tmp_path / "run"),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)

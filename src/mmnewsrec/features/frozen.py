@@ -39,7 +39,15 @@ from mmnewsrec.features.backbones import (
 )
 from mmnewsrec.features.encoding import blip_text_output, masked_mean, pool, trim_to_longest
 from mmnewsrec.features.image import PixelBuilder, PixelNormalizer
-from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureSet, FeatureStore, FeatureStoreError, digest
+from mmnewsrec.features.store import (
+    ArraySpec,
+    CacheSpec,
+    FeatureSet,
+    FeatureStore,
+    FeatureStoreError,
+    digest,
+    row_batches,
+)
 from mmnewsrec.features.text import TokenBuilder
 
 logger = logging.getLogger(__name__)
@@ -132,7 +140,7 @@ class FrozenBuilder:
             order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks at the start
         else:
             order = np.arange(news.num_rows)
-        return [order[i : i + size] for i in range(0, len(order), size)]
+        return row_batches(order, size)
 
     def _load_model(self) -> None:
         from transformers import AutoModel, BlipForImageTextRetrieval

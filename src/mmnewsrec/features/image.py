@@ -22,7 +22,7 @@ from PIL import Image
 from mmnewsrec.config import ImageConfig, MissingImagePolicy
 from mmnewsrec.data.images import load_news_image
 from mmnewsrec.features.backbones import load_image_processor
-from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureStoreError, digest
+from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureStoreError, digest, row_batches
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,7 @@ class PixelBuilder:
         return {"pixels": ArraySpec((3, s, s), "uint8"), "has_image": ArraySpec((), "bool")}
 
     def batches(self, news: pa.Table) -> list[np.ndarray]:
-        rows = np.arange(news.num_rows)
-        return [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        return row_batches(news.num_rows, self.batch_size)
 
     def compute(self, news: pa.Table, rows: np.ndarray) -> dict[str, np.ndarray]:
         subset = news.take(pa.array(rows))

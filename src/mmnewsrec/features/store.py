@@ -93,6 +93,13 @@ class ArraySpec:
     dtype: str
 
 
+def row_batches(order: int | np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Consecutive batches of ``batch_size`` rows: of ``range(order)`` for a row count, else of
+    the given row order (the builders' :meth:`Builder.batches`)."""
+    rows = np.arange(order) if isinstance(order, (int, np.integer)) else np.asarray(order)
+    return [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+
+
 class Builder(Protocol):
     """Computes one kind of feature for a table of news (rows in the table's order)."""
 

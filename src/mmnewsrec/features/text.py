@@ -10,7 +10,7 @@ import pyarrow as pa
 
 from mmnewsrec.data.mind import MindDataset
 from mmnewsrec.features.backbones import load_tokenizer, model_fingerprint
-from mmnewsrec.features.store import ArraySpec, CacheSpec, digest
+from mmnewsrec.features.store import ArraySpec, CacheSpec, digest, row_batches
 
 TEXT_FIELDS = ("title", "abstract", "title_abstract")
 
@@ -64,8 +64,7 @@ class TokenBuilder:
         return specs
 
     def batches(self, news: pa.Table) -> list[np.ndarray]:
-        rows = np.arange(news.num_rows)
-        return [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        return row_batches(news.num_rows, self.batch_size)
 
     def compute(self, news: pa.Table, rows: np.ndarray) -> dict[str, np.ndarray]:
         if self._tokenizer is None:

@@ -127,12 +127,12 @@ def test_refuses_to_overwrite_and_leaves_no_partial_output(tiny_mind: Path, tmp_
     with pytest.raises(MmnewsrecError, match="unknown scale"):
         generate_mind(tmp_path / "x", scale="huge")
 
-    import mmnewsrec.data.synthetic as synthetic
+    import mmnewsrec.data.synthetic.writer as writer
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(synthetic, "_write_images", broken)
+    monkeypatch.setattr(writer, "_write_images", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         generate_mind(tmp_path / "crashed", scale="tiny")
     assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary folder remains

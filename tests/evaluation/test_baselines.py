@@ -46,7 +46,9 @@ def test_oracle_needs_synthetic_probabilities(mind_sample: Path) -> None:
 
 def test_unknown_method_lists_valid_ones(tiny_dataset) -> None:
     with pytest.raises(
-        ConfigError, match=r"unknown baseline 'best'; choose one of \['oracle', 'popularity', 'random'\]"
+        ConfigError,
+        match=r"unknown baseline 'best'; choose one of "
+        r"\['category-profile', 'oracle', 'popularity', 'random', 'recent-popularity'\]",
     ):
         run_baseline(tiny_dataset, "dev", "best")
 
@@ -55,3 +57,31 @@ def test_unlabelled_split_writes_prediction_only(tiny_dataset, tmp_path: Path) -
     out = tmp_path / "prediction.txt"
     assert run_baseline(tiny_dataset, "test", "popularity", prediction_out=out) is None
     assert len(out.read_text().splitlines()) == tiny_dataset["test"].num_impressions
+
+
+def test_category_profile_is_the_history_share_of_the_subcategory(mind_sample: Path) -> None:
+    from mmnewsrec.evaluation.baselines import category_profile_scores
+
+    scores = category_profile_scores(load_mind(mind_sample), "train")
+    # train: U1 [N1 sportsgolf, N2 newsus] sees N3 finance, N4 sportsnfl (sports: half the history);
+    # U2 has no history; U1 [N1, N2, N3] sees N4 sportsnfl (a third sports) and N2 newsus (a third).
+    expected = [0, 0.5e-3, 0, 0, 0, 1e-3 / 3, 1 / 3 + 1e-3 / 3]
+    np.testing.assert_allclose(scores, expected, atol=1e-12)
+
+
+def test_recent_popularity_counts_only_earlier_clicks_of_the_last_day(mind_sample: Path) -> None:
+    from mmnewsrec.evaluation.baselines import recent_popularity_scores
+
+    scores = recent_popularity_scores(load_mind(mind_sample), "dev", seed=0)
+    # dev 10 (8:00): N5 is clicked only later (13:00), N6 only in this very impression, N4 last on
+    # 11/13 23:59:59 (over 24 h before): none counts. dev 11 (13:00): N6's 8:00 click counts, N5's
+    # own click does not.
+    assert np.floor(scores).tolist() == [0, 0, 0, 0, 1]
+
+
+def test_profile_and_recent_popularity_bracket_on_synthetic_data(tiny_dataset) -> None:
+    results = {
+        m: run_baseline(tiny_dataset, "dev", m).auc for m in ("popularity", "recent-popularity", "category-profile")
+    }
+    assert results["recent-popularity"] > results["popularity"]  # popularity drifts as news age
+    assert results["category-profile"] > results["recent-popularity"] + 0.05  # interests drive clicks

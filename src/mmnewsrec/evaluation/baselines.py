@@ -76,3 +76,68 @@ def oracle_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray
             raise DataFormatError(path, None, f"impression {impression_id}: expected {size} probabilities")
         scores[offsets[m] : offsets[m + 1]] = values
     return scores
+
+
+def _impression_owner(offsets: np.ndarray) -> np.ndarray:
+    """Shape: (M + 1,) offsets -> (N,) impression index of each flat entry."""
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+@BASELINES.register("category-profile")
+def category_profile_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray:
+    """The share of the user's click history in the candidate's subcategory, plus a thousandth of
+    the share in its category (the fall-back when no clicked news shares the subcategory, and the
+    tie-break among those that do). An empty history scores every candidate 0 (AUC 0.5)."""
+    data = dataset[split]
+    hist_rows, cand_rows = dataset.news_rows(data.flat_history()), dataset.news_rows(data.flat_candidates())
+    hist_offsets, cand_offsets = data.history_offsets(), data.candidate_offsets()
+    hist_owner, cand_owner = _impression_owner(hist_offsets), _impression_owner(cand_offsets)
+    lengths = np.maximum(np.diff(hist_offsets), 1)[cand_owner]  # (N,) history length of each candidate's user
+
+    def shares(column: str) -> np.ndarray:
+        codes = np.unique(dataset.news[column].to_numpy(zero_copy_only=False), return_inverse=True)[1]
+        width = int(codes.max()) + 1 if len(codes) else 1
+        clicked, counts = np.unique(hist_owner * width + codes[hist_rows], return_counts=True)  # (impression, code)
+        wanted = cand_owner * width + codes[cand_rows]
+        position = np.minimum(np.searchsorted(clicked, wanted), max(len(clicked) - 1, 0))
+        found = clicked[position] == wanted if len(clicked) else np.zeros(len(wanted), dtype=bool)
+        return np.where(found, counts[position] if len(counts) else 0, 0) / lengths
+
+    return shares("subcategory") + 1e-3 * shares("category")
+
+
+#: The window of ``recent-popularity``: clicks in the last day before an impression.
+RECENT_WINDOW_SECONDS = 24 * 3600
+
+
+@BASELINES.register("recent-popularity")
+def recent_popularity_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray:
+    """The candidate's clicks in the 24 hours of logs before the impression's time.
+
+    Clicks counted: those of the training split's impressions and of the evaluated split's own
+    impressions, each strictly before the impression being scored (a click at or after its time
+    never counts, so no label of the impression itself is used). Ties (news without recent clicks)
+    are broken by a seeded random jitter smaller than one click.
+    """
+    event_news, event_times = [], []
+    for name in dict.fromkeys(("train", split)):
+        if name not in dataset.splits or not dataset[name].labelled:
+            continue
+        source = dataset[name]
+        clicked = source.flat_labels() == 1
+        times = source.behaviors["time"].cast(pa.int64()).to_numpy()[_impression_owner(source.candidate_offsets())]
+        event_news.append(dataset.news_rows(pc.filter(source.flat_candidates(), pa.array(clicked))))
+        event_times.append(times[clicked])
+    data = dataset[split]
+    cand_rows = dataset.news_rows(data.flat_candidates())
+    cand_times = data.behaviors["time"].cast(pa.int64()).to_numpy()[_impression_owner(data.candidate_offsets())]
+    scores = np.zeros(len(cand_rows))
+    if event_news:
+        news, times = np.concatenate(event_news), np.concatenate(event_times)
+        span = int(max(times.max(), cand_times.max()) - min(times.min(), cand_times.min())) + RECENT_WINDOW_SECONDS + 1
+        base = min(times.min(), cand_times.min()) - RECENT_WINDOW_SECONDS
+        keys = np.sort(news * span + (times - base))  # (E,) one key per click: news, then time
+        query = cand_rows * span + (cand_times - base)
+        scores = np.searchsorted(keys, query, "left") - np.searchsorted(keys, query - RECENT_WINDOW_SECONDS, "left")
+        scores = scores.astype(np.float64)
+    return scores + 0.5 * np.random.default_rng(seed).random(len(scores))

@@ -37,7 +37,10 @@ def stop_at(step: int):
     return hook
 
 
-def test_training_into_a_run_is_refused_and_overwrite_moves_it_aside(tiny_mind, tiny_bert, tmp_path: Path) -> None:
+def test_training_into_a_run_is_refused_and_overwrite_moves_it_aside(
+    tiny_mind, tiny_bert, tmp_path: Path, caplog
+) -> None:
+    caplog.set_level("INFO", logger="mmnewsrec")  # what the CLI does without -q
     config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", max_steps=2, eval_impressions=40)
     run = tmp_path / "run"
     run_train(config, run_dir=run)
@@ -50,6 +53,7 @@ def test_training_into_a_run_is_refused_and_overwrite_moves_it_aside(tiny_mind, 
     moved = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
     assert len(moved) == 1 and (moved[0] / "checkpoints" / "best" / "news_encoder.safetensors").is_file()
     assert len((run / "eval_metrics.csv").read_text().splitlines()) == 2  # header + this run's one evaluation
+    assert "dev auc" in (run / "train.log").read_text()
 
 
 def test_a_failure_before_training_leaves_no_run_folder(tiny_mind, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@
       checkpoints/best/      best dev AUC: news_encoder.safetensors, user_encoder.safetensors
       metrics.jsonl, train_metrics.csv, eval_metrics.csv, tensorboard/   training curves
       metrics.json           final dev metrics of the best checkpoint
+      train.log              the library's log records of every training session of the run
       SPLIT/                 evaluate's prediction.txt and metrics.json per split
 
 A run loads from these files alone: evaluation and serving never re-read the training split.
@@ -25,7 +26,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,24 @@ class RunDir:
             return int(json.loads((self.last / STATE_FILE).read_text())["step"])
         except (OSError, ValueError, KeyError, TypeError):
             return 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "train.log"
+
+    @contextmanager
+    def logging_to_file(self) -> Iterator[None]:
+        """While training, the library's log records also go to ``train.log`` in the run folder
+        (appended across resumes), at the level the caller configured."""
+        handler = logging.FileHandler(self.log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        library = logging.getLogger("mmnewsrec")
+        library.addHandler(handler)
+        try:
+            yield
+        finally:
+            library.removeHandler(handler)
+            handler.close()
 
     @property
     def metrics_path(self) -> Path:

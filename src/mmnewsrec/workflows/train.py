@@ -9,6 +9,7 @@ Evaluation reads only the run folder and the split it scores.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -164,7 +165,10 @@ def run_train(
     dev = config.training.dev_split
     train_arrays = ImpressionArrays.from_split(prepared.dataset, "train")
     dev_arrays = ImpressionArrays.from_split(prepared.dataset, dev) if dev else None
-    state = train(model, prepared.features, train_arrays, dev_arrays, config.training, run, resume, progress, on_step)
+    with run.logging_to_file() if main_process else contextlib.nullcontext():
+        state = train(
+            model, prepared.features, train_arrays, dev_arrays, config.training, run, resume, progress, on_step
+        )
     if not main_process:
         return None
     record: dict[str, object] = {

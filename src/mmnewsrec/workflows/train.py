@@ -20,7 +20,7 @@ import torch
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import MindDataset, Vocabs, load_mind
+from mmnewsrec.data.mind import MindDataset, load_mind
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.submission import write_prediction
@@ -40,7 +40,6 @@ class Prepared:
     dataset: MindDataset
     features: NewsFeatures
     context: ModelContext
-    vocabs: Vocabs
     feature_keys: dict[str, str]
 
 
@@ -65,7 +64,7 @@ def prepare(
         builders = news_feature_builders(config, store)
         features = news_features(config, store, dataset.news, dataset.vocabs, builders)
     keys = {named.name: named.builder.spec().dirname for named in builders}
-    return Prepared(dataset, features, model_context(config, features, dataset.vocabs), dataset.vocabs, keys)
+    return Prepared(dataset, features, model_context(config, features, dataset.vocabs), keys)
 
 
 def _training_splits(config: ExperimentConfig, root: Path) -> tuple[str, ...]:
@@ -137,7 +136,9 @@ def run_train(
     logger.info("model %s: %s parameters", config.name, count_parameters(model))
     if continuing:
         stored = run.read_info()
-        if stored.context != prepared.context or run.read_vocabs().categories != prepared.vocabs.categories:
+        old, new = run.read_vocabs(), prepared.dataset.vocabs
+        same_vocabs = old.categories == new.categories and old.subcategories == new.subcategories
+        if stored.context != prepared.context or not same_vocabs:
             raise RunError(
                 f"{run.path}: the data or features differ from those the run was trained on "
                 f"(model context {stored.context} now {prepared.context}); resume on the same data"
@@ -153,7 +154,7 @@ def run_train(
         else:
             run.prepare_new(overwrite)
             run.write_config(config)
-            run.write_vocabs(prepared.vocabs)
+            run.write_vocabs(prepared.dataset.vocabs)
             run.write_info(
                 RunInfo(
                     name=config.name,

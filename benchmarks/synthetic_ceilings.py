@@ -42,17 +42,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", default="medium", choices=sorted(S.SCALES))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="default", choices=sorted(S.PRESETS))
     parser.add_argument("--impressions", type=int, default=4000)
     parser.add_argument("--data", type=Path, default=None, help="also score this dataset's dev split")
     args = parser.parse_args()
-    scale, model = S.SCALES[args.scale], S.ClickModel()
+    scale, preset = S.SCALES[args.scale], S.PRESETS[args.preset]
+    model, params = preset.click_model, preset.params
     rng = np.random.default_rng(args.seed)
-    world, _ = S.build_world(scale, model, rng)  # the same world generate_mind builds first
+    world, _ = S.build_world(scale, model, rng, params)  # the same world generate_mind builds first
     calibration = S.sample_impressions(
-        world, scale, model, min(4000, scale.train_impressions), S.SPLIT_DAYS["train"], rng
+        world,
+        scale,
+        model,
+        min(params.calibration_impressions, scale.train_impressions),
+        S.SPLIT_DAYS["train"],
+        rng,
+        params,
     )
     world.bias = S.calibrate_bias(world, calibration, model)
-    sample = S.sample_impressions(world, scale, model, args.impressions, S.SPLIT_DAYS["dev"], rng)
+    sample = S.sample_impressions(world, scale, model, args.impressions, S.SPLIT_DAYS["dev"], rng, params)
     owner, news = sample["owner"], sample["news"]
     users, day = sample["users"][owner], sample["day"][owner]
     probs = S.sigmoid(world.logits(users, news, day, model))
@@ -64,7 +72,7 @@ def main() -> None:
     np.add.at(centroids, subcat, world.topic)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
     topic = model.affinity * np.einsum("nd,nd->n", world.user_interest[users], centroids[subcat[news]])
-    hooks = model.popularity * S.hook_popularity(world.hooks[news])  # the title-visible part of popularity
+    hooks = model.popularity * S.hook_popularity(world.hooks[news], params)  # the title-visible part of popularity
     appeal = model.appeal * world.appeal[news]
     rankings = {
         "oracle": probs,
@@ -77,7 +85,7 @@ def main() -> None:
         metrics = ranking_metrics(scores, labels, offsets)
         print(f"{name:20s} AUC {metrics.auc:.4f}  MRR {metrics.mrr:.4f}  nDCG@10 {metrics.ndcg10:.4f}")
     if args.data is not None:
-        history_ceilings(args.data, world, model, centroids)
+        history_ceilings(args.data, world, model, centroids, params)
 
 
 def bayes_posterior_scores(
@@ -100,6 +108,7 @@ def bayes_posterior_scores(
         (C,) scores.
     """
     rng = np.random.default_rng(1)
+    prior_samples = min(prior_samples, len(world.user_interest))
     prior = world.user_interest[rng.choice(len(world.user_interest), prior_samples, replace=False)]  # (M, d)
     affinity = model.affinity * prior.astype(np.float64) @ centroids.T  # (M, S)
     share = np.bincount(world.subcategory, minlength=centroids.shape[0]) / len(world.subcategory)  # (S,)
@@ -119,7 +128,7 @@ def bayes_posterior_scores(
     return per_row[candidate_hooks, candidate_owner, candidate_subcats]
 
 
-def history_ceilings(data: Path, world, model, centroids: np.ndarray) -> None:
+def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) -> None:
     from mmnewsrec.config import DataConfig
     from mmnewsrec.data.mind import load_mind
 
@@ -140,7 +149,7 @@ def history_ceilings(data: Path, world, model, centroids: np.ndarray) -> None:
     topic_vectors = centroids[world.subcategory[news]]
     true_topic = model.affinity * np.einsum("nd,nd->n", world.user_interest[users][owner], topic_vectors)
     inferred_topic = model.affinity * np.einsum("nd,nd->n", inferred[owner], topic_vectors)
-    hooks = model.popularity * S.hook_popularity(world.hooks[news])
+    hooks = model.popularity * S.hook_popularity(world.hooks[news], params)
     counts = np.zeros((len(users), centroids.shape[0]))  # (I, S) history clicks per subcategory
     np.add.at(counts, (hist_owner, world.subcategory[hist]), 1)
     bayes = bayes_posterior_scores(counts, owner, world.subcategory[news], world.hooks[news], world, model, centroids)

@@ -333,12 +333,19 @@ class NewsEncoderConfig:
 
 @dataclass(frozen=True)
 class UserEncoderConfig:
-    """User encoder (registry name ``type``); ``nrms``: multi-head self-attention + additive attention."""
+    """User encoder (registry name ``type``); ``nrms``: multi-head self-attention + additive attention.
+
+    Attributes:
+        profile: also give the model the history's subcategory and category shares (the
+            ``category-profile`` baseline's signal), scored against each candidate's codes with
+            learned weights (see :mod:`mmnewsrec.models.profile`).
+    """
 
     type: str = "nrms"
     heads: int = 16
     query_dim: int = 200
     dropout: float = 0.2
+    profile: bool = False
 
     def __post_init__(self) -> None:
         _check_positive("model.user", self, ("heads", "query_dim"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from mmnewsrec.batching.batch import ImpressionArrays, impression_batches
@@ -14,7 +15,8 @@ from mmnewsrec.models.build import build_model
 from mmnewsrec.workflows.train import prepare
 
 
-def test_fast_path_equals_forward(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", [False, True])
+def test_fast_path_equals_forward(profile: bool, tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     config = from_dict(
         ExperimentConfig,
         {
@@ -22,7 +24,7 @@ def test_fast_path_equals_forward(tiny_mind: Path, tiny_bert: Path, tmp_path: Pa
             "features": {"cache_dir": str(tmp_path)},
             "model": {
                 "news": {"type": "text", "dim": 32, "max_length": 16, "text": {"model": str(tiny_bert)}},
-                "user": {"heads": 4, "query_dim": 16},
+                "user": {"heads": 4, "query_dim": 16, "profile": profile},
             },
         },
     )

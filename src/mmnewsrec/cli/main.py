@@ -29,6 +29,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         scale=args.scale,
         seed=args.seed,
         images=not args.no_images,
+        preset=args.preset,
         overwrite=args.overwrite,
         progress=args.progress,
     )
@@ -37,6 +38,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             {
                 "out": str(args.out),
                 "scale": summary.scale,
+                "preset": summary.preset,
                 "seed": summary.seed,
                 "impressions": summary.impressions,
                 "click_rate": summary.click_rate,
@@ -179,7 +181,7 @@ def _logging_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     from mmnewsrec.data.download import DATASETS
-    from mmnewsrec.data.synthetic import SCALES
+    from mmnewsrec.data.synthetic import PRESETS, SCALES
     from mmnewsrec.evaluation.baselines import BASELINES
 
     common = _logging_options()
@@ -201,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="dataset root to create")
     p.add_argument("--scale", default="tiny", choices=sorted(SCALES), help="dataset size (default: tiny)")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed, >= 0 (default: 0)")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=sorted(PRESETS),
+        help="kind of world: " + "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()),
+    )
     p.add_argument("--no-images", action="store_true", help="skip writing images/")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")
     p.set_defaults(func=_cmd_synth)

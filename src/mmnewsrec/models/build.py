@@ -23,6 +23,7 @@ from mmnewsrec.features.build import NamedBuilder, build_features
 from mmnewsrec.features.plan import FeatureNeed, TokensNeed, lower_states_feature, plan_builders
 from mmnewsrec.features.store import FeatureStore
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, build_news_encoder
+from mmnewsrec.models.profile import ProfileNewsEncoder, ProfileUserEncoder
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.models.scorers import SCORERS
 from mmnewsrec.models.user_encoders import USER_ENCODERS
@@ -33,6 +34,9 @@ PARTS = ("news_encoder", "user_encoder", "scorer")
 def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
     news_encoder = build_news_encoder(config.news, context)
     user_encoder = USER_ENCODERS.get(config.user.type)(news_encoder.dim, config.user)
+    if config.user.profile:  # the history's category profile beside the learned user vector
+        user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim)
+        news_encoder = ProfileNewsEncoder(news_encoder, context)
     return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)())
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from mmnewsrec.data.synthetic.world import (
-    FRESH_WINDOW_DAYS,
     PARAMETERS,
     ClickModel,
     SynthScale,
@@ -28,12 +27,12 @@ def sample_impressions(
     """Users, times and candidate news of ``count`` impressions (no labels yet)."""
     users = rng.choice(len(world.user_activity), size=count, p=world.user_activity)
     day = np.sort(rng.uniform(days[0], days[1], size=count))
-    lo = np.searchsorted(world.publish_day, day - FRESH_WINDOW_DAYS)
+    lo = np.searchsorted(world.publish_day, day - params.fresh_window_days)
     hi = np.searchsorted(world.publish_day, day)
     available = hi - lo
     sizes = rng.lognormal(np.log(params.candidates_median), params.candidates_sigma, size=count)
     sizes = np.clip(np.rint(sizes), 2, scale.max_candidates).astype(np.int64)
-    sizes = np.minimum(sizes, available)
+    sizes = np.minimum(sizes, np.floor(available * params.max_candidate_share).astype(np.int64))
     if (sizes < 2).any():
         raise MmnewsrecError("too few news per day for the requested impressions; raise the news count")
     offsets = np.concatenate([[0], np.cumsum(sizes)])
@@ -95,7 +94,7 @@ def sample_histories(
     n_users = len(world.user_interest)
     # News older than the first impressions' candidate window, so base histories and train candidates
     # do not overlap.
-    old = int(np.searchsorted(world.publish_day, -FRESH_WINDOW_DAYS))
+    old = int(np.searchsorted(world.publish_day, -params.fresh_window_days))
     lengths = rng.lognormal(np.log(params.history_median), params.history_sigma, size=n_users)
     lengths = np.clip(np.rint(lengths), 1, max_len).astype(np.int64)
     lengths[rng.random(n_users) < model.empty_history_fraction] = 0

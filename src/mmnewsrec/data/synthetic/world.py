@@ -29,6 +29,8 @@ SCALES: dict[str, SynthScale] = {
     "tiny": SynthScale(1_000, 400, 2_000, 500, 200, 60, 32),
     "medium": SynthScale(8_000, 4_000, 20_000, 4_000, 1_000, 120, 32),
     "small": SynthScale(51_282, 50_000, 156_965, 73_152, 73_152, 300, 64),
+    # A small training log (12k impressions), the size where models overfit and simple profiles win.
+    "log12k": SynthScale(2_000, 3_000, 12_000, 3_000, 1_000, 100, 32),
     "large": SynthScale(161_013, 1_000_000, 2_232_748, 376_471, 2_370_727, 300, 64),
 }
 
@@ -66,6 +68,8 @@ class WorldParameters:
         history_median / history_sigma: log-normal base history lengths.
         history_pool: news drawn per user to choose a base history from.
         max_history: longest base history (``tiny``: ``max_history_tiny``).
+        fresh_window_days: an impression shows news published in this many days before it.
+        max_candidate_share: an impression shows at most this share of those news.
         calibration_impressions: impressions drawn to calibrate the click bias.
         empty_abstract_fraction: news without an abstract.
         title_words / abstract_words: (low, high) word counts drawn per part, high exclusive:
@@ -89,6 +93,8 @@ class WorldParameters:
     history_pool: int = 512
     max_history: int = 300
     max_history_tiny: int = 60
+    fresh_window_days: float = 2.0
+    max_candidate_share: float = 1.0
     calibration_impressions: int = 4000
     empty_abstract_fraction: float = 0.07
     title_words: tuple[tuple[int, int], ...] = ((2, 4), (0, 2), (3, 7))
@@ -96,6 +102,37 @@ class WorldParameters:
 
 
 PARAMETERS = WorldParameters()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named kind of synthetic world: its click model and its distributions."""
+
+    click_model: ClickModel
+    params: WorldParameters
+    description: str
+
+
+PRESETS: dict[str, Preset] = {
+    "default": Preset(ClickModel(), PARAMETERS, "the world the demo and the benchmarks use"),
+    # Closer to real MIND: titles reveal less (weaker topic signal, few telling hook words), news
+    # carry an appeal only clicks reveal, interests are narrower, histories shorter and more often
+    # empty, and impressions show only the last day's news (most dev candidates never shown in train).
+    "realistic": Preset(
+        ClickModel(affinity=3.5, popularity=1.0, empty_history_fraction=0.10),
+        WorldParameters(
+            hook_lift=0.3,
+            popularity_noise=0.7,
+            max_interests=2,
+            interest_noise=0.2,
+            history_median=6.0,
+            history_sigma=1.0,
+            fresh_window_days=1.0,
+            max_candidate_share=0.5,
+        ),
+        "weak title signal, hidden appeal, narrow interests, short histories, one-day-fresh candidates",
+    ),
+}
 
 
 # Topic vocabularies: real words, so a pretrained text encoder starts with some knowledge of them.
@@ -151,7 +188,6 @@ SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring", "bars")
 START = dt.datetime(2019, 11, 9)
 HISTORY_DAYS = 14
 SPLIT_DAYS = {"train": (0.0, 6.0), "dev": (6.0, 7.0), "test": (7.0, 8.0)}
-FRESH_WINDOW_DAYS = 2.0
 
 
 @dataclass

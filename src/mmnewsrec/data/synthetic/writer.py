@@ -17,7 +17,7 @@ from mmnewsrec.data.synthetic.render import draw_image, news_texts
 from mmnewsrec.data.synthetic.sampling import calibrate_bias, draw_labels, sample_histories, sample_impressions
 from mmnewsrec.data.synthetic.world import (
     CATEGORY_WORDS,
-    PARAMETERS,
+    PRESETS,
     SCALES,
     SPLIT_DAYS,
     START,
@@ -53,6 +53,7 @@ class SynthSummary:
     click_model: dict[str, float]
 
     world: dict[str, object]
+    preset: str = "default"
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,12 @@ def generate_mind(
     overwrite: bool = False,
     progress: bool = False,
     click_model: ClickModel | None = None,
+    preset: str = "default",
 ) -> SynthSummary:
     """Writes a synthetic MIND-format dataset (``train/``, ``dev/``, ``test/``, ``images/``) to ``out``.
 
-    The output is a pure function of ``scale``, ``seed`` and ``click_model``. Files are written to a
+    The output is a pure function of ``scale``, ``seed``, ``preset`` (see :data:`PRESETS`) and
+    ``click_model`` (default: the preset's). Files are written to a
     temporary folder beside ``out`` and renamed into place, so an interrupted run leaves nothing
     that looks like a dataset.
 
@@ -92,19 +95,21 @@ def generate_mind(
     if occupied and not overwrite:
         raise MmnewsrecError(f"{out} already exists and is not empty (pass overwrite=True / --overwrite)")
     size = SCALES[scale]
-    model = click_model or ClickModel()
+    if preset not in PRESETS:
+        raise MmnewsrecError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    model = click_model or PRESETS[preset].click_model
+    params = PRESETS[preset].params
     rng = np.random.default_rng(seed)
-    world, subcats = build_world(size, model, rng)
-    params = PARAMETERS
+    world, subcats = build_world(size, model, rng, params)
     max_history = params.max_history_tiny if scale == "tiny" else params.max_history
 
     calibration_count = min(params.calibration_impressions, size.train_impressions)
-    calibration = sample_impressions(world, size, model, calibration_count, SPLIT_DAYS["train"], rng)
+    calibration = sample_impressions(world, size, model, calibration_count, SPLIT_DAYS["train"], rng, params)
     world.bias = calibrate_bias(world, calibration, model)
     logger.info("calibrated click bias %.3f", world.bias)
 
-    histories = sample_histories(world, model, max_history, rng)
-    titles, abstracts = news_texts(world, subcats, rng)
+    histories = sample_histories(world, model, max_history, rng, params)
+    titles, abstracts = news_texts(world, subcats, rng, params)
     content = Content(world, subcats, titles, abstracts)
 
     with atomic_directory(out) as tmp:
@@ -114,7 +119,7 @@ def generate_mind(
         train_clicks: list[list[int]] = [[] for _ in range(size.users)]
         for split in ("train", "dev", "test"):
             n_imp = getattr(size, f"{split}_impressions")
-            sample = sample_impressions(world, size, model, n_imp, SPLIT_DAYS[split], rng)
+            sample = sample_impressions(world, size, model, n_imp, SPLIT_DAYS[split], rng, params)
             owner = sample["owner"]
             probs = sigmoid(world.logits(sample["users"][owner], sample["news"], sample["day"][owner], model))
             labels = draw_labels(probs, owner, n_imp, rng)
@@ -147,6 +152,7 @@ def generate_mind(
             bias=float(world.bias),
             click_model=asdict(model),
             world=asdict(params),
+            preset=preset,
         )
         (tmp / SUMMARY_FILE).write_text(json.dumps(asdict(summary), indent=2) + "\n", encoding="utf-8")
     logger.info("wrote synthetic MIND (%s, seed %d) to %s", scale, seed, out)

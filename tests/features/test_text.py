@@ -55,7 +55,7 @@ def test_token_lengths_are_part_of_the_key(tiny_bert: Path) -> None:
 
 def test_category_ids_from_train_vocab(mind_sample: Path) -> None:
     dataset = load_mind(mind_sample)
-    cats, subcats = category_ids(dataset)
+    cats, subcats = category_ids(dataset.vocabs, dataset.news)
     assert cats.tolist() == [2, 4, 3, 2, 1, 2]  # sports, news, finance, sports, weather (UNK: dev only), sports
     assert subcats.shape == (6,) and subcats[4] == 1
 

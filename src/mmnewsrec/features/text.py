@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mmnewsrec.data.mind import MindDataset
+from mmnewsrec.data.mind import Vocabs
 from mmnewsrec.features.backbones import load_tokenizer, model_fingerprint
 from mmnewsrec.features.store import ArraySpec, CacheSpec, digest, row_batches
 
@@ -86,13 +86,10 @@ class TokenBuilder:
         return out
 
 
-def category_ids(dataset: MindDataset, news: pa.Table | None = None) -> tuple[np.ndarray, np.ndarray]:
+def category_ids(vocabs: Vocabs, news: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Category and subcategory index of each news row (train-fitted vocabularies; unseen -> UNK).
 
     Shape:
-        two (N,) int64 arrays for the N rows of ``news`` (default: the dataset's catalogue).
+        two (N,) int64 arrays for the N rows of ``news``.
     """
-    if dataset.vocabs is None:
-        raise ValueError("category ids need the train split's vocabularies: load the train split")
-    news = dataset.news if news is None else news
-    return dataset.vocabs.categories.lookup(news["category"]), dataset.vocabs.subcategories.lookup(news["subcategory"])
+    return vocabs.categories.lookup(news["category"]), vocabs.subcategories.lookup(news["subcategory"])

@@ -22,6 +22,7 @@ from mmnewsrec.features.backbones import load_tokenizer
 from mmnewsrec.features.build import NamedBuilder, build_features
 from mmnewsrec.features.plan import FeatureNeed, TokensNeed, lower_states_feature, plan_builders
 from mmnewsrec.features.store import FeatureStore
+from mmnewsrec.features.text import category_ids
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, build_news_encoder
 from mmnewsrec.models.profile import ProfileNewsEncoder, ProfileUserEncoder
 from mmnewsrec.models.recommender import NewsRecommender
@@ -60,8 +61,7 @@ def news_features(
     """Every input the news encoder reads, for the rows of ``news`` (built or reused in ``store``),
     with category and subcategory ids from the train-fitted ``vocabs``."""
     sets = build_features(store, builders, news)
-    categories = vocabs.categories.lookup(news["category"])
-    subcategories = vocabs.subcategories.lookup(news["subcategory"])
+    categories, subcategories = category_ids(vocabs, news)
     # Per-token hidden states are large ((N, L, h)): they stay memory-mapped like pixels.
     mapped = ("pixels", "frozen:" + lower_states_feature(config.model.news.text_field))
     return NewsFeatures.from_sets(sets, {"category": categories, "subcategory": subcategories}, mapped)

@@ -45,6 +45,7 @@ def tiny_overrides(name: str, bert: Path, vit: Path, blip: Path) -> list[str]:
         "demo_multimodal_minilm_vit": [],
         "demo_text_minilm": [],
         "text_minilm": [],
+        "text_minilm_popularity": [],
     }
     return small + swaps[name]
 
@@ -62,6 +63,7 @@ def test_every_config_is_covered() -> None:
         "nrms_word",
         "random",
         "text_minilm",
+        "text_minilm_popularity",
     ]
 
 

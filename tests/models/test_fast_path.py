@@ -10,13 +10,14 @@ import torch
 
 from mmnewsrec.batching.batch import ImpressionArrays, impression_batches
 from mmnewsrec.config import ExperimentConfig, from_dict
+from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.models.build import build_model
-from mmnewsrec.workflows.train import prepare
+from mmnewsrec.workflows.train import prepare, with_log_counters
 
 
-@pytest.mark.parametrize("profile", [False, True])
-def test_fast_path_equals_forward(profile: bool, tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("profile", "scorer"), [(False, "dot"), (True, "dot"), (False, "popularity")])
+def test_fast_path_equals_forward(profile: bool, scorer: str, tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     config = from_dict(
         ExperimentConfig,
         {
@@ -25,13 +26,19 @@ def test_fast_path_equals_forward(profile: bool, tiny_mind: Path, tiny_bert: Pat
             "model": {
                 "news": {"type": "text", "dim": 32, "max_length": 16, "text": {"model": str(tiny_bert)}},
                 "user": {"heads": 4, "query_dim": 16, "profile": profile},
+                "scorer": scorer,
             },
         },
     )
     prepared = prepare(config)
     torch.manual_seed(0)
     model = build_model(config.model, prepared.context).eval()
-    arrays = ImpressionArrays.from_split(prepared.dataset, "dev").subset(np.arange(40))
+    dev = prepared.dataset["dev"]
+    arrays = ImpressionArrays.from_split(prepared.dataset, "dev")
+    arrays = with_log_counters(config, arrays, dev, LogCounters.of_split(prepared.dataset["train"])).subset(
+        np.arange(40)
+    )
+    assert (arrays.cand_stats is not None) == (scorer == "popularity")
     fast = evaluate(model, prepared.features, arrays, history_len=20, batch_size=16)
     names = model.news_encoder.inputs()
     slow = []
@@ -41,3 +48,17 @@ def test_fast_path_equals_forward(profile: bool, tiny_mind: Path, tiny_bert: Pat
             slow.append(logits[batch.cand_mask].numpy())
     np.testing.assert_allclose(fast.scores, np.concatenate(slow), atol=1e-4, rtol=1e-4)
     assert fast.metrics is not None and fast.metrics.impressions + fast.metrics.skipped_impressions == 40
+
+
+def test_the_popularity_scorer_scores_missing_counters_as_never_shown() -> None:
+    from mmnewsrec.data.popularity import NEVER_SHOWN
+    from mmnewsrec.models.scorers import PopularityScorer
+
+    torch.manual_seed(0)
+    scorer = PopularityScorer(8)
+    user, cands = torch.randn(2, 8), torch.randn(2, 3, 8)
+    fresh = torch.tensor(NEVER_SHOWN).expand(2, 3, -1)
+    torch.testing.assert_close(scorer(user, cands), scorer(user, cands, fresh))
+    shown = fresh.clone()
+    shown[:, :, 0] = 3.0  # log1p(clicks): popular news score differently
+    assert not torch.allclose(scorer(user, cands, shown), scorer(user, cands))

@@ -269,3 +269,16 @@ def test_the_stored_config_holds_absolute_paths(tiny_mind, tiny_bert, tmp_path: 
     stored = RunDir(tmp_path / "run").read_config()
     assert stored.data.root == str(tmp_path / "data") and stored.features.cache_dir == str(tmp_path / "cache")
     assert stored.run_dir == str(tmp_path / "runs")
+
+
+def test_a_popularity_run_evaluates_without_its_training_data(tiny_mind, tiny_bert, tmp_path: Path) -> None:
+    """The run keeps the training log's counters, so dev scores need no train split."""
+    config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", max_steps=6, patience=0)
+    config = load_yaml(type(config), write_config(config, tmp_path / "c.yaml"), ["model.scorer=popularity"])
+    record = run_train(config, run_dir=tmp_path / "run")
+    assert (tmp_path / "run" / "log_counters.npz").is_file()
+    data = tmp_path / "data"
+    shutil.copytree(tiny_mind, data, ignore=shutil.ignore_patterns("train"))
+    evaluated = run_evaluate(tmp_path / "run", data_root=data, split="dev")
+    for key in METRICS:
+        assert evaluated[key] == pytest.approx(record[key], abs=1e-9)

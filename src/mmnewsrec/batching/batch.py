@@ -21,7 +21,9 @@ class ImpressionArrays:
 
     Shape:
         hist_rows: (total history entries,); hist_offsets: (M + 1,);
-        cand_rows, labels: (total candidates,); cand_offsets: (M + 1,); impression_ids: (M,).
+        cand_rows, labels: (total candidates,); cand_offsets: (M + 1,); impression_ids: (M,);
+        cand_stats: (total candidates, F) log counters of each shown candidate, or None
+        (see :mod:`mmnewsrec.data.popularity`).
     """
 
     impression_ids: np.ndarray
@@ -30,6 +32,7 @@ class ImpressionArrays:
     cand_rows: np.ndarray
     cand_offsets: np.ndarray
     labels: np.ndarray | None
+    cand_stats: np.ndarray | None = None
 
     @classmethod
     def from_split(cls, dataset: MindDataset, split: str) -> ImpressionArrays:
@@ -58,6 +61,7 @@ class ImpressionArrays:
             self.cand_rows[cand_index],
             cand_offsets,
             None if self.labels is None else self.labels[cand_index],
+            None if self.cand_stats is None else self.cand_stats[cand_index],
         )
 
 
@@ -92,7 +96,7 @@ class Batch:
 
     Shape:
         hist_rows, hist_mask: (B, H); cand_rows, cand_mask: (B, C); targets: (B,) index of the
-        clicked candidate (training) or None.
+        clicked candidate (training) or None; cand_stats: (B, C, F) log counters, or None.
     """
 
     hist_rows: torch.Tensor
@@ -100,6 +104,7 @@ class Batch:
     cand_rows: torch.Tensor
     cand_mask: torch.Tensor
     targets: torch.Tensor | None = None
+    cand_stats: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
@@ -158,9 +163,8 @@ class TrainSampler:
         count = self.neg_count[owner]  # (B,)
         pick = np.minimum((draws * np.maximum(count, 1)[:, None]).astype(np.int64), np.maximum(count - 1, 0)[:, None])
         neg_cands = self.neg_index[np.minimum(self.neg_start[owner][:, None] + pick, len(self.neg_index) - 1)]
-        cand_rows = np.concatenate(
-            [self.arrays.cand_rows[self.pos_index[samples]][:, None], self.arrays.cand_rows[neg_cands]], axis=1
-        )  # (B, 1 + K)
+        flat = np.concatenate([self.pos_index[samples][:, None], neg_cands], axis=1)  # (B, 1 + K) candidate index
+        cand_rows = self.arrays.cand_rows[flat]  # (B, 1 + K)
         cand_mask = np.ones_like(cand_rows, dtype=bool)
         cand_mask[:, 1:] = count[:, None] > 0
         hist_rows, hist_mask = recent_histories(self.arrays, owner, self.history_len)
@@ -170,6 +174,7 @@ class TrainSampler:
             cand_rows=torch.from_numpy(np.where(cand_mask, cand_rows, 0)),
             cand_mask=torch.from_numpy(cand_mask),
             targets=torch.zeros(len(samples), dtype=torch.long),
+            cand_stats=_stats(self.arrays, flat, cand_mask),
         )
 
 
@@ -193,5 +198,13 @@ def impression_batches(
                 torch.from_numpy(hist_mask),
                 torch.from_numpy(cand_rows),
                 torch.from_numpy(cand_mask),
+                cand_stats=_stats(arrays, index, cand_mask),
             ),
         )
+
+
+def _stats(arrays: ImpressionArrays, flat: np.ndarray, mask: np.ndarray) -> torch.Tensor | None:
+    """Shape: (B, C) flat candidate indices -> (B, C, F) counters (padding: zeros), or None."""
+    if arrays.cand_stats is None:
+        return None
+    return torch.from_numpy(np.where(mask[..., None], arrays.cand_stats[flat], 0).astype(np.float32))

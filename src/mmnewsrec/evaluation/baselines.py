@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmnewsrec.data.mind import MindDataset, MindSplit
+from mmnewsrec.data.popularity import LogCounters, recent_clicks
 from mmnewsrec.data.synthetic import ORACLE_FILE, read_oracle_probs
 from mmnewsrec.errors import DataFormatError
 from mmnewsrec.registry import Registry
@@ -106,38 +107,16 @@ def category_profile_scores(dataset: MindDataset, split: str, seed: int = 0) -> 
     return shares("subcategory") + 1e-3 * shares("category")
 
 
-#: The window of ``recent-popularity``: clicks in the last day before an impression.
-RECENT_WINDOW_SECONDS = 24 * 3600
-
-
 @BASELINES.register("recent-popularity")
 def recent_popularity_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray:
     """The candidate's clicks in the 24 hours of logs before the impression's time.
 
-    Clicks counted: those of the training split's impressions and of the evaluated split's own
-    impressions, each strictly before the impression being scored (a click at or after its time
-    never counts, so no label of the impression itself is used). Ties (news without recent clicks)
-    are broken by a seeded random jitter smaller than one click.
+    Clicks counted: those of the training split's log (when the scored split is another one) and
+    of the scored split's own impressions, each strictly before the impression being scored (see
+    :mod:`mmnewsrec.data.popularity`: a click at or after its time never counts, so no label of the
+    impression itself is used). Ties (news without recent clicks) are broken by a seeded random
+    jitter smaller than one click.
     """
-    event_news, event_times = [], []
-    for name in dict.fromkeys(("train", split)):
-        if name not in dataset.splits or not dataset[name].labelled:
-            continue
-        source = dataset[name]
-        clicked = source.flat_labels() == 1
-        times = source.behaviors["time"].cast(pa.int64()).to_numpy()[_impression_owner(source.candidate_offsets())]
-        event_news.append(dataset.news_rows(pc.filter(source.flat_candidates(), pa.array(clicked))))
-        event_times.append(times[clicked])
-    data = dataset[split]
-    cand_rows = dataset.news_rows(data.flat_candidates())
-    cand_times = data.behaviors["time"].cast(pa.int64()).to_numpy()[_impression_owner(data.candidate_offsets())]
-    scores = np.zeros(len(cand_rows))
-    if event_news:
-        news, times = np.concatenate(event_news), np.concatenate(event_times)
-        span = int(max(times.max(), cand_times.max()) - min(times.min(), cand_times.min())) + RECENT_WINDOW_SECONDS + 1
-        base = min(times.min(), cand_times.min()) - RECENT_WINDOW_SECONDS
-        keys = np.sort(news * span + (times - base))  # (E,) one key per click: news, then time
-        query = cand_rows * span + (cand_times - base)
-        scores = np.searchsorted(keys, query, "left") - np.searchsorted(keys, query - RECENT_WINDOW_SECONDS, "left")
-        scores = scores.astype(np.float64)
+    prior = LogCounters.of_split(dataset["train"]) if split != "train" and "train" in dataset.splits else None
+    scores = recent_clicks(prior or LogCounters.empty(), dataset[split])
     return scores + 0.5 * np.random.default_rng(seed).random(len(scores))

@@ -72,7 +72,7 @@ def evaluate(
         for impressions, batch in tqdm(batches, total=total, desc="score", disable=not progress):
             batch = batch.to(device)
             user = model.encode_user(lookup[batch.hist_rows], batch.hist_mask)  # (B, D)
-            logits = model.score(user, lookup[batch.cand_rows]).float()  # (B, C)
+            logits = model.score(user, lookup[batch.cand_rows], batch.cand_stats).float()  # (B, C)
             flat = logits[batch.cand_mask].cpu().numpy()  # row-major: impressions in order
             scores[arrays.cand_offsets[impressions[0]] : arrays.cand_offsets[impressions[-1] + 1]] = flat
     finally:

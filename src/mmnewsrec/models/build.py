@@ -38,7 +38,12 @@ def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
     if config.user.profile:  # the history's category profile beside the learned user vector
         user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim)
         news_encoder = ProfileNewsEncoder(news_encoder, context)
-    return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)())
+    return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)(news_encoder.dim))
+
+
+def reads_log_counters(config: ModelConfig) -> bool:
+    """Whether the model's scorer reads the candidates' log counters (popularity and recency)."""
+    return bool(SCORERS.get(config.scorer).needs_stats)
 
 
 class WeightsError(MmnewsrecError):

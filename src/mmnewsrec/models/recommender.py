@@ -101,9 +101,11 @@ class NewsRecommender(nn.Module):
         """Shape: (B, H, D), (B, H) bool -> (B, D)."""
         return self.user_encoder(hist_vecs, hist_mask)
 
-    def score(self, user_vecs: torch.Tensor, cand_vecs: torch.Tensor) -> torch.Tensor:
-        """Shape: (B, D), (B, C, D) -> logits (B, C)."""
-        return self.scorer(user_vecs, cand_vecs)
+    def score(
+        self, user_vecs: torch.Tensor, cand_vecs: torch.Tensor, cand_stats: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Shape: (B, D), (B, C, D), log counters (B, C, F) or None -> logits (B, C)."""
+        return self.scorer(user_vecs, cand_vecs, cand_stats)
 
     def forward(
         self,
@@ -140,7 +142,7 @@ class NewsRecommender(nn.Module):
             vectors[real] = encoded
         hist_vecs = vectors[: b * h].view(b, h, -1)  # (B, H, D)
         cand_vecs = vectors[b * h :].view(b, c, -1)  # (B, C, D)
-        logits = self.score(self.encode_user(hist_vecs, batch.hist_mask), cand_vecs)  # (B, C)
+        logits = self.score(self.encode_user(hist_vecs, batch.hist_mask), cand_vecs, batch.cand_stats)  # (B, C)
         return logits.masked_fill(~batch.cand_mask, torch.finfo(logits.dtype).min)
 
     def _forward_cached(self, batch: Batch, gather: InputGatherer, dedup: bool, cache: NewsVectorCache) -> torch.Tensor:
@@ -171,5 +173,5 @@ class NewsRecommender(nn.Module):
         history = encoder.head(cached, gather(in_history, encoder.head_inputs()))  # (V, D)
         hist_vecs = history.new_zeros((*batch.hist_rows.shape, history.shape[-1]))  # (B, H, D)
         hist_vecs[batch.hist_mask] = history[hist_inverse]
-        logits = self.score(self.encode_user(hist_vecs, batch.hist_mask), cand_vecs)  # (B, C)
+        logits = self.score(self.encode_user(hist_vecs, batch.hist_mask), cand_vecs, batch.cand_stats)  # (B, C)
         return logits.masked_fill(~batch.cand_mask, torch.finfo(logits.dtype).min)

@@ -7,6 +7,7 @@
       run.json               format, name, model context (sizes, feature dims, feature cache keys),
                              config changes applied on resume, status
       vocabs/                categories.json, subcategories.json (fitted on train)
+      log_counters.npz       the training log's popularity summary (models that read log counters)
       checkpoints/last/      resumable: weights, optimizer.pt, rng.pt, state.json,
                              history_cache.safetensors (when training.history_cache_steps > 0)
       checkpoints/best/      best dev AUC: news_encoder.safetensors, user_encoder.safetensors
@@ -22,6 +23,7 @@ Every file is written whole or not at all (temporary file or folder, then rename
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -35,10 +37,11 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from mmnewsrec.atomic import atomic_write_text
+from mmnewsrec.atomic import atomic_write_bytes, atomic_write_text
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig, from_dict, to_dict
 from mmnewsrec.data.mind import Vocabs
+from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.data.vocab import Vocab
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.features.build import default_store
@@ -327,6 +330,25 @@ class RunDir:
         path = self.metrics_path if split is None else self.split_dir(split) / self.METRICS
         atomic_write_text(path, json.dumps(dict(record), indent=2) + "\n")
         return path
+
+    # ---------------------------------------------------------------------------------- log counters
+    @property
+    def counters_path(self) -> Path:
+        return self.path / "log_counters.npz"
+
+    def write_log_counters(self, counters: LogCounters) -> None:
+        """The training log's popularity summary (what evaluation and serving count against)."""
+        buffer = io.BytesIO()
+        counters.save(buffer)
+        atomic_write_bytes(self.counters_path, buffer.getvalue())
+
+    def read_log_counters(self) -> LogCounters:
+        try:
+            return LogCounters.load(self.counters_path)
+        except FileNotFoundError:
+            raise RunError(f"{self.counters_path}: missing; this model reads log counters") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunError(f"{self.counters_path}: damaged ({exc})") from None
 
     def prediction_path(self, split: str) -> Path:
         return self.split_dir(split) / "prediction.txt"

@@ -20,12 +20,20 @@ import torch
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import MindDataset, load_mind
+from mmnewsrec.data.mind import MindDataset, MindSplit, load_mind
+from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.submission import write_prediction
 from mmnewsrec.features.build import default_store
-from mmnewsrec.models.build import build_model, count_parameters, model_context, news_feature_builders, news_features
+from mmnewsrec.models.build import (
+    build_model,
+    count_parameters,
+    model_context,
+    news_feature_builders,
+    news_features,
+    reads_log_counters,
+)
 from mmnewsrec.models.news_encoders import ModelContext
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.training.loop import distributed_state, train
@@ -164,8 +172,14 @@ def run_train(
                 )
             )
     dev = config.training.dev_split
-    train_arrays = ImpressionArrays.from_split(prepared.dataset, "train")
-    dev_arrays = ImpressionArrays.from_split(prepared.dataset, dev) if dev else None
+    dataset = prepared.dataset
+    train_arrays = with_log_counters(config, ImpressionArrays.from_split(dataset, "train"), dataset["train"])
+    dev_arrays = None
+    if dev:
+        prior = LogCounters.of_split(dataset["train"])  # dev impressions come after the training log
+        dev_arrays = with_log_counters(config, ImpressionArrays.from_split(dataset, dev), dataset[dev], prior)
+        if main_process and reads_log_counters(config.model):
+            run.write_log_counters(prior)
     with run.logging_to_file() if main_process else contextlib.nullcontext():
         state = train(
             model, prepared.features, train_arrays, dev_arrays, config.training, run, resume, progress, on_step
@@ -188,6 +202,16 @@ def run_train(
     run.write_metrics(record)
     run.update_info(status="finished")
     return record
+
+
+def with_log_counters(
+    config: ExperimentConfig, arrays: ImpressionArrays, split: MindSplit, prior: LogCounters | None = None
+) -> ImpressionArrays:
+    """``arrays`` with each candidate's log counters when the model reads them (counted against
+    ``prior``, a summary of an earlier log, and the split's own earlier impressions)."""
+    if not reads_log_counters(config.model):
+        return arrays
+    return replace(arrays, cand_stats=(prior or LogCounters.empty()).candidate_stats(split))
 
 
 @dataclass
@@ -237,6 +261,8 @@ def run_evaluate(
     else:
         loaded = load_run(folder.path, data_root, cache_dir, progress, splits=(split,))
         arrays = ImpressionArrays.from_split(loaded.dataset, split)
+        if reads_log_counters(loaded.config.model):  # counted against the stored training-log summary
+            arrays = with_log_counters(loaded.config, arrays, loaded.dataset[split], folder.read_log_counters())
         training = loaded.config.training
         result = evaluate(
             loaded.model, loaded.features, arrays, training.history_len, training.eval_batch_size, progress=progress

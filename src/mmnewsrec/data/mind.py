@@ -369,6 +369,11 @@ class MindSplit:
         return pc.list_flatten(self.behaviors["history"].combine_chunks())
 
 
+def entry_owner(offsets: np.ndarray) -> np.ndarray:
+    """Shape: (M + 1,) offsets of a flat layout -> (N,) impression index of each flat entry."""
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
 def _offsets(column: pa.ChunkedArray) -> np.ndarray:
     lengths = pc.list_value_length(column.combine_chunks()).to_numpy(zero_copy_only=False)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)

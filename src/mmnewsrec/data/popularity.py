@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from mmnewsrec.data.mind import MindSplit
+from mmnewsrec.data.mind import MindSplit, entry_owner
 
 #: The recency window: clicks in the last day count as recent.
 RECENT_SECONDS = 24 * 3600
@@ -28,13 +28,9 @@ PRIOR_DISPLAYS, PRIOR_CTR = 10, 0.04
 NEVER_SHOWN = (0.0, 0.0, 0.0, 0.0, PRIOR_CTR)
 
 
-def _owner(offsets: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-
-
 def _split_events(split: MindSplit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every display of the split: news ids (N,), times in seconds (N,), clicked (N,) bool."""
-    times = split.behaviors["time"].cast(pa.int64()).to_numpy()[_owner(split.candidate_offsets())]
+    times = split.behaviors["time"].cast(pa.int64()).to_numpy()[entry_owner(split.candidate_offsets())]
     news = np.asarray(split.flat_candidates().to_numpy(zero_copy_only=False), dtype=object)
     clicked = split.flat_labels() == 1 if split.labelled else np.zeros(len(news), dtype=bool)
     return news, times, clicked

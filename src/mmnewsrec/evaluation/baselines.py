@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mmnewsrec.data.mind import MindDataset, MindSplit
+from mmnewsrec.data.mind import MindDataset, MindSplit, entry_owner
 from mmnewsrec.data.popularity import LogCounters, recent_clicks
 from mmnewsrec.data.synthetic import ORACLE_FILE, read_oracle_probs
 from mmnewsrec.errors import DataFormatError
@@ -79,11 +79,6 @@ def oracle_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray
     return scores
 
 
-def _impression_owner(offsets: np.ndarray) -> np.ndarray:
-    """Shape: (M + 1,) offsets -> (N,) impression index of each flat entry."""
-    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-
-
 @BASELINES.register("category-profile")
 def category_profile_scores(dataset: MindDataset, split: str, seed: int = 0) -> np.ndarray:
     """The share of the user's click history in the candidate's subcategory, plus a thousandth of
@@ -92,7 +87,7 @@ def category_profile_scores(dataset: MindDataset, split: str, seed: int = 0) -> 
     data = dataset[split]
     hist_rows, cand_rows = dataset.news_rows(data.flat_history()), dataset.news_rows(data.flat_candidates())
     hist_offsets, cand_offsets = data.history_offsets(), data.candidate_offsets()
-    hist_owner, cand_owner = _impression_owner(hist_offsets), _impression_owner(cand_offsets)
+    hist_owner, cand_owner = entry_owner(hist_offsets), entry_owner(cand_offsets)
     lengths = np.maximum(np.diff(hist_offsets), 1)[cand_owner]  # (N,) history length of each candidate's user
 
     def shares(column: str) -> np.ndarray:

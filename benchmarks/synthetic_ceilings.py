@@ -30,6 +30,7 @@ interest vector given the history, the ceiling of any history-based model that r
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +132,10 @@ def bayes_posterior_scores(
 def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) -> None:
     from mmnewsrec.config import DataConfig
     from mmnewsrec.data.mind import load_mind
+    from mmnewsrec.data.synthetic.world import START
 
-    dev = load_mind(data, DataConfig(root=str(data)), splits=("dev",))["dev"]
+    loaded = load_mind(data, DataConfig(root=str(data)), splits=("train", "dev"))
+    dev, train = loaded["dev"], loaded["train"]
 
     def rows(ids) -> np.ndarray:  # synthetic ids are N{row + 1}
         return np.array([int(x[1:]) - 1 for x in ids.to_pylist()], dtype=np.int64)
@@ -153,12 +156,26 @@ def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) ->
     counts = np.zeros((len(users), centroids.shape[0]))  # (I, S) history clicks per subcategory
     np.add.at(counts, (hist_owner, world.subcategory[hist]), 1)
     bayes = bayes_posterior_scores(counts, owner, world.subcategory[news], world.hooks[news], world, model, centroids)
-    print(f"{data} dev split, {len(users):,} impressions, mean history {len(hist) / len(users):.1f}")
+    # What the training clicks can reveal: for news already shown in training, their whole appeal
+    # (popularity beyond what the title shows, and image appeal), as if their click rate had been
+    # measured exactly; for every news, its age (first seen in the logs: about its publish time).
+    shown = np.isin(news, rows(train.flat_candidates()))
+    by_hooks = np.array([world.base_pop[world.hooks == h].mean() for h in range(3)])
+    hidden = model.popularity * (world.base_pop[news] - by_hooks[world.hooks[news]]) + model.appeal * world.appeal[news]
+    start = (START - dt.datetime(1970, 1, 1)).total_seconds()  # log times are naive seconds since 1970
+    day = (dev.behaviors["time"].cast("int64").to_numpy()[owner] - start) / 86400.0
+    age = np.maximum(day - world.publish_day[news], 0.0)
+    revealed = np.log(bayes) - np.log1p(-bayes) + shown * hidden - model.popularity * model.age_decay_per_day * age
+    print(
+        f"{data} dev split, {len(users):,} impressions, mean history {len(hist) / len(users):.1f}, "
+        f"{shown.mean():.1%} of candidates shown in train"
+    )
     for name, scores in {
         "text-visible, true interests": true_topic + hooks,
         "text-visible, interests from history": inferred_topic + hooks,
         "topic only, interests from history": inferred_topic,
         "text-visible, Bayes posterior from history": bayes,
+        "+ what training clicks reveal (appeal, age)": revealed,
     }.items():
         metrics = ranking_metrics(scores, labels, offsets)
         print(f"{name:44s} AUC {metrics.auc:.4f}  MRR {metrics.mrr:.4f}  nDCG@10 {metrics.ndcg10:.4f}")

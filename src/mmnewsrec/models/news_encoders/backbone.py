@@ -15,6 +15,18 @@ from mmnewsrec.features.encoding import pool
 from mmnewsrec.models.layers import AdditiveAttention
 
 
+def require_backbone(given: BackboneConfig | None, configured: BackboneConfig | None, field: str) -> BackboneConfig:
+    """The backbone an encoder branch uses: the one passed in (fusion), else ``model.news.{field}``.
+
+    Raises:
+        ConfigError: neither names a model.
+    """
+    backbone = given or configured
+    if backbone is None:
+        raise ConfigError(f"model.news.{field}: a {field} encoder needs a backbone (model name)")
+    return backbone
+
+
 def load_backbone(config: BackboneConfig) -> nn.Module:
     """A Hugging Face AutoModel, pretrained or randomly initialised from its config, with the layers
     ``train_layers`` names trainable, or LoRA adapters on them (``lora``)."""

@@ -12,7 +12,13 @@ from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.backbones import transformer_layers
 from mmnewsrec.features.encoding import trim_to_longest
 from mmnewsrec.features.plan import FeatureNeed, LowerStatesNeed, TokensNeed, lower_states_feature
-from mmnewsrec.models.news_encoders.backbone import Pool, load_backbone, pretrained_weights, run_top_layers
+from mmnewsrec.models.news_encoders.backbone import (
+    Pool,
+    load_backbone,
+    pretrained_weights,
+    require_backbone,
+    run_top_layers,
+)
 from mmnewsrec.models.news_encoders.base import NEWS_ENCODERS, CategoryEmbedding, ModelContext, NewsEncoder
 
 
@@ -31,9 +37,7 @@ class TextEncoder(NewsEncoder):
 
     def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
         super().__init__()
-        backbone = backbone or config.text
-        if backbone is None:
-            raise ConfigError("model.news.text: a text encoder needs a backbone (model name)")
+        backbone = require_backbone(backbone, config.text, "text")
         self.field = config.text_field
         self.backbone = load_backbone(backbone)
         self.top_layers = backbone.train_layers if backbone.cache_frozen else 0
@@ -60,9 +64,7 @@ class TextEncoder(NewsEncoder):
     def feature_needs(
         cls, config: NewsEncoderConfig, features: FeaturesConfig, backbone: BackboneConfig | None = None
     ) -> list[FeatureNeed]:
-        backbone = backbone or config.text
-        if backbone is None:
-            raise ConfigError("model.news.text: a text encoder needs a backbone (model name)")
+        backbone = require_backbone(backbone, config.text, "text")
         if backbone.cache_frozen:
             top = backbone.train_layers
             return [LowerStatesNeed(backbone.model, config.text_field, config.max_length, top, backbone.revision)]

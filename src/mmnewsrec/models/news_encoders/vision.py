@@ -11,7 +11,7 @@ from mmnewsrec.config import BackboneConfig, FeaturesConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.features.plan import FeatureNeed, PixelsNeed
-from mmnewsrec.models.news_encoders.backbone import Pool, load_backbone, pretrained_weights
+from mmnewsrec.models.news_encoders.backbone import Pool, load_backbone, pretrained_weights, require_backbone
 from mmnewsrec.models.news_encoders.base import NEWS_ENCODERS, ModelContext, NewsEncoder
 
 
@@ -27,9 +27,7 @@ class VisionEncoder(NewsEncoder):
 
     def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
         super().__init__()
-        backbone = backbone or config.vision
-        if backbone is None:
-            raise ConfigError("model.news.vision: a vision encoder needs a backbone (model name)")
+        backbone = require_backbone(backbone, config.vision, "vision")
         if backbone.cache_frozen:
             raise ConfigError("model.news.vision.cache_frozen: hidden-state caching is for text backbones")
         self.backbone = load_backbone(backbone)
@@ -44,9 +42,7 @@ class VisionEncoder(NewsEncoder):
     def feature_needs(
         cls, config: NewsEncoderConfig, features: FeaturesConfig, backbone: BackboneConfig | None = None
     ) -> list[FeatureNeed]:
-        backbone = backbone or config.vision
-        if backbone is None:
-            raise ConfigError("model.news.vision: this encoder reads images and needs a vision backbone")
+        backbone = require_backbone(backbone, config.vision, "vision")
         return [PixelsNeed(backbone.model, backbone.revision)]
 
     def inputs(self) -> list[str]:

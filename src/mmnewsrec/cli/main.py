@@ -159,6 +159,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from mmnewsrec.workflows.serve import serve
+
+    serve(
+        args.run,
+        news=args.news,
+        state=args.state,
+        host=args.host,
+        port=args.port,
+        token_file=args.token_file,
+        demo=args.demo,
+        cache_dir=args.cache_dir,
+        cold_start=args.cold_start,
+        progress=args.progress,
+    )
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from mmnewsrec.workflows.replay import run_replay
+
+    result = run_replay(
+        args.run, args.data, args.split, cache_dir=args.cache_dir, cold_start=args.cold_start, progress=args.progress
+    )
+    print(result["table"])
+    return 0
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -300,6 +334,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0, help="dataset and training seed (default: 0)")
     p.add_argument("--no-train", action="store_true", help="baselines only: skip the two models")
     p.set_defaults(func=_cmd_demo)
+
+    p = command("serve", "serve a trained run over HTTP: recommendations that follow each click (needs [serve])")
+    p.add_argument("--run", required=True, type=Path, help="run folder written by train")
+    p.add_argument(
+        "--news",
+        action="append",
+        default=[],
+        type=Path,
+        help="news.tsv, a split folder or a dataset root whose news to preload (repeatable)",
+    )
+    p.add_argument(
+        "--state",
+        default=None,
+        help="user-state store: sqlite:///path/state.db or redis://host:port/db (default: RUN/serve/state.db)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="port (default: 8000)")
+    p.add_argument(
+        "--token-file", type=Path, default=None, help="file holding the write token (default: $MMNEWSREC_TOKEN)"
+    )
+    p.add_argument("--demo", action="store_true", help="no write token, 127.0.0.1 only (for the local web page)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
+    p.add_argument(
+        "--cold-start",
+        default="model",
+        choices=["model", "popularity"],
+        help="users without clicks: the model's empty-history vector or the most clicked fresh news (default: model)",
+    )
+    p.set_defaults(func=_cmd_serve)
+
+    p = command("replay", "feed a split through the live service in time order: static vs online histories")
+    p.add_argument("--run", required=True, type=Path, help="run folder written by train")
+    p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
+    p.add_argument("--split", default="dev", help="labelled split folder to replay (default: dev)")
+    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
+    p.add_argument(
+        "--cold-start",
+        default="model",
+        choices=["model", "popularity"],
+        help="how users without clicks are ranked in the recommendation test (default: model)",
+    )
+    p.set_defaults(func=_cmd_replay)
     return parser
 
 

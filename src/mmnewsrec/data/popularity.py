@@ -10,6 +10,7 @@ impressions. The same summary is what a live service updates on every click.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,9 +138,75 @@ class LogCounters:
         displays = totals[code, 1] + _count_between(own_displays, news_start, query)
         recent = _count_between(own_clicks, window_start, query) + _count_between(prior_recent, window_start, query)
         age_hours = np.maximum(times - first[code], 0) / 3600.0
-        ctr = (clicks + PRIOR_CTR * PRIOR_DISPLAYS) / (displays + PRIOR_DISPLAYS)  # shrunk towards 4%
-        stats = np.stack([np.log1p(clicks), np.log1p(displays), np.log1p(recent), np.log1p(age_hours), ctr], axis=1)
-        return stats.astype(np.float32)
+        return stats_from_counts(clicks, displays, recent, age_hours)
+
+
+def stats_from_counts(
+    clicks: np.ndarray, displays: np.ndarray, recent: np.ndarray, age_hours: np.ndarray
+) -> np.ndarray:
+    """The model's counter features (:data:`STAT_NAMES`) from raw counts.
+
+    Shape:
+        four (N,) arrays -> (N, len(STAT_NAMES)) float32.
+    """
+    ctr = (clicks + PRIOR_CTR * PRIOR_DISPLAYS) / (displays + PRIOR_DISPLAYS)  # shrunk towards 4%
+    stats = np.stack([np.log1p(clicks), np.log1p(displays), np.log1p(recent), np.log1p(age_hours), ctr], axis=1)
+    return stats.astype(np.float32)
+
+
+class LiveCounters:
+    """The same counters kept up to date event by event (the live service's copy).
+
+    Starts from a :class:`LogCounters` summary (the training log) and counts every display and click
+    it is told about. :meth:`stats` at time ``now`` gives exactly what :meth:`LogCounters.candidate_stats`
+    gives for an impression at ``now`` when the events arrive in time order: recent clicks are those
+    in the :data:`RECENT_SECONDS` before the latest event or ``now``, whichever is later.
+    """
+
+    def __init__(self, prior: LogCounters | None = None):
+        prior = prior or LogCounters.empty()
+        ids = prior.news_ids.astype(str).tolist()
+        self.clicks: dict[str, int] = dict(zip(ids, prior.clicks.tolist(), strict=True))
+        self.displays: dict[str, int] = dict(zip(ids, prior.displays.tolist(), strict=True))
+        self.first_seen: dict[str, int] = dict(zip(ids, prior.first_seen.tolist(), strict=True))
+        order = np.argsort(prior.recent_times, kind="stable")
+        self._recent: deque[tuple[int, str]] = deque(
+            zip(prior.recent_times[order].tolist(), prior.recent_ids[order].astype(str).tolist(), strict=True)
+        )
+        self.recent: dict[str, int] = {}
+        for _, news_id in self._recent:
+            self.recent[news_id] = self.recent.get(news_id, 0) + 1
+        self.latest = int(prior.recent_times.max(initial=0))
+
+    def observe(self, news_id: str, time: int, clicked: bool) -> None:
+        """One display of ``news_id`` at ``time`` (Unix seconds), clicked or not."""
+        self.displays[news_id] = self.displays.get(news_id, 0) + 1
+        if time < self.first_seen.get(news_id, time + 1):
+            self.first_seen[news_id] = time
+        if clicked:
+            self.clicks[news_id] = self.clicks.get(news_id, 0) + 1
+            self._recent.append((time, news_id))
+            self.recent[news_id] = self.recent.get(news_id, 0) + 1
+        self._advance(time)
+
+    def _advance(self, now: int) -> None:
+        self.latest = max(self.latest, now)
+        while self._recent and self._recent[0][0] < self.latest - RECENT_SECONDS:
+            _, news_id = self._recent.popleft()
+            left = self.recent[news_id] - 1
+            if left:
+                self.recent[news_id] = left
+            else:
+                del self.recent[news_id]
+
+    def stats(self, news_ids: list[str], now: int) -> np.ndarray:
+        """Shape: (N,) ids -> (N, len(STAT_NAMES)) float32; a news never shown gets :data:`NEVER_SHOWN`."""
+        self._advance(now)
+        clicks = np.array([self.clicks.get(i, 0) for i in news_ids], dtype=np.float64)
+        displays = np.array([self.displays.get(i, 0) for i in news_ids], dtype=np.float64)
+        recent = np.array([self.recent.get(i, 0) for i in news_ids], dtype=np.float64)
+        first = np.array([self.first_seen.get(i, now) for i in news_ids], dtype=np.float64)
+        return stats_from_counts(clicks, displays, recent, np.maximum(now - first, 0) / 3600.0)
 
 
 def recent_clicks(prior: LogCounters, split: MindSplit) -> np.ndarray:

@@ -158,15 +158,24 @@ class Predictor:
             mask[:] = True
         return self.model.encode_user(vectors, mask)[0]
 
+    def knows(self, news_id: str) -> bool:
+        """Whether the news has been encoded."""
+        return news_id in self._rows
+
     @torch.inference_mode()
-    def score(self, user: torch.Tensor, candidates: Sequence[str]) -> np.ndarray:
+    def score(
+        self, user: torch.Tensor, candidates: Sequence[str], cand_stats: torch.Tensor | None = None
+    ) -> np.ndarray:
         """Logits of the candidates for a user vector (higher: more likely clicked).
 
+        ``cand_stats``: the candidates' log counters (``data.popularity.STAT_NAMES``) for a model
+        whose scorer reads them; without them every candidate counts as never shown.
+
         Shape:
-            user (D,), candidates (C,) ids -> (C,) float64.
+            user (D,), candidates (C,) ids, cand_stats (1, C, F) or None -> (C,) float64.
         """
         cand = self.news_vectors(candidates)[None]  # (1, C, D)
-        return self.model.score(user[None], cand)[0].double().numpy()
+        return self.model.score(user[None], cand, cand_stats)[0].double().numpy()
 
     def rank(self, history: Sequence[str], candidates: Sequence[str]) -> list[tuple[str, float]]:
         """Candidates ordered by score for a click history (ties keep the candidates' order)."""

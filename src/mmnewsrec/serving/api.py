@@ -1,0 +1,290 @@
+"""The HTTP API over :class:`RecommenderService` (FastAPI; OpenAPI at ``/docs``).
+
+Reads (recommendations, rank, health, metrics) are open; writes (news, clicks, impressions) and a
+user's click history need ``Authorization: Bearer TOKEN``. Bad input is a 4xx with
+``{"error": "..."}`` naming the field; bodies are size-limited before they are parsed. Nothing
+here logs request bodies, click histories or tokens.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from mmnewsrec.serving.predictor import RequestError
+from mmnewsrec.serving.service import NotFound, RecommenderService
+
+logger = logging.getLogger(__name__)
+
+#: Largest request body accepted (bytes); POST /news of a few thousand articles fits.
+MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Largest k, news per POST /news, candidates per /rank.
+MAX_K, MAX_NEWS_PER_REQUEST, MAX_CANDIDATES = 1000, 5000, 1000
+
+Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S+$")]
+Text = Annotated[str, Field(max_length=20_000)]
+#: An id in a URL path (user or news).
+PathId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^\S+$")]
+Time = Annotated[int, Field(ge=0, le=2**40, description="Unix seconds; default: now")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewsIn(Strict):
+    news_id: Id
+    category: Annotated[str, Field(min_length=1, max_length=256)]
+    subcategory: Annotated[str, Field(max_length=256)] = ""
+    title: Text = ""
+    abstract: Text = ""
+
+
+class NewsBatch(Strict):
+    news: Annotated[list[NewsIn], Field(min_length=1, max_length=MAX_NEWS_PER_REQUEST)]
+    time: Time | None = None
+
+
+class ClickIn(Strict):
+    news_id: Id
+    time: Time | None = None
+    click_id: Id | None = Field(None, description="idempotency key: a click posted twice with one id counts once")
+
+
+class ImpressionIn(Strict):
+    shown: Annotated[list[Id], Field(min_length=1, max_length=MAX_CANDIDATES)]
+    clicked: Annotated[list[Id], Field(max_length=MAX_CANDIDATES)] = []
+    time: Time | None = None
+    impression_id: Id | None = Field(None, description="idempotency key")
+
+
+class RankIn(Strict):
+    history: Annotated[list[Id], Field(max_length=1000)] = []
+    candidates: Annotated[list[Id], Field(min_length=1, max_length=MAX_CANDIDATES)]
+    time: Time | None = None
+
+
+class Scored(BaseModel):
+    news_id: str
+    score: float
+
+
+class RecommendationOut(Scored):
+    category: str
+    subcategory: str
+    title: str
+
+
+class Recommendations(BaseModel):
+    user_id: str
+    recommendations: list[RecommendationOut]
+
+
+class HistoryItem(BaseModel):
+    news_id: str
+    time: int
+
+
+class UserOut(BaseModel):
+    user_id: str
+    history: list[HistoryItem]
+
+
+class Ranking(BaseModel):
+    ranking: list[Scored]
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _describe(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def create_app(service: RecommenderService, token: str | None, max_body: int = MAX_BODY_BYTES) -> FastAPI:
+    """The API for a service. ``token=None`` leaves writes open (``serve --demo``, bound to 127.0.0.1)."""
+    app = FastAPI(
+        title="mmnewsrec",
+        summary="News recommendations that follow each click",
+        version="1",
+    )
+    registry = CollectorRegistry()
+    latency = Histogram(
+        "mmnewsrec_request_seconds",
+        "request latency by route",
+        ["method", "route", "status"],
+        registry=registry,
+        buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+    clicks = Counter("mmnewsrec_clicks", "clicks recorded by this replica", registry=registry)
+    Gauge("mmnewsrec_index_news", "news in the candidate index", registry=registry).set_function(
+        lambda: len(service.index)
+    )
+    Gauge("mmnewsrec_cached_users", "user vectors in this replica's cache", registry=registry).set_function(
+        lambda: len(service._users)
+    )
+
+    app.add_middleware(_LimitAndTime, max_body=max_body, latency=latency)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _describe(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @app.exception_handler(RequestError)
+    async def bad_request(_: Request, exc: RequestError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+        if token is None:
+            return
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise _Unauthorised()
+
+    @app.exception_handler(_Unauthorised)
+    async def unauthorised(_: Request, __: _Unauthorised) -> JSONResponse:
+        response = _error(401, "this endpoint needs Authorization: Bearer TOKEN (the service's write token)")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    write = [Depends(authorised)]
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "news": len(service.index), "model": service.predictor.config.name}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/news", dependencies=write, status_code=201)
+    def add_news(body: NewsBatch) -> dict[str, Any]:
+        ids = service.add_news([item.model_dump() for item in body.news], time=body.time)
+        return {"added": len(ids), "news": len(service.index)}
+
+    @app.delete("/news/{news_id}", dependencies=write)
+    def retire_news(news_id: PathId) -> dict[str, Any]:
+        if not service.retire_news([news_id]):
+            raise NotFound(f"news id {news_id!r} is not a candidate")
+        return {"retired": news_id, "news": len(service.index)}
+
+    @app.post("/users/{user_id}/clicks", dependencies=write, status_code=201)
+    def click(user_id: PathId, body: ClickIn) -> dict[str, Any]:
+        new = service.click(user_id, body.news_id, body.time, body.click_id)
+        if new:
+            clicks.inc()
+        return {"user_id": user_id, "recorded": new}
+
+    @app.post("/users/{user_id}/impressions", dependencies=write, status_code=201)
+    def impression(user_id: PathId, body: ImpressionIn) -> dict[str, Any]:
+        new = service.impression(user_id, body.shown, body.clicked, body.time, body.impression_id)
+        if new:
+            clicks.inc(len(set(body.clicked)))
+        return {"user_id": user_id, "recorded": new}
+
+    @app.get("/users/{user_id}/recommendations")
+    def recommendations(
+        user_id: PathId,
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        exclude_seen: bool = True,
+        category: Annotated[list[str] | None, Query(max_length=100)] = None,
+        max_age_hours: Annotated[float | None, Query(gt=0, le=24 * 365 * 10)] = None,
+    ) -> Recommendations:
+        recs = service.recommend(user_id, k, exclude_seen, category, max_age_hours)
+        return Recommendations(user_id=user_id, recommendations=[RecommendationOut(**vars(r)) for r in recs])
+
+    @app.get("/users/{user_id}", dependencies=write)
+    def user(user_id: PathId) -> UserOut:
+        history = [HistoryItem(news_id=n, time=t) for n, t in service.history(user_id)]
+        return UserOut(user_id=user_id, history=history)
+
+    @app.post("/rank")
+    def rank(body: RankIn) -> Ranking:
+        ranked = service.rank(body.history, body.candidates, body.time)
+        return Ranking(ranking=[Scored(news_id=n, score=s) for n, s in ranked])
+
+    return app
+
+
+class _Unauthorised(Exception):
+    pass
+
+
+class _LimitAndTime:
+    """ASGI middleware: refuses bodies over ``max_body`` bytes (413) before the app parses them, and
+    times every request into the latency histogram by route template (never by raw path)."""
+
+    def __init__(self, app: Any, max_body: int, latency: Histogram):
+        self.app, self.max_body, self.latency = app, max_body, latency
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_large = _error(413, f"request body over {self.max_body} bytes")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await too_large(scope, receive, send_status)
+        elif declared is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            # A chunked body: read it whole (up to the limit) before the app sees it.
+            body = await self._read_body(receive)
+            if body is None:
+                await too_large(scope, receive, send_status)
+            else:
+                await self.app(scope, _replay(body, receive), send_status)
+        else:
+            await self.app(scope, receive, send_status)
+        route = getattr(scope.get("route"), "path", "other")
+        self.latency.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - start)
+
+    async def _read_body(self, receive: Any) -> bytes | None:
+        """The whole body, or None when it is over the limit (or the client left)."""
+        chunks, total, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            total += len(chunks[-1])
+            if total > self.max_body:
+                return None
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    delivered = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,301 @@
+"""The live recommender service, framework-free: the HTTP API, the CLI's replay and tests all call it.
+
+A loaded run (:class:`Predictor`) encodes news once; their vectors go to the candidate index
+(:class:`NewsIndex`). Users live in a state store (:mod:`mmnewsrec.serving.state`) shared by every
+replica. A click is written to the store first (acknowledged only once committed), then the
+user's vector is recomputed from cached news vectors at once: the next recommendation, from any
+replica, reads the grown history. Popularity and recency counters (what a ``popularity`` scorer
+reads) follow the store's event log, so every replica counts the same clicks.
+
+Recommendation = retrieval + re-ranking: the index's exact inner-product top ``pool`` for the
+user's vector, joined by the news most clicked in the last day when the scorer reads log counters,
+re-scored with the model's own ``score`` (the same function training and evaluation use).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as clock
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from mmnewsrec.data.popularity import LiveCounters
+from mmnewsrec.serving.index import NewsIndex, NewsMeta
+from mmnewsrec.serving.predictor import NewsRecord, Predictor, RequestError
+from mmnewsrec.serving.state import Event, StateStore
+
+logger = logging.getLogger(__name__)
+
+#: How a user without clicks is served: the model's empty-history vector, or the most clicked
+#: fresh news (see ``mmnewsrec replay``, which measures both).
+COLD_START = ("model", "popularity")
+
+
+class NotFound(RequestError):
+    """A request names a news id the service does not hold."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    news_id: str
+    score: float
+    category: str
+    subcategory: str
+    title: str
+
+
+class RecommenderService:
+    """Serves a trained run: fresh news in, clicks in, recommendations out (see the module docstring).
+
+    Args:
+        predictor: the loaded run.
+        store: where user state lives (shared by replicas).
+        pool: news retrieved by inner product before the model re-scores them.
+        cold_start: ``model`` or ``popularity`` (see :data:`COLD_START`).
+        sync_seconds: how stale this replica's popularity counters may be before a read refreshes them
+            from the store's event log (its own writes refresh them at once).
+        now: the clock (Unix seconds), replaceable for replays and tests.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        store: StateStore,
+        pool: int = 200,
+        cold_start: str = "model",
+        sync_seconds: float = 1.0,
+        user_cache_size: int = 100_000,
+        now: Callable[[], float] = clock.time,
+    ):
+        if cold_start not in COLD_START:
+            raise ValueError(f"cold_start must be one of {COLD_START}, got {cold_start!r}")
+        self.predictor = predictor
+        self.store = store
+        self.pool = pool
+        self.cold_start = cold_start
+        self.sync_seconds = sync_seconds
+        self.now = now
+        self.history_len = predictor.history_len
+        self.index = NewsIndex(predictor.dim)
+        self.uses_stats = bool(getattr(predictor.model.scorer, "needs_stats", False))
+        self.counters = LiveCounters(predictor.run.read_log_counters() if self.uses_stats else None)
+        self._cursor = ""
+        self._synced = 0.0
+        self._lock = threading.RLock()
+        self._users: OrderedDict[str, tuple[tuple[tuple[str, int], ...], torch.Tensor]] = OrderedDict()
+        self._user_cache_size = user_cache_size
+        self.clicks_recorded = 0
+        self.sync(force=True)
+
+    # ----------------------------------------------------------------------------------- news
+    def add_news(self, records: Iterable[NewsRecord | Mapping[str, object]], time: int | None = None) -> list[str]:
+        """Encodes fresh news (batched, with the run's own encoder) and makes them candidates.
+
+        A known id is re-encoded and replaced. Returns the ids in order.
+
+        Raises:
+            RequestError: a malformed record, a duplicate id, a missing image file.
+        """
+        checked = [NewsRecord.of(record, i) for i, record in enumerate(records)]
+        published = int(self.now()) if time is None else int(time)
+        with self._lock:
+            vectors = self.predictor.encode_news(checked).numpy()  # (N, D)
+            metas = [NewsMeta(r.category, r.subcategory, r.title, r.abstract, r.image, published) for r in checked]
+            self.index.add([r.news_id for r in checked], vectors, metas)
+            self._users.clear()  # a replaced news vector changes the users who clicked it
+        return [r.news_id for r in checked]
+
+    def retire_news(self, news_ids: Sequence[str]) -> int:
+        """Stops recommending these news (they stay readable in histories). Returns how many were candidates."""
+        return self.index.retire(news_ids)
+
+    def retire_older_than(self, hours: float, now: int | None = None) -> int:
+        """Stops recommending news published more than ``hours`` before ``now``."""
+        now = int(self.now()) if now is None else now
+        return self.index.retire_older_than(now - int(hours * 3600))
+
+    def _require_news(self, news_ids: Iterable[str]) -> None:
+        for news_id in news_ids:
+            if not self.predictor.knows(news_id):
+                raise NotFound(f"news id {news_id!r} is unknown: add it with POST /news first")
+
+    # ----------------------------------------------------------------------------------- events
+    def click(self, user_id: str, news_id: str, time: int | None = None, event_id: str | None = None) -> bool:
+        """Records a click and refreshes the user's vector; False when ``event_id`` was already recorded."""
+        return self.impression(user_id, [news_id], [news_id], time, event_id) > 0
+
+    def impression(
+        self,
+        user_id: str,
+        shown: Sequence[str],
+        clicked: Sequence[str],
+        time: int | None = None,
+        event_id: str | None = None,
+    ) -> int:
+        """Records one impression: every shown news is a display, the clicked ones (a subset) clicks.
+
+        Returns how many events were new (0 when ``event_id`` was already recorded).
+        """
+        check_user(user_id)
+        shown = list(dict.fromkeys(shown))
+        missing = set(clicked) - set(shown)
+        if missing:
+            raise RequestError(f"clicked news {sorted(missing)[0]!r} is not among the shown news")
+        if not shown:
+            raise RequestError("an impression needs at least one shown news")
+        self._require_news(shown)
+        at = int(self.now()) if time is None else int(time)
+        picked = set(clicked)
+        events = [
+            Event(user_id, news_id, at, news_id in picked, f"{event_id}:{i}" if event_id else None)
+            for i, news_id in enumerate(shown)
+        ]
+        new = self.store.record(events)
+        with self._lock:
+            self.clicks_recorded += sum(e.clicked for e in events) if new else 0
+            self.sync(force=True)
+            if picked and new:
+                self._user_vector(user_id)  # refreshed now, not at the next request
+        return new
+
+    def sync(self, force: bool = False) -> None:
+        """Counts the store's events this replica has not counted yet (every replica's)."""
+        if not force and clock.monotonic() - self._synced < self.sync_seconds:
+            return
+        with self._lock:
+            while True:
+                events, self._cursor = self.store.events_since(self._cursor)
+                for event in events:
+                    self.counters.observe(event.news_id, event.time, event.clicked)
+                if not events:
+                    break
+            self._synced = clock.monotonic()
+
+    # ----------------------------------------------------------------------------------- users
+    def history(self, user_id: str) -> list[tuple[str, int]]:
+        """The user's clicks (news_id, time), oldest first, as many as the model reads."""
+        check_user(user_id)
+        return self.store.history(user_id, self.history_len)
+
+    def _user_vector(self, user_id: str) -> tuple[torch.Tensor, list[str]]:
+        history = tuple(self.store.history(user_id, self.history_len))
+        cached = self._users.get(user_id)
+        if cached is not None and cached[0] == history:
+            self._users.move_to_end(user_id)
+            return cached[1], [news_id for news_id, _ in history]
+        clicked = [news_id for news_id, _ in history if self.predictor.knows(news_id)]
+        vector = self.predictor.encode_user(clicked)
+        self._users[user_id] = (history, vector)
+        if len(self._users) > self._user_cache_size:
+            self._users.popitem(last=False)
+        return vector, [news_id for news_id, _ in history]
+
+    # ----------------------------------------------------------------------------------- ranking
+    def _scores(self, user: torch.Tensor, news_ids: list[str], now: int) -> np.ndarray:
+        stats = None
+        if self.uses_stats:
+            stats = torch.from_numpy(self.counters.stats(news_ids, now))[None]  # (1, C, F)
+        return self.predictor.score(user, news_ids, stats)
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        exclude_seen: bool = True,
+        categories: Sequence[str] | None = None,
+        max_age_hours: float | None = None,
+        time: int | None = None,
+    ) -> list[Recommendation]:
+        """The user's top-k candidates, best first (fewer when the index holds fewer)."""
+        check_user(user_id)
+        if k < 1:
+            raise RequestError(f"k must be >= 1, got {k}")
+        now = int(self.now()) if time is None else int(time)
+        self.sync()
+        with self._lock:
+            user, history = self._user_vector(user_id)
+            exclude = set(history) if exclude_seen else set()
+            allowed = self._allowed(categories, max_age_hours, now)
+            if not history and self.cold_start == "popularity":
+                pool = self._popular(exclude, allowed, max(k, self.pool))
+            else:
+                pool = [i for i, _ in self.index.search(user.numpy(), max(k, self.pool), tuple(exclude), allowed)]
+                if self.uses_stats:
+                    pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
+            if not pool:
+                return []
+            scores = self._scores(user, pool, now)
+            if not history and self.cold_start == "popularity":
+                scores = self._popularity_scores(pool)
+            order = np.argsort(-scores, kind="stable")[:k]
+            out = []
+            for i in order:
+                meta = self.index.meta(pool[i])
+                out.append(Recommendation(pool[i], float(scores[i]), meta.category, meta.subcategory, meta.title))
+            return out
+
+    def _allowed(self, categories: Sequence[str] | None, max_age_hours: float | None, now: int) -> np.ndarray | None:
+        if not categories and max_age_hours is None:
+            return None
+        wanted = set(categories or ())
+        after = now - max_age_hours * 3600 if max_age_hours is not None else None
+        return self.index.mask(
+            lambda meta: (not wanted or meta.category in wanted) and (after is None or meta.published >= after)
+        )
+
+    def _popularity_scores(self, news_ids: list[str]) -> np.ndarray:
+        # Clicks in the last day first, then all-time clicks as the tie-break.
+        recent = np.array([self.counters.recent.get(i, 0) for i in news_ids], dtype=np.float64)
+        total = np.array([self.counters.clicks.get(i, 0) for i in news_ids], dtype=np.float64)
+        return recent + total / (1.0 + total.max(initial=0.0))
+
+    def _popular(self, exclude: set[str], allowed: np.ndarray | None, n: int) -> list[str]:
+        _, ids, _, rows = self.index.snapshot()
+        keep = [i for i, row in zip(ids, rows, strict=True) if i not in exclude and (allowed is None or allowed[row])]
+        if not keep:
+            return []
+        scores = self._popularity_scores(keep)
+        order = np.argsort(-scores, kind="stable")[:n]
+        return [keep[i] for i in order]
+
+    def scores(self, history: Sequence[str], candidates: Sequence[str], time: int | None = None) -> np.ndarray:
+        """Stateless: the model's logits of the candidates (in their order) for a click history.
+
+        Shape:
+            history (H,) ids oldest first, candidates (C,) distinct ids -> (C,) float64.
+        """
+        if not candidates:
+            raise RequestError("rank needs at least one candidate")
+        if len(set(candidates)) != len(candidates):
+            raise RequestError("candidates must be distinct news ids")
+        self._require_news(list(history) + list(candidates))
+        now = int(self.now()) if time is None else int(time)
+        self.sync()
+        with self._lock:
+            user = self.predictor.encode_user(list(history))
+            return self._scores(user, list(candidates), now)
+
+    def rank(
+        self, history: Sequence[str], candidates: Sequence[str], time: int | None = None
+    ) -> list[tuple[str, float]]:
+        """Stateless: the candidates ordered by the model's score for a click history (oldest first)."""
+        scores = self.scores(history, candidates, time)
+        order = np.argsort(-scores, kind="stable")
+        return [(candidates[i], float(scores[i])) for i in order]
+
+    def popularity_scores(self, candidates: Sequence[str], time: int | None = None) -> np.ndarray:
+        """What a cold user is ranked by under ``cold_start="popularity"``. Shape: (C,) ids -> (C,)."""
+        self.sync()
+        with self._lock:
+            self.counters.stats([], int(self.now()) if time is None else int(time))  # moves the recent window
+            return self._popularity_scores(list(candidates))
+
+
+def check_user(user_id: str) -> None:
+    if not isinstance(user_id, str) or not user_id or len(user_id) > 256 or any(c.isspace() for c in user_id):
+        raise RequestError(f"user id {user_id!r} must be 1-256 characters without spaces")

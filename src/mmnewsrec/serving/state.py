@@ -1,0 +1,260 @@
+"""User state for the live service: an append-only log of clicks and displays, in a real store.
+
+Every replica of the service reads and writes the same store, so a click posted to one replica is
+in the history the next replica reads. Two stores pass the same contract:
+
+- :class:`SQLiteStore` (``sqlite:///path/state.db``): one file in WAL mode, the embedded default.
+  Each write is one transaction, committed before the request is acknowledged (``synchronous=FULL``
+  by default: an acknowledged click survives a crash of the process and of the machine).
+- :class:`RedisStore` (``redis://host:port/db``): for several replicas behind one load balancer.
+  Each write is one Lua script (atomic on the server): the user's click list, the global event
+  stream and the idempotency keys change together or not at all.
+
+An event may carry a client-chosen ``event_id``: recording it twice is a no-op, so a client that
+retries after a timeout never duplicates a click.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from mmnewsrec.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One display of a news to a user; ``clicked`` when the user clicked it. ``time``: Unix seconds."""
+
+    user_id: str
+    news_id: str
+    time: int
+    clicked: bool = True
+    event_id: str | None = None
+
+
+class StateStore(Protocol):
+    """What the service needs from a user-state store."""
+
+    url: str
+
+    def record(self, events: Sequence[Event]) -> int:
+        """Appends the events in order, atomically; returns how many were new (not seen ``event_id``)."""
+        ...
+
+    def history(self, user_id: str, limit: int) -> list[tuple[str, int]]:
+        """The user's last ``limit`` clicks as (news_id, time), oldest first."""
+        ...
+
+    def events_since(self, cursor: str, limit: int = 10_000) -> tuple[list[Event], str]:
+        """Events of every user recorded after ``cursor`` ("" = the start), and the new cursor."""
+        ...
+
+    def count_clicks(self) -> int:
+        """How many clicks the store holds (every user)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteStore:
+    """User state in one SQLite file (WAL mode); safe to share between threads and processes."""
+
+    def __init__(self, path: str | Path, synchronous: str = "FULL"):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ConfigError(f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        if not self.path.parent.is_dir():
+            raise ConfigError(f"state store {self.url}: folder {self.path.parent} does not exist")
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.executescript(
+                """
+                CREATE TABLE IF NOT EXISTS events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id TEXT NOT NULL,
+                    news_id TEXT NOT NULL,
+                    time INTEGER NOT NULL,
+                    clicked INTEGER NOT NULL,
+                    event_id TEXT UNIQUE
+                );
+                CREATE INDEX IF NOT EXISTS events_user_clicks ON events (user_id, clicked, seq);
+                """
+            )
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"state store {self.url}: {exc}") from None
+
+    def record(self, events: Sequence[Event]) -> int:
+        rows = [(e.user_id, e.news_id, int(e.time), int(e.clicked), e.event_id) for e in events]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO events (user_id, news_id, time, clicked, event_id) VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return self._db.total_changes - before
+
+    def history(self, user_id: str, limit: int) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT news_id, time FROM events WHERE user_id = ? AND clicked = 1 ORDER BY seq DESC LIMIT ?",
+                (user_id, limit),
+            ).fetchall()
+        return [(news_id, time) for news_id, time in reversed(rows)]
+
+    def events_since(self, cursor: str, limit: int = 10_000) -> tuple[list[Event], str]:
+        after = int(cursor or 0)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, user_id, news_id, time, clicked, event_id FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        if not rows:
+            return [], str(after)
+        events = [Event(user, news, time, bool(clicked), event_id) for _, user, news, time, clicked, event_id in rows]
+        return events, str(rows[-1][0])
+
+    def count_clicks(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events WHERE clicked = 1").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+# KEYS: the user's click list, the event stream. ARGV: user_id, idempotency-key prefix, clicks kept,
+# then (news_id, time, clicked, event_id or "") per event. The idempotency key is set first: a replayed event_id
+# changes nothing.
+_RECORD_SCRIPT = """
+local new = 0
+local user_id, prefix, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
+for i = 4, #ARGV, 4 do
+  local id = ARGV[i + 3]
+  local fresh = 1
+  if id ~= '' then fresh = redis.call('SET', prefix .. id, '1', 'NX') and 1 or 0 end
+  if fresh == 1 then
+    new = new + 1
+    if ARGV[i + 2] == '1' then
+      redis.call('RPUSH', KEYS[1], ARGV[i] .. '\\t' .. ARGV[i + 1])
+    end
+    redis.call('XADD', KEYS[2], '*', 'u', user_id, 'n', ARGV[i], 't', ARGV[i + 1], 'c', ARGV[i + 2], 'e', id)
+  end
+end
+if keep > 0 then redis.call('LTRIM', KEYS[1], -keep, -1) end
+return new
+"""
+
+
+class RedisStore:
+    """User state in Redis: a click list per user and one event stream, written by one Lua script.
+
+    Args:
+        url: ``redis://host:port/db``.
+        keep: clicks kept per user (older ones are trimmed; the model reads the last ``history_len``).
+        prefix: key prefix, so several services can share one Redis.
+    """
+
+    def __init__(self, url: str, keep: int = 1000, prefix: str = "mmnewsrec"):
+        try:
+            import redis
+        except ImportError:
+            raise ConfigError(
+                "a redis:// state store needs the redis package: pip install 'mmnewsrec[serve]'"
+            ) from None
+        self.url = url
+        self.keep = keep
+        self.prefix = prefix
+        try:
+            self._redis = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+            self._redis.ping()
+        except (redis.RedisError, ValueError) as exc:
+            raise ConfigError(f"state store {url}: {exc}") from None
+        self._script = self._redis.register_script(_RECORD_SCRIPT)
+
+    def _user_key(self, user_id: str) -> str:
+        return f"{self.prefix}:user:{user_id}:clicks"
+
+    @property
+    def _stream(self) -> str:
+        return f"{self.prefix}:events"
+
+    def record(self, events: Sequence[Event]) -> int:
+        # One script call per user keeps each call's keys on one user (what a Redis cluster needs).
+        new = 0
+        by_user: dict[str, list[Event]] = {}
+        for event in events:
+            by_user.setdefault(event.user_id, []).append(event)
+        for user_id, own in by_user.items():
+            args: list[str] = [user_id, f"{self.prefix}:event:", str(self.keep)]
+            for e in own:
+                args += [e.news_id, str(int(e.time)), "1" if e.clicked else "0", e.event_id or ""]
+            new += int(self._script(keys=[self._user_key(user_id), self._stream], args=args))
+        return new
+
+    def history(self, user_id: str, limit: int) -> list[tuple[str, int]]:
+        if limit <= 0:
+            return []
+        entries = self._redis.lrange(self._user_key(user_id), -limit, -1)
+        history = []
+        for entry in entries:
+            news_id, _, time = entry.decode().partition("\t")
+            history.append((news_id, int(time)))
+        return history
+
+    def events_since(self, cursor: str, limit: int = 10_000) -> tuple[list[Event], str]:
+        start = f"({cursor}" if cursor else "-"
+        entries = self._redis.xrange(self._stream, min=start, max="+", count=limit)
+        events = []
+        for entry_id, fields in entries:
+            values = {k.decode(): v.decode() for k, v in fields.items()}
+            events.append(Event(values["u"], values["n"], int(values["t"]), values["c"] == "1", values["e"] or None))
+            cursor = entry_id.decode()
+        return events, cursor
+
+    def count_clicks(self) -> int:
+        total = 0
+        for key in self._redis.scan_iter(match=self._user_key("*"), count=1000):
+            total += int(self._redis.llen(key))
+        return total
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def open_store(url: str, keep: int = 1000) -> StateStore:
+    """A store from its URL: ``sqlite:///path/to/state.db`` or ``redis://host:port/db``.
+
+    Raises:
+        ConfigError: an unknown scheme, a missing folder, an unreachable Redis.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+        if not path:
+            raise ConfigError(f"state store {url!r}: write sqlite:///path/to/state.db")
+        # sqlite:////abs/path keeps its leading slash; sqlite:///rel/path is relative.
+        return SQLiteStore(path)
+    if parsed.scheme in ("redis", "rediss", "unix"):
+        return RedisStore(url, keep=keep)
+    raise ConfigError(f"state store {url!r}: the scheme must be sqlite:/// or redis://")

@@ -1,0 +1,138 @@
+"""`mmnewsrec serve`: a trained run behind the HTTP API, news preloaded from MIND-format files."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from mmnewsrec.data.images import attach_images
+from mmnewsrec.data.mind import NEWS_FILE, build_catalogue, find_image_dir, read_news
+from mmnewsrec.errors import ConfigError, MmnewsrecError
+from mmnewsrec.serving.predictor import NewsRecord, Predictor
+from mmnewsrec.serving.service import RecommenderService
+from mmnewsrec.serving.state import open_store
+
+logger = logging.getLogger(__name__)
+
+#: The environment variable that holds the write token when no token file is given.
+TOKEN_ENV = "MMNEWSREC_TOKEN"
+
+
+def news_files(paths: Sequence[str | Path]) -> list[Path]:
+    """``news.tsv`` files from files, split folders (``dev/``) or dataset roots (``train/ dev/ ...``)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_file():
+            found.append(path)
+        elif (path / NEWS_FILE).is_file():
+            found.append(path / NEWS_FILE)
+        elif path.is_dir():
+            inside = sorted(path.glob(f"*/{NEWS_FILE}"))
+            if not inside:
+                raise ConfigError(f"--news {path}: no {NEWS_FILE} in it or in its sub-folders")
+            found.extend(inside)
+        else:
+            raise ConfigError(f"--news {path}: no such file or folder")
+    return found
+
+
+def read_news_records(paths: Sequence[str | Path]) -> list[NewsRecord]:
+    """The news of MIND-format files (first occurrence of each id), with their images where a folder has them."""
+    tables = []
+    for path in news_files(paths):
+        table = read_news(path)
+        image_dir = find_image_dir(path.parent)
+        if image_dir is not None:
+            table = attach_images(table, image_dir)
+        else:
+            table = table.append_column("image_path", pa.nulls(table.num_rows, pa.string()))
+        tables.append(table.select(["news_id", "category", "subcategory", "title", "abstract", "image_path"]))
+    if not tables:
+        return []
+    catalogue = build_catalogue(tables)
+    columns = catalogue.to_pydict()
+    return [
+        NewsRecord(n, c, s, t, a, i)
+        for n, c, s, t, a, i in zip(
+            columns["news_id"],
+            columns["category"],
+            columns["subcategory"],
+            columns["title"],
+            columns["abstract"],
+            columns["image_path"],
+            strict=True,
+        )
+    ]
+
+
+def read_token(token_file: str | Path | None) -> str | None:
+    """The write token from a file (first line) or :data:`TOKEN_ENV`; None when neither is set."""
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"--token-file {token_file}: {exc.strerror or exc}") from None
+        if not token:
+            raise ConfigError(f"--token-file {token_file}: the file is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def build_service(
+    run: str | Path,
+    news: Sequence[str | Path] = (),
+    state: str | None = None,
+    cache_dir: str | Path | None = None,
+    cold_start: str = "model",
+    progress: bool = True,
+) -> RecommenderService:
+    """Loads the run, opens the store (default: ``RUN/serve/state.db``), preloads the news."""
+    predictor = Predictor.load(run, cache_dir=cache_dir)
+    if state is None:
+        folder = Path(run) / "serve"
+        folder.mkdir(exist_ok=True)
+        state = f"sqlite:///{folder / 'state.db'}"
+    service = RecommenderService(predictor, open_store(state), cold_start=cold_start)
+    records = read_news_records(news)
+    if records:
+        logger.info("encoding %d news from %s", len(records), ", ".join(map(str, news)))
+        predictor.encode_news(records, progress=progress)  # batched once, with a progress bar
+        service.add_news(records)  # the vectors are cached: this only fills the index
+    logger.info("serving %d news; user state in %s", len(service.index), service.store.url)
+    return service
+
+
+def serve(
+    run: str | Path,
+    news: Sequence[str | Path] = (),
+    state: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token_file: str | Path | None = None,
+    demo: bool = False,
+    cache_dir: str | Path | None = None,
+    cold_start: str = "model",
+    progress: bool = True,
+) -> None:
+    """Serves until interrupted. Without ``demo`` a write token is required."""
+    try:
+        import uvicorn
+
+        from mmnewsrec.serving.api import create_app
+    except ImportError:
+        raise ConfigError("serve needs the serving extra: pip install 'mmnewsrec[serve]'") from None
+    token = read_token(token_file)
+    if demo and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"--demo leaves writes open and serves only on 127.0.0.1, not {host}")
+    if token is None and not demo:
+        raise ConfigError(f"serve needs a write token: --token-file FILE or {TOKEN_ENV}=... (or --demo, local only)")
+    service = build_service(run, news, state, cache_dir, cold_start, progress)
+    app = create_app(service, None if demo else token)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    except (OSError, SystemExit) as exc:
+        raise MmnewsrecError(f"cannot serve on {host}:{port}: {exc}") from None

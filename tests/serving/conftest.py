@@ -1,0 +1,95 @@
+"""Serving fixtures: a real ``redis-server`` on 127.0.0.1, a popularity-scorer run, live services."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.runs import word_config
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server for the session (no persistence); yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: apt-get install -y redis-server (make test installs it)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    import redis
+
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("redis-server did not start within 20 s")
+            time.sleep(0.05)
+    client.close()
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One fresh store of each kind: the same test table runs on both."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("redis_server")
+
+
+@pytest.fixture()
+def open_fresh_store(store_url: str):
+    """Opens stores on ``store_url`` with a key prefix private to the test (Redis is shared)."""
+    from mmnewsrec.serving.state import RedisStore, open_store
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    opened = []
+
+    def opener():
+        store = RedisStore(store_url, prefix=prefix) if store_url.startswith("redis") else open_store(store_url)
+        opened.append(store)
+        return store
+
+    yield opener
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def popularity_run(tiny_mind: Path, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished word-model run whose scorer reads the log counters (popularity and recency)."""
+    from mmnewsrec.config import ExperimentConfig, apply_overrides, from_dict, to_dict
+    from mmnewsrec.workflows.train import run_train
+
+    root = tmp_path_factory.mktemp("popularity-run")
+    config = word_config(tiny_mind, tiny_bert, root / "cache", max_steps=12, eval_every=6, patience=0)
+    config = from_dict(ExperimentConfig, apply_overrides(to_dict(config), ["model.scorer=popularity"]))
+    run_train(config, run_dir=root / "run")
+    return root / "run"

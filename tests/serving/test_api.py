@@ -1,0 +1,176 @@
+"""The HTTP API: every endpoint, the token, size limits, clear 4xx for bad input, never a 5xx."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mmnewsrec.serving.api import create_app
+from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.service import RecommenderService
+from mmnewsrec.serving.state import open_store
+from mmnewsrec.workflows.serve import read_news_records
+
+TOKEN = "s3cret-token-for-tests"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def app_service(word_run: Path, tiny_mind: Path, tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("api")
+    service = RecommenderService(Predictor.load(word_run), open_store(f"sqlite:///{folder / 'state.db'}"))
+    service.add_news(read_news_records([tiny_mind / "dev"]))
+    return service
+
+
+@pytest.fixture(scope="module")
+def client(app_service: RecommenderService) -> TestClient:
+    return TestClient(create_app(app_service, TOKEN, max_body=64 * 1024), raise_server_exceptions=False)
+
+
+def some_news(service: RecommenderService, n: int) -> list[str]:
+    return service.index.snapshot()[1][:n]
+
+
+def test_a_click_changes_the_next_recommendation(client: TestClient, app_service: RecommenderService) -> None:
+    first = client.get("/users/api-u1/recommendations", params={"k": 5})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["user_id"] == "api-u1" and len(body["recommendations"]) == 5
+    assert set(body["recommendations"][0]) >= {"news_id", "score", "category", "title"}
+    top = body["recommendations"][0]["news_id"]
+    click = client.post("/users/api-u1/clicks", json={"news_id": top}, headers=AUTH)
+    assert click.status_code == 201 and click.json() == {"user_id": "api-u1", "recorded": True}
+    after = client.get("/users/api-u1/recommendations", params={"k": 5}).json()["recommendations"]
+    assert top not in [r["news_id"] for r in after]
+    history = client.get("/users/api-u1", headers=AUTH).json()
+    assert [h["news_id"] for h in history["history"]] == [top]
+
+
+def test_a_click_id_makes_a_retry_safe(client: TestClient, app_service: RecommenderService) -> None:
+    news_id = some_news(app_service, 1)[0]
+    body = {"news_id": news_id, "time": 1_700_000_000, "click_id": "retry-1"}
+    assert client.post("/users/api-u2/clicks", json=body, headers=AUTH).json()["recorded"] is True
+    assert client.post("/users/api-u2/clicks", json=body, headers=AUTH).json()["recorded"] is False
+    assert client.get("/users/api-u2", headers=AUTH).json()["history"] == [{"news_id": news_id, "time": 1_700_000_000}]
+
+
+def test_news_impressions_rank_and_retire(client: TestClient, app_service: RecommenderService) -> None:
+    fresh = {"news_id": "API-N1", "category": "sports", "title": "a new match report"}
+    added = client.post("/news", json={"news": [fresh]}, headers=AUTH)
+    assert added.status_code == 201 and added.json()["added"] == 1
+    shown = ["API-N1", *some_news(app_service, 2)]
+    imp = client.post("/users/api-u3/impressions", json={"shown": shown, "clicked": ["API-N1"]}, headers=AUTH)
+    assert imp.status_code == 201 and imp.json()["recorded"] == 3
+    ranked = client.post("/rank", json={"history": ["API-N1"], "candidates": shown[1:]})
+    assert ranked.status_code == 200
+    assert sorted(r["news_id"] for r in ranked.json()["ranking"]) == sorted(shown[1:])
+    assert client.delete("/news/API-N1", headers=AUTH).status_code == 200
+    assert client.delete("/news/API-N1", headers=AUTH).status_code == 404
+    recs = client.get("/users/api-u4/recommendations", params={"k": 1000}).json()["recommendations"]
+    assert "API-N1" not in [r["news_id"] for r in recs] and len(recs) == len(app_service.index)
+
+
+def test_health_metrics_and_docs(client: TestClient, app_service: RecommenderService) -> None:
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["news"] == len(app_service.index)
+    client.get("/users/m1/recommendations")
+    metrics = client.get("/metrics").text
+    assert 'mmnewsrec_request_seconds_bucket{le="0.01",method="GET",route="/users/{user_id}/recommendations"' in metrics
+    assert "mmnewsrec_index_news" in metrics and "mmnewsrec_clicks_total" in metrics
+    assert "/users/m1/" not in metrics  # routes are templates, never raw paths with user ids
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/news", "/users/{user_id}/clicks", "/users/{user_id}/recommendations", "/rank"} <= set(paths)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("post", "/users/u/clicks", {"news_id": "NOPE"}, 404, "news id 'NOPE' is unknown"),
+        ("post", "/users/u/clicks", {}, 422, "news_id: Field required"),
+        ("post", "/users/u/clicks", {"news_id": "N1", "extra": 1}, 422, "extra: Extra inputs are not permitted"),
+        ("post", "/users/u/clicks", {"news_id": "N1", "time": -5}, 422, "time: Input should be greater than"),
+        ("post", "/users/u/impressions", {"shown": [], "clicked": []}, 422, "shown: List should have at least 1"),
+        ("post", "/rank", {"history": [], "candidates": ["NOPE"]}, 404, "news id 'NOPE' is unknown"),
+        ("post", "/rank", {"history": ["NOPE"], "candidates": []}, 422, "candidates: List should have at least"),
+        ("post", "/news", {"news": [{"news_id": "A", "category": "x"}] * 2}, 400, "news id 'A' appears twice"),
+        ("post", "/news", {"news": [{"news_id": "has space", "category": "x"}]}, 422, "news_id: String should match"),
+        ("get", "/users/u/recommendations?k=0", None, 422, "k: Input should be greater than or equal to 1"),
+        ("get", "/users/u/recommendations?k=abc", None, 422, "k: Input should be a valid integer"),
+        ("get", "/users/u/recommendations?k=100000", None, 422, "k: Input should be less than or equal to 1000"),
+        ("delete", "/news/NOPE", None, 404, "'NOPE' is not a candidate"),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(client: TestClient, method, path, body, status, message) -> None:
+    kwargs = {"headers": AUTH} | ({"json": body} if body is not None else {})
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+
+
+def test_writes_and_histories_need_the_token(client: TestClient, app_service: RecommenderService) -> None:
+    news_id = some_news(app_service, 1)[0]
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        response = client.post("/users/u9/clicks", json={"news_id": news_id}, headers=headers)
+        assert response.status_code == 401 and "Bearer TOKEN" in response.json()["error"]
+        assert client.get("/users/u9", headers=headers).status_code == 401
+        news = {"news": [{"news_id": "Z", "category": "x"}]}
+        assert client.post("/news", json=news, headers=headers).status_code == 401
+    assert app_service.history("u9") == [] and "Z" not in app_service.index
+    assert client.get("/users/u9/recommendations").status_code == 200  # reads are open
+
+
+def test_oversized_bodies_are_refused_before_parsing(client: TestClient) -> None:
+    big = {"news": [{"news_id": f"B{i}", "category": "x", "title": "w" * 1000} for i in range(100)]}
+    response = client.post("/news", json=big, headers=AUTH)
+    assert response.status_code == 413 and "over 65536 bytes" in response.json()["error"]
+
+    def chunks():  # no Content-Length: the body arrives chunked
+        for _ in range(100):
+            yield b"x" * 1024
+
+    chunked = client.post("/news", content=chunks(), headers=AUTH | {"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+
+
+def test_logs_hold_no_tokens_and_no_histories(client: TestClient, app_service, caplog) -> None:
+    news_id = some_news(app_service, 3)[2]
+    with caplog.at_level(logging.DEBUG):
+        client.post("/users/private-user/clicks", json={"news_id": news_id}, headers=AUTH)
+        client.get("/users/private-user", headers=AUTH)
+        client.post("/rank", json={"history": [news_id], "candidates": [news_id]})
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert TOKEN not in text and news_id not in text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+field_names = st.sampled_from(["news_id", "time", "click_id", "shown", "clicked", "history", "candidates", "news", "x"])
+bodies = json_values | st.dictionaries(field_names, json_values, max_size=4)
+paths = st.sampled_from(["/news", "/users/fz/clicks", "/users/fz/impressions", "/rank"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=paths, body=bodies, user=st.text(min_size=1, max_size=12))
+def test_fuzzed_requests_never_fail_the_server_nor_change_state_when_rejected(
+    client: TestClient, app_service: RecommenderService, path: str, body, user: str
+) -> None:
+    clicks, news = app_service.store.count_clicks(), len(app_service.index)
+    response = client.post(path, content=json.dumps(body), headers=AUTH | {"Content-Type": "application/json"})
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert "error" in response.json()
+        assert (app_service.store.count_clicks(), len(app_service.index)) == (clicks, news)
+    odd = client.get(f"/users/{quote(user, safe='')}/recommendations")
+    assert odd.status_code < 500

@@ -9,12 +9,12 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-speed clean
+.PHONY: demo test lint bench bench-speed clean services
 
 demo: $(STAMP)
 	$(BIN)/mmnewsrec demo
 
-test: $(STAMP)
+test: $(STAMP) services
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 
@@ -30,6 +30,13 @@ bench: $(STAMP)
 bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/eval_throughput.py
+
+# The real servers the tests start (on 127.0.0.1, stopped at the end): Redis, from the OS packages.
+services:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -q redis-server >/dev/null || { apt-get update -q && apt-get install -y -q redis-server; }; \
+	  else echo "error: the tests need redis-server: sudo apt-get install -y redis-server" >&2; exit 1; fi; }
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

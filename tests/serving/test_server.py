@@ -1,0 +1,109 @@
+"""`mmnewsrec serve` as a real process: start-up errors, and kill -9 while clicks stream in."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mmnewsrec.cli.main import main
+from tests.serving.conftest import free_port
+
+TOKEN = "kill-test-token"
+
+
+def start_server(run: Path, news: Path, state: Path, token_file: Path, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "mmnewsrec", "-q", "serve", "--run", str(run), "--news", str(news)]
+    command += ["--state", f"sqlite:///{state}", "--port", str(port), "--token-file", str(token_file)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited: {process.stderr.read().decode()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("serve did not answer /healthz within 120 s")
+
+
+@pytest.mark.slow
+def test_kill_9_while_10k_clicks_stream_loses_and_duplicates_nothing(
+    word_run: Path, tiny_mind: Path, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    state, port = tmp_path / "state.db", free_port()
+    news_ids = [line.split("\t")[0] for line in (tiny_mind / "dev" / "news.tsv").read_text().splitlines()]
+    clicks = [(f"U{i % 97}", news_ids[(i * 7) % len(news_ids)], f"c{i}") for i in range(10_000)]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def stream(start: int, acknowledged: list[int]) -> int:
+        """Posts clicks from ``start`` until the server goes away; returns the first unacknowledged."""
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10) as client:
+            for i in range(start, len(clicks)):
+                user, news_id, click_id = clicks[i]
+                try:
+                    response = client.post(f"/users/{user}/clicks", json={"news_id": news_id, "click_id": click_id})
+                except httpx.TransportError:
+                    return i
+                assert response.status_code == 201, response.text
+                acknowledged.append(i)
+        return len(clicks)
+
+    server = start_server(word_run, tiny_mind / "dev", state, token_file, port)
+    acknowledged: list[int] = []
+    killer = threading.Thread(target=lambda: (time.sleep(3.0), os.kill(server.pid, signal.SIGKILL)))
+    killer.start()
+    stopped_at = stream(0, acknowledged)
+    killer.join()
+    server.wait(timeout=30)
+    assert 0 < stopped_at < len(clicks), "the kill must land mid-stream"
+
+    def stored() -> dict[str, int]:
+        with sqlite3.connect(state) as db:
+            return dict(db.execute("SELECT event_id, COUNT(*) FROM events GROUP BY event_id").fetchall())
+
+    after_kill = stored()
+    assert all(after_kill.get(f"c{i}:0") == 1 for i in acknowledged)  # every 2xx click is there, once
+    assert len(after_kill) in (len(acknowledged), len(acknowledged) + 1)  # at most the one in flight
+
+    server = start_server(word_run, tiny_mind / "dev", state, token_file, port)
+    try:
+        assert stream(stopped_at, acknowledged) == len(clicks)  # the client re-sends what was not acknowledged
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    final = stored()
+    assert len(final) == len(clicks) and set(final.values()) == {1}
+
+
+def test_serve_refuses_to_start_without_a_token(word_run: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("MMNEWSREC_TOKEN", raising=False)
+    assert main(["serve", "--run", str(word_run)]) == 1
+    assert "error: serve needs a write token: --token-file FILE or MMNEWSREC_TOKEN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--demo", "--host", "0.0.0.0"], "--demo leaves writes open and serves only on 127.0.0.1"),
+        (["--token-file", "/nonexistent/token"], "--token-file /nonexistent/token: No such file or directory"),
+        (["--demo", "--state", "mysql://x"], "the scheme must be sqlite:/// or redis://"),
+        (["--demo", "--news", "/nonexistent/news"], "--news /nonexistent/news: no such file or folder"),
+    ],
+)
+def test_serve_start_up_errors_are_one_line(word_run: Path, capsys, args: list[str], message: str) -> None:
+    assert main(["serve", "--run", str(word_run), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

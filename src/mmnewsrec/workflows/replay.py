@@ -24,14 +24,15 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_text
-from mmnewsrec.data.mind import find_image_dir, read_split
+from mmnewsrec.data.mind import MindSplit, find_image_dir, read_split
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
 from mmnewsrec.evaluation.report import metrics_table
-from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.predictor import NewsRecord, Predictor
 from mmnewsrec.serving.service import RecommenderService
 from mmnewsrec.serving.state import SQLiteStore
 from mmnewsrec.workflows.serve import read_news_records
@@ -70,6 +71,25 @@ def run_replay(
         raise ConfigError(f"replay needs a labelled split; {directory} has no click labels")
     records = read_news_records([directory])
     predictor.encode_news(records, progress=progress)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one user at a time: small products, where extra threads only add overhead
+    try:
+        return _replay(predictor, run, data, directory, records, cold_start, limit, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _replay(
+    predictor: Predictor,
+    run: str | Path,
+    data: MindSplit,
+    directory: Path,
+    records: list[NewsRecord],
+    cold_start: str,
+    limit: int | None,
+    progress: bool,
+) -> dict[str, Any]:
+    split = data.name
 
     behaviors = data.behaviors
     times = behaviors["time"].cast(pa.int64()).to_numpy()

@@ -136,3 +136,33 @@ def test_refuses_to_overwrite_and_leaves_no_partial_output(tiny_mind: Path, tmp_
     with pytest.raises(RuntimeError, match="disk full"):
         generate_mind(tmp_path / "crashed", scale="tiny")
     assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary folder remains
+
+
+def test_interest_drift_moves_dev_clicks_away_from_the_history(tmp_path: Path) -> None:
+    """With drift, dev clicks agree less with the user's history subcategories; without, the files do not change."""
+    from mmnewsrec.data.mind import load_mind
+
+    def agreement(root: Path) -> float:
+        dataset = load_mind(root, splits=("dev",))
+        sub = dict(zip(dataset.news["news_id"].to_pylist(), dataset.news["subcategory"].to_pylist(), strict=True))
+        hits = total = 0
+        for row in dataset["dev"].behaviors.to_pylist():
+            liked = {sub[n] for n in row["history"] or []}
+            for news_id, label in zip(row["candidates"], row["labels"], strict=True):
+                if label and liked:
+                    hits += sub[news_id] in liked
+                    total += 1
+        return hits / total
+
+    generate_mind(tmp_path / "still", scale="tiny", seed=3, images=False)
+    generate_mind(tmp_path / "zero", scale="tiny", seed=3, images=False, interest_drift=0.0)
+    generate_mind(tmp_path / "moved", scale="tiny", seed=3, images=False, interest_drift=1.0)
+    for split in ("train", "dev", "test"):
+        for name in ("news.tsv", "behaviors.tsv"):
+            assert (tmp_path / "still" / split / name).read_bytes() == (tmp_path / "zero" / split / name).read_bytes()
+    assert (tmp_path / "moved" / "train" / "behaviors.tsv").read_bytes() == (
+        tmp_path / "still" / "train" / "behaviors.tsv"
+    ).read_bytes()
+    assert agreement(tmp_path / "moved") < agreement(tmp_path / "still") - 0.05
+    with pytest.raises(MmnewsrecError, match="interest_drift: must be between 0 and 1"):
+        generate_mind(tmp_path / "bad", scale="tiny", interest_drift=1.5)

@@ -32,6 +32,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         preset=args.preset,
         overwrite=args.overwrite,
         progress=args.progress,
+        interest_drift=args.interest_drift,
     )
     print(
         json.dumps(
@@ -242,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         choices=sorted(PRESETS),
         help="kind of world: " + "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items()),
+    )
+    p.add_argument(
+        "--interest-drift",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="share of users (0-1) whose interests move after the train period (default: the preset's, 0)",
     )
     p.add_argument("--no-images", action="store_true", help="skip writing images/")
     p.add_argument("--overwrite", action="store_true", help="replace an existing non-empty --out")

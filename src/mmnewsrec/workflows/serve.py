@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import torch
 
 from mmnewsrec.data.images import attach_images
 from mmnewsrec.data.mind import NEWS_FILE, build_catalogue, find_image_dir, read_news
@@ -131,6 +132,9 @@ def serve(
     if token is None and not demo:
         raise ConfigError(f"serve needs a write token: --token-file FILE or {TOKEN_ENV}=... (or --demo, local only)")
     service = build_service(run, news, state, cache_dir, cold_start, progress)
+    # Requests are single users: small products that extra intra-op threads only slow down (and the
+    # server's worker threads would oversubscribe the cores).
+    torch.set_num_threads(1)
     app = create_app(service, None if demo else token)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -74,6 +74,9 @@ class WorldParameters:
         empty_abstract_fraction: news without an abstract.
         title_words / abstract_words: (low, high) word counts drawn per part, high exclusive:
             subcategory words, category words, common words.
+        interest_drift: share of users whose interests move when the train period ends: their dev
+            and test clicks follow another user's interests, while their histories show the old ones
+            (what real-time updating from clicks can catch up with; 0 = interests never move).
     """
 
     subcategory_spread: float = 0.6
@@ -99,6 +102,7 @@ class WorldParameters:
     empty_abstract_fraction: float = 0.07
     title_words: tuple[tuple[int, int], ...] = ((2, 4), (0, 2), (3, 7))
     abstract_words: tuple[tuple[int, int], ...] = ((2, 5), (1, 4), (8, 18))
+    interest_drift: float = 0.0
 
 
 PARAMETERS = WorldParameters()

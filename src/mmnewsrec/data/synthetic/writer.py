@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,11 +75,13 @@ def generate_mind(
     progress: bool = False,
     click_model: ClickModel | None = None,
     preset: str = "default",
+    interest_drift: float | None = None,
 ) -> SynthSummary:
     """Writes a synthetic MIND-format dataset (``train/``, ``dev/``, ``test/``, ``images/``) to ``out``.
 
-    The output is a pure function of ``scale``, ``seed``, ``preset`` (see :data:`PRESETS`) and
-    ``click_model`` (default: the preset's). Files are written to a
+    The output is a pure function of ``scale``, ``seed``, ``preset`` (see :data:`PRESETS`),
+    ``click_model`` (default: the preset's) and ``interest_drift`` (default: the preset's, 0: see
+    :class:`WorldParameters`). Files are written to a
     temporary folder beside ``out`` and renamed into place, so an interrupted run leaves nothing
     that looks like a dataset.
 
@@ -99,6 +101,10 @@ def generate_mind(
         raise MmnewsrecError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     model = click_model or PRESETS[preset].click_model
     params = PRESETS[preset].params
+    if interest_drift is not None:
+        if not 0.0 <= interest_drift <= 1.0:
+            raise MmnewsrecError(f"interest_drift: must be between 0 and 1, got {interest_drift}")
+        params = replace(params, interest_drift=interest_drift)
     rng = np.random.default_rng(seed)
     world, subcats = build_world(size, model, rng, params)
     max_history = params.max_history_tiny if scale == "tiny" else params.max_history
@@ -118,6 +124,9 @@ def generate_mind(
         rates: dict[str, float] = {}
         train_clicks: list[list[int]] = [[] for _ in range(size.users)]
         for split in ("train", "dev", "test"):
+            if split == "dev" and params.interest_drift > 0:
+                movers = np.flatnonzero(rng.random(size.users) < params.interest_drift)
+                world.user_interest[movers] = world.user_interest[rng.permutation(movers)]
             n_imp = getattr(size, f"{split}_impressions")
             sample = sample_impressions(world, size, model, n_imp, SPLIT_DAYS[split], rng, params)
             owner = sample["owner"]

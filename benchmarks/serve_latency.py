@@ -1,0 +1,277 @@
+"""The live service under load: latency, throughput, click-to-recommendation, add_news, memory.
+
+Starts the real server (``mmnewsrec serve``, one process, SQLite state with ``synchronous=FULL``)
+on a run trained on synthetic ``small`` (default ``runs/small-text``: ``configs/text_minilm.yaml``,
+frozen MiniLM), with every news of the dataset preloaded (51k) and 10k users whose histories come
+from the training split. A bounded asyncio load generator (one keep-alive connection per worker,
+a fixed time per cell) drives it over loopback in a separate process:
+
+* ``GET /users/{id}/recommendations?k=10``, ``POST /users/{id}/clicks``, ``POST /rank`` (20 history
+  news, 40 candidates) at concurrency 1, 8, 32: p50 / p99 latency and requests/s;
+* click then recommend, 200 times: is the clicked news gone from the very next recommendation, and
+  how long from the click's acknowledgement to that recommendation;
+* ``POST /news`` of fresh articles (new titles, so MiniLM encodes them): news/s;
+* the server's peak RSS (VmHWM);
+* ``--index``: exact numpy search against faiss ``IndexIDMap2(IndexFlatIP)`` at 100k news.
+
+    .venv/bin/python benchmarks/serve_latency.py [--run runs/small-text] [--seconds 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "benchmark-token"
+
+
+class Connection:
+    """One HTTP/1.1 keep-alive connection; the smallest client, so the load generator stays cheap."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    async def open(self) -> Connection:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def request(self, method: str, path: str, body: object | None = None) -> tuple[int, bytes]:
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + payload)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def load(port: int, make_request, concurrency: int, seconds: float) -> dict[str, float]:
+    """Workers send requests back to back for ``seconds``; latency of each, then percentiles."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(seed)
+        connection = await Connection(port).open()
+        while time.perf_counter() < deadline:
+            method, path, body = make_request(rng)
+            start = time.perf_counter()
+            status, _ = await connection.request(method, path, body)
+            latencies.append(time.perf_counter() - start)
+            errors += status >= 300
+        connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "per_s": len(latencies) / elapsed,
+    }
+
+
+async def click_then_recommend(port: int, users: list[str], trials: int) -> dict[str, float]:
+    connection = await Connection(port).open()
+    reflected, waits = 0, []
+    for i in range(trials):
+        user = users[i]
+        _, body = await connection.request("GET", f"/users/{user}/recommendations?k=10")
+        before = [r["news_id"] for r in json.loads(body)["recommendations"]]
+        status, _ = await connection.request("POST", f"/users/{user}/clicks", {"news_id": before[0]})
+        acknowledged = time.perf_counter()
+        assert status == 201
+        _, body = await connection.request("GET", f"/users/{user}/recommendations?k=10")
+        waits.append(time.perf_counter() - acknowledged)
+        after = [r["news_id"] for r in json.loads(body)["recommendations"]]
+        reflected += before[0] not in after and after != before
+    connection.close()
+    return {"trials": trials, "reflected_in_next": reflected, "ack_to_next_ms_p50": 1000 * float(np.median(waits))}
+
+
+async def add_news(port: int, titles: list[str], batches: int, size: int) -> dict[str, float]:
+    connection = await Connection(port).open()
+    rng = random.Random(7)
+    total, started = 0, time.perf_counter()
+    for b in range(batches):
+        news = []
+        for i in range(size):
+            words = rng.choice(titles).split() + rng.choice(titles).split()
+            rng.shuffle(words)
+            news.append({"news_id": f"FRESH-{b}-{i}", "category": "news", "title": " ".join(words[:12])})
+        status, body = await connection.request("POST", "/news", {"news": news})
+        assert status == 201, body
+        total += size
+    elapsed = time.perf_counter() - started
+    connection.close()
+    return {"news": total, "seconds": elapsed, "news_per_s": total / elapsed}
+
+
+def prepare_state(data: Path, folder: Path, users: int) -> tuple[list[str], list[str], list[str]]:
+    """10k users with their training histories in a SQLite store; returns users, news ids, titles."""
+    from mmnewsrec.data.mind import read_news, read_split
+    from mmnewsrec.serving.state import Event, SQLiteStore
+
+    train = read_split(data / "train")
+    rows = train.behaviors.select(["user_id", "history"]).to_pylist()
+    seen: dict[str, list[str]] = {}
+    for row in rows:
+        if row["user_id"] not in seen and row["history"]:
+            seen[row["user_id"]] = row["history"]
+        if len(seen) == users:
+            break
+    store = SQLiteStore(folder / "state.db", synchronous="OFF")
+    events = [Event(u, n, 1_000_000 + i, True) for u, history in seen.items() for i, n in enumerate(history)]
+    store.record(events)
+    store.close()
+    news = [read_news(data / split / "news.tsv") for split in ("train", "dev", "test")]
+    ids = sorted({i for table in news for i in table["news_id"].to_pylist()})
+    titles = news[0]["title"].to_pylist()
+    return list(seen), ids, titles
+
+
+def start_server(run: Path, data: Path, folder: Path, port: int) -> tuple[subprocess.Popen, float]:
+    (folder / "token").write_text(TOKEN)
+    command = [sys.executable, "-m", "mmnewsrec", "-q", "serve", "--run", str(run), "--news", str(data)]
+    command += ["--state", f"sqlite:///{folder / 'state.db'}", "--port", str(port)]
+    command += ["--token-file", str(folder / "token")]
+    started = time.perf_counter()
+    server = subprocess.Popen(command)
+    import urllib.request
+
+    while True:
+        if server.poll() is not None:
+            raise SystemExit("the server exited")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                health = json.loads(response.read())
+                assert health["news"] > 0
+                return server, time.perf_counter() - started
+        except OSError:
+            time.sleep(0.5)
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
+
+
+def index_comparison(num_news: int = 100_000, dim: int = 128, queries: int = 500) -> list[dict[str, float]]:
+    """Top-10 query time of the service's exact numpy index and of faiss' flat IP index with ids."""
+    import torch
+
+    from mmnewsrec.serving.index import NewsIndex, NewsMeta
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((num_news, dim)).astype(np.float32)
+    ids = [f"N{i}" for i in range(num_news)]
+    query = rng.standard_normal((queries, dim)).astype(np.float32)
+    index = NewsIndex(dim)
+    index.add(ids, vectors, [NewsMeta()] * num_news)
+    exclude = ids[:50]  # a history's worth of seen news
+    started = time.perf_counter()
+    ours = [index.search(q, 10, exclude) for q in query]
+    numpy_ms = (time.perf_counter() - started) / queries * 1000
+    out = [{"index": "numpy exact (used)", "news": num_news, "ms_per_query": numpy_ms}]
+    try:
+        import faiss
+    except ImportError:
+        print("faiss not installed (pip install faiss-cpu): numpy only", file=sys.stderr)
+        return out
+    faiss.omp_set_num_threads(1)
+    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    flat.add_with_ids(vectors, np.arange(num_news, dtype=np.int64))
+    started = time.perf_counter()
+    for q in query:  # one query at a time, as requests come; ask for 10 + the seen news, drop the seen
+        _, found = flat.search(q[None], 10 + len(exclude))
+    faiss_ms = (time.perf_counter() - started) / queries * 1000
+    assert [n for n, _ in ours[-1]][:5] == [ids[i] for i in found[0] if i >= 50][:5]
+    out.append({"index": "faiss IndexIDMap2(IndexFlatIP)", "news": num_news, "ms_per_query": faiss_ms})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("runs/small-text"))
+    parser.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per load cell")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--index", action="store_true", help="also compare numpy and faiss search at 100k news")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args()
+    import yaml
+
+    data = args.data or Path(yaml.safe_load((args.run / "config.yaml").read_text())["data"]["root"])
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="mmnewsrec-serve-bench-") as tmp:
+        folder = Path(tmp)
+        users, news_ids, titles = prepare_state(data, folder, args.users)
+        server, startup = start_server(args.run, data, folder, args.port)
+        results["startup_s"] = startup
+        try:
+            rng = random.Random(0)
+
+            def recommendations(r: random.Random):
+                return "GET", f"/users/{r.choice(users)}/recommendations?k=10", None
+
+            def clicks(r: random.Random):
+                return "POST", f"/users/{r.choice(users)}/clicks", {"news_id": r.choice(news_ids)}
+
+            def rank(r: random.Random):
+                return "POST", "/rank", {"history": r.sample(news_ids, 20), "candidates": r.sample(news_ids, 40)}
+
+            asyncio.run(load(args.port, recommendations, 4, 2.0))  # warm-up
+            cells = []
+            for name, make in (("recommendations k=10", recommendations), ("clicks", clicks), ("rank 20/40", rank)):
+                for concurrency in (1, 8, 32):
+                    cell = asyncio.run(load(args.port, make, concurrency, args.seconds))
+                    cell["endpoint"] = name
+                    cells.append(cell)
+                    print(json.dumps(cell), flush=True)
+            results["load"] = cells
+            rng.shuffle(users)
+            results["click_then_recommend"] = asyncio.run(click_then_recommend(args.port, users, 200))
+            print(json.dumps(results["click_then_recommend"]), flush=True)
+            results["add_news"] = asyncio.run(add_news(args.port, titles, batches=4, size=500))
+            print(json.dumps(results["add_news"]), flush=True)
+            results["server_peak_rss_mib"] = peak_rss_mib(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    if args.index:
+        results["index"] = index_comparison()
+    print(json.dumps(results, indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

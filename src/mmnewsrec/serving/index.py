@@ -153,7 +153,8 @@ class NewsIndex:
                 return []
             scores = scores.masked_fill(~keep, -torch.inf)
             top = torch.topk(scores, min(k, available))  # sorted, best first
-            return [(self._ids[row], score) for row, score in zip(top.indices.tolist(), top.values.tolist(), strict=True)]
+            rows, values = top.indices.tolist(), top.values.tolist()
+            return [(self._ids[row], score) for row, score in zip(rows, values, strict=True)]
 
     def mask(self, keep: Callable[[NewsMeta], bool]) -> np.ndarray:
         """A (size,) bool mask of the active rows whose metadata ``keep`` accepts (a filter for :meth:`search`)."""

@@ -62,6 +62,7 @@ class LoopState:
     stopped_early: bool = False
     processes: int = 1
     history: list[dict] = field(default_factory=list)
+    elapsed_s: float = 0.0  # wall-clock seconds of training (evaluations included), across resumes
 
 
 def learning_rates(config: TrainingConfig) -> dict[str, float]:
@@ -192,6 +193,12 @@ def train(
         total=total_steps, initial=state.step, desc="train", disable=not (progress and accelerator.is_main_process)
     )
     loss_sum, loss_count, started, samples_seen = 0.0, 0, time.perf_counter(), 0
+    elapsed_before = state.elapsed_s
+
+    def clock() -> LoopState:
+        """Brings ``state.elapsed_s`` up to now (what every log record and checkpoint carries)."""
+        state.elapsed_s = elapsed_before + time.perf_counter() - started
+        return state
     done = state.step >= total_steps or state.stopped_early
     # Whole optimiser steps only: an epoch never leaves half-accumulated gradients behind, so a
     # checkpoint at an epoch or step boundary captures the complete training state.
@@ -233,13 +240,14 @@ def train(
                     "epoch": state.epoch,
                     "loss": loss_sum / loss_count,
                     "samples_per_s": rate,
+                    "elapsed_s": clock().elapsed_s,
                 }
                 log.write("train", record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", samples_s=f"{rate:.1f}")
                 loss_sum, loss_count = 0.0, 0
             if config.eval_every and state.step % config.eval_every == 0:
-                _evaluate(core, features, dev_arrays, config, state, run, log, accelerator, progress)
-                _save_checkpoint(last, core, optimizer, scheduler, state, accelerator, history_cache)
+                _evaluate(core, features, dev_arrays, config, clock(), run, log, accelerator, progress)
+                _save_checkpoint(last, core, optimizer, scheduler, clock(), accelerator, history_cache)
             if on_step is not None:
                 on_step(state)
             if state.step >= total_steps or state.stopped_early:
@@ -248,12 +256,12 @@ def train(
         if state.batch_in_epoch >= usable:  # the epoch ran to its end (possibly on the last step)
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
             if not config.eval_every:
-                _evaluate(core, features, dev_arrays, config, state, run, log, accelerator, progress)
-            _save_checkpoint(last, core, optimizer, scheduler, state, accelerator, history_cache)
+                _evaluate(core, features, dev_arrays, config, clock(), run, log, accelerator, progress)
+            _save_checkpoint(last, core, optimizer, scheduler, clock(), accelerator, history_cache)
     bar.close()
     if dev_arrays is not None and not state.history:
-        _evaluate(core, features, dev_arrays, config, state, run, log, accelerator, progress)
-    _save_checkpoint(last, core, optimizer, scheduler, state, accelerator, history_cache)
+        _evaluate(core, features, dev_arrays, config, clock(), run, log, accelerator, progress)
+    _save_checkpoint(last, core, optimizer, scheduler, clock(), accelerator, history_cache)
     if accelerator.is_main_process and dev_arrays is None:  # nothing to select on: the final weights
         with atomic_directory(run.best) as tmp:
             save_weights(core, tmp)
@@ -285,7 +293,7 @@ def _evaluate(
             model, features, arrays, config.history_len, config.eval_batch_size, accelerator.device, progress
         )
         metrics = result.metrics.to_dict()
-        record = {"step": state.step, "epoch": state.epoch, **metrics}
+        record = {"step": state.step, "epoch": state.epoch, **metrics, "elapsed_s": state.elapsed_s}
         state.history.append(record)
         log.write("eval", record)
         logger.info(

@@ -192,6 +192,8 @@ def run_train(
         "best_step": state.best_step,
         "processes": state.processes,
         "evaluated": dev_arrays is not None,
+        "train_seconds": round(state.elapsed_s, 3),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
     if dev_arrays is not None:
         _, _, best = run.load_model()

@@ -31,9 +31,10 @@ from mmnewsrec.serving.state import Event, StateStore
 
 logger = logging.getLogger(__name__)
 
-#: How a user without clicks is served: the model's empty-history vector, or the most clicked
-#: fresh news (see ``mmnewsrec replay``, which measures both).
-COLD_START = ("model", "popularity")
+#: How a user without clicks is served: the most clicked fresh news, or the model's empty-history
+#: vector. ``mmnewsrec replay`` measures both on impressions of users without clicks: popularity
+#: ranks better (AUC 0.624 vs 0.599 on synthetic small, 0.656 vs 0.498 on the realistic preset).
+COLD_START = ("popularity", "model")
 
 
 class NotFound(RequestError):
@@ -67,7 +68,7 @@ class RecommenderService:
         predictor: Predictor,
         store: StateStore,
         pool: int = 200,
-        cold_start: str = "model",
+        cold_start: str = "popularity",
         sync_seconds: float = 1.0,
         user_cache_size: int = 100_000,
         now: Callable[[], float] = clock.time,

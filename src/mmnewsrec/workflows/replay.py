@@ -58,7 +58,7 @@ def run_replay(
     data_root: str | Path | None = None,
     split: str = "dev",
     cache_dir: str | Path | None = None,
-    cold_start: str = "model",
+    cold_start: str = "popularity",
     limit: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def build_service(
     news: Sequence[str | Path] = (),
     state: str | None = None,
     cache_dir: str | Path | None = None,
-    cold_start: str = "model",
+    cold_start: str = "popularity",
     progress: bool = True,
 ) -> RecommenderService:
     """Loads the run, opens the store (default: ``RUN/serve/state.db``), preloads the news."""
@@ -116,7 +116,7 @@ def serve(
     token_file: str | Path | None = None,
     demo: bool = False,
     cache_dir: str | Path | None = None,
-    cold_start: str = "model",
+    cold_start: str = "popularity",
     progress: bool = True,
 ) -> None:
     """Serves until interrupted. Without ``demo`` a write token is required."""

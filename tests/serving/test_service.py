@@ -155,4 +155,5 @@ def test_static_scores_equal_evaluate(word_run: Path, tiny_mind: Path, tmp_path:
     split = read_split(tiny_mind / "dev")
     for m, row in enumerate(split.behaviors.to_pylist()[:20]):
         got = service.scores(row["history"], row["candidates"])
-        np.testing.assert_allclose(got, expected[arrays.cand_offsets[m] : arrays.cand_offsets[m + 1]], rtol=1e-5, atol=1e-6)
+        want = expected[arrays.cand_offsets[m] : arrays.cand_offsets[m + 1]]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -199,6 +199,7 @@ def train(
         """Brings ``state.elapsed_s`` up to now (what every log record and checkpoint carries)."""
         state.elapsed_s = elapsed_before + time.perf_counter() - started
         return state
+
     done = state.step >= total_steps or state.stopped_early
     # Whole optimiser steps only: an epoch never leaves half-accumulated gradients behind, so a
     # checkpoint at an epoch or step boundary captures the complete training state.

@@ -118,7 +118,12 @@ def test_an_unknown_user_gets_a_cold_start_answer(word_run: Path, tiny_mind: Pat
         word_run, tiny_mind, open_store(f"sqlite:///{tmp_path / 'a.db'}"), now=Clock(), cold_start="model"
     )
     popular = make_service(
-        word_run, tiny_mind, open_store(f"sqlite:///{tmp_path / 'b.db'}"), now=Clock(), cold_start="popularity"
+        word_run,
+        tiny_mind,
+        open_store(f"sqlite:///{tmp_path / 'b.db'}"),
+        now=Clock(),
+        cold_start="popularity",
+        sync_seconds=0.0,
     )
     assert len(model.recommend("NEWUSER", k=5)) == 5
     top = popular.recommend("NEWUSER", k=3)[0].news_id

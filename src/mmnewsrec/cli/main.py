@@ -173,6 +173,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         demo=args.demo,
         cache_dir=args.cache_dir,
         cold_start=args.cold_start,
+        workers=args.workers,
         progress=args.progress,
     )
     return 0
@@ -188,9 +189,33 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mmnewsrec.workflows.report import run_report
+
+    result = run_report(
+        args.runs,
+        data_root=args.data,
+        split=args.split,
+        out=args.out,
+        baseline=args.baseline,
+        samples=args.samples,
+        vectors=not args.no_vectors,
+        progress=args.progress,
+    )
+    print(result["markdown"])
+    print(f"\n(report in {Path(result['out']) / 'report.md'} and report.html)")
+    return 0
+
+
 def _port(text: str) -> int:
     if not text.isdigit() or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0-65535, got {text!r}")
+    return int(text)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return int(text)
 
 
@@ -343,6 +368,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="baselines only: skip the two models")
     p.set_defaults(func=_cmd_demo)
 
+    p = command("report", "compare runs: tables with bootstrap intervals, paired tests, breakdowns, figures")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="run folders written by train")
+    p.add_argument("--data", type=Path, default=None, help="dataset root (default: the first run's)")
+    p.add_argument("--split", default="dev", help="labelled split to compare on (default: dev)")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: report/ beside the first run)")
+    p.add_argument("--baseline", default=None, help="run name the others are compared with (default: the first)")
+    p.add_argument(
+        "--samples", type=_positive_int, default=1000, help="bootstrap resamples over impressions (default: 1000)"
+    )
+    p.add_argument("--no-vectors", action="store_true", help="skip encoding news for the vector diversity")
+    p.set_defaults(func=_cmd_report)
+
     p = command("serve", "serve a trained run over HTTP: recommendations that follow each click (needs [serve])")
     p.add_argument("--run", required=True, type=Path, help="run folder written by train")
     p.add_argument(
@@ -363,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file", type=Path, default=None, help="file holding the write token (default: $MMNEWSREC_TOKEN)"
     )
     p.add_argument("--demo", action="store_true", help="no write token, 127.0.0.1 only (for the local web page)")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="server processes behind the port, each a replica over the shared state store (default: 1)",
+    )
     p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
     p.add_argument(
         "--cold-start",

@@ -8,7 +8,7 @@ impressions for both runs. Only impressions with a click and a non-click count, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,22 +189,27 @@ def subset_metrics(
     return out, counts
 
 
-def top_k(scores: np.ndarray, offsets: np.ndarray, k: int = 10) -> list[np.ndarray]:
-    """Flat candidate positions of each impression's k best (by descending score, ties by position)."""
-    lists = []
-    for start, end in zip(offsets[:-1], offsets[1:], strict=True):
-        order = np.argsort(-scores[start:end], kind="stable")[:k]
-        lists.append(start + order)
-    return lists
+def top_k(scores: np.ndarray, offsets: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The k best candidates of every impression (descending score, ties by position).
+
+    Shape:
+        scores (N,), offsets (M + 1,) -> flat candidate positions (L,) grouped by impression in rank
+        order, and the impression of each (L,).
+    """
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    order = np.lexsort((np.arange(len(scores)), -scores, owner))  # by impression, then score
+    rank = np.arange(len(scores)) - offsets[owner]  # owner is sorted: slot j belongs to owner[j]
+    chosen = order[rank < k]
+    return chosen, owner[chosen]
 
 
 def beyond_accuracy(
     scores: np.ndarray,
     offsets: np.ndarray,
-    candidates: np.ndarray,
-    categories: Mapping[str, str],
-    popularity: Mapping[str, float],
-    vectors: Mapping[str, np.ndarray] | None = None,
+    news_codes: np.ndarray,
+    category_codes: np.ndarray,
+    popularity: np.ndarray,
+    vectors: np.ndarray | None = None,
     k: int = 10,
     pairs: int = 2000,
     seed: int = 0,
@@ -213,47 +218,50 @@ def beyond_accuracy(
 
     Args:
         scores, offsets: the run's scores (N,) and the impressions' offsets (M + 1,).
-        candidates: (N,) news ids; categories: news id -> category.
-        popularity: news id -> probability that a user clicks it (e.g. its share of the log's
-            clicks; a news never clicked counts as half a click).
-        vectors: news id -> the run's news vector, for the mean pairwise cosine distance.
+        news_codes: (N,) integer id of each candidate's news (rows of ``popularity`` and ``vectors``).
+        category_codes: (N,) integer category of each candidate.
+        popularity: (V,) probability that a user clicks each news (e.g. its share of the log's
+            clicks), > 0.
+        vectors: (V, D) the run's news vectors, for the mean pairwise cosine distance.
 
     Returns:
         ``category_diversity`` (distinct categories / list length, mean over lists),
-        ``vector_diversity`` (mean pairwise cosine distance; absent without ``vectors``),
+        ``vector_diversity`` (mean pairwise cosine distance within a list; only with ``vectors``),
         ``coverage`` (distinct recommended news / distinct candidates), ``novelty`` (mean
-        -log2 popularity of recommended news) and ``personalisation`` (1 - mean Jaccard overlap of
-        the lists of ``pairs`` random pairs of impressions of different users... or of different
-        impressions when user ids are not known).
+        -log2 popularity of the recommended news) and ``personalisation`` (1 - mean Jaccard overlap
+        of the lists of ``pairs`` random pairs of different impressions).
     """
-    lists = [candidates[positions] for positions in top_k(scores, offsets, k)]
-    diversity = np.mean([len({categories[n] for n in items}) / len(items) for items in lists])
-    recommended = {n for items in lists for n in items}
-    floor = min(popularity.values(), default=1.0) / 2 if popularity else 1.0
-    novelty = np.mean([-np.log2(popularity.get(n, floor)) for items in lists for n in items])
-    rng = np.random.default_rng(seed)
-    sets = [set(items) for items in lists]
-    if len(sets) > 1:
-        first = rng.integers(0, len(sets), pairs)
-        second = (first + rng.integers(1, len(sets), pairs)) % len(sets)  # never the same list
-        overlap = np.mean([len(sets[a] & sets[b]) / len(sets[a] | sets[b]) for a, b in zip(first, second, strict=True)])
-    else:
-        overlap = 1.0
+    chosen, owner = top_k(scores, offsets, k)
+    num = len(offsets) - 1
+    lengths = np.bincount(owner, minlength=num)
+    categories = category_codes[chosen]
+    distinct = np.unique(owner * (int(category_codes.max(initial=0)) + 1) + categories)
+    per_list = np.bincount(distinct // (int(category_codes.max(initial=0)) + 1), minlength=num)
+    nonempty = lengths > 0
+    news = news_codes[chosen]
     out = {
-        "category_diversity": float(diversity),
-        "coverage": len(recommended) / len(set(candidates.tolist())),
-        "novelty": float(novelty),
-        "personalisation": float(1.0 - overlap),
+        "category_diversity": float(np.mean(per_list[nonempty] / lengths[nonempty])),
+        "coverage": len(np.unique(news)) / len(np.unique(news_codes)),
+        "novelty": float(np.mean(-np.log2(popularity[news]))),
     }
+    rng = np.random.default_rng(seed)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    if num > 1:
+        first = rng.integers(0, num, pairs)
+        second = (first + rng.integers(1, num, pairs)) % num  # never the same list
+        overlaps = []
+        for a, b in zip(first, second, strict=True):
+            left, right = set(news[starts[a] : starts[a + 1]].tolist()), set(news[starts[b] : starts[b + 1]].tolist())
+            overlaps.append(len(left & right) / max(1, len(left | right)))
+        out["personalisation"] = float(1.0 - np.mean(overlaps))
+    else:
+        out["personalisation"] = 0.0
     if vectors is not None:
-        distances = []
-        for items in lists:
-            if len(items) < 2:
-                continue
-            matrix = np.stack([vectors[n] for n in items]).astype(np.float64)
-            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-            cosine = matrix @ matrix.T
-            upper = np.triu_indices(len(items), 1)
-            distances.append(float(np.mean(1.0 - cosine[upper])))
-        out["vector_diversity"] = float(np.mean(distances)) if distances else float("nan")
+        # Mean pairwise cosine of n unit vectors = (|sum|^2 - n) / (n (n - 1)).
+        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        many = lengths >= 2
+        sums = np.add.reduceat(unit[news].astype(np.float64), starts[:-1][nonempty], axis=0)  # (M', D)
+        n = lengths[nonempty].astype(np.float64)
+        mean_cosine = ((sums**2).sum(axis=1) - n) / np.maximum(n * (n - 1), 1)
+        out["vector_diversity"] = float(np.mean(1.0 - mean_cosine[many[nonempty]])) if many.any() else float("nan")
     return out

@@ -39,6 +39,7 @@ def training_curves(curves: Mapping[str, Mapping[str, list[tuple[float, float, f
             (``elapsed_s`` NaN where a run's log has none).
     """
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    timed = False
     for index, (run, series) in enumerate(curves.items()):
         for row, key in enumerate(("loss", "auc")):
             points = series.get(key, [])
@@ -49,20 +50,33 @@ def training_curves(curves: Mapping[str, Mapping[str, list[tuple[float, float, f
             values = [p[2] for p in points]
             style = {"color": colour(index), "label": run, "marker": "o" if key == "auc" else None, "markersize": 4}
             axes[row][0].plot(steps, values, **style)
-            axes[row][1].plot(minutes, values, **style)
+            if any(m == m for m in minutes):  # runs trained before elapsed_s was logged have none
+                axes[row][1].plot(minutes, values, **style)
+                timed = True
     for row, label in enumerate(("training loss (cross-entropy)", "dev AUC")):
         axes[row][0].set_ylabel(label)
         axes[row][0].set_xlabel("optimiser step")
         axes[row][1].set_xlabel("training time (minutes, wall clock)")
         for column in range(2):
             axes[row][column].grid(alpha=0.3)
-    axes[0][0].set_title("against steps")
-    axes[0][1].set_title("against time")
+    axes[0][0].set_title("Training curves against optimiser steps")
+    axes[0][1].set_title("... and against training time")
+    if not timed:
+        for row in range(2):
+            axes[row][1].text(
+                0.5,
+                0.5,
+                "no wall-clock times in these runs' logs",
+                ha="center",
+                va="center",
+                transform=axes[row][1].transAxes,
+                color="grey",
+            )
     handles, labels = axes[1][0].get_legend_handles_labels()
     if not handles:
         handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", ncol=min(4, max(1, len(labels))), bbox_to_anchor=(0.5, 1.04))
-    figure.suptitle("Training curves", y=1.08)
+    figure.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), bbox_to_anchor=(0.5, 0.99))
+    figure.tight_layout()
     return _png(figure)
 
 

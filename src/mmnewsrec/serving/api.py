@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 from typing import Annotated, Any
 
@@ -115,7 +116,12 @@ def _describe(exc: RequestValidationError) -> str:
 
 
 def create_app(service: RecommenderService, token: str | None, max_body: int = MAX_BODY_BYTES) -> FastAPI:
-    """The API for a service. ``token=None`` leaves writes open (``serve --demo``, bound to 127.0.0.1)."""
+    """The API for a service. ``token=None`` leaves writes open (``serve --demo``, bound to 127.0.0.1).
+
+    Endpoints are ``async`` and call the service on the event loop: the work is CPU-bound and
+    short (milliseconds), so one request at a time per process beats a thread pool contending for
+    the GIL. ``serve --workers N`` adds processes to use more cores.
+    """
     app = FastAPI(
         title="mmnewsrec",
         summary="News recommendations that follow each click",
@@ -151,7 +157,7 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     async def bad_request(_: Request, exc: RequestError) -> JSONResponse:
         return _error(400, str(exc))
 
-    def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+    async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
         if token is None:
             return
         scheme, _, given = (authorization or "").partition(" ")
@@ -167,40 +173,45 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     write = [Depends(authorised)]
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok", "news": len(service.index), "model": service.predictor.config.name}
+    async def healthz() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "news": len(service.index),
+            "model": service.predictor.config.name,
+            "worker": os.getpid(),  # which replica answered (serve --workers N)
+        }
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/news", dependencies=write, status_code=201)
-    def add_news(body: NewsBatch) -> dict[str, Any]:
+    async def add_news(body: NewsBatch) -> dict[str, Any]:
         ids = service.add_news([item.model_dump() for item in body.news], time=body.time)
         return {"added": len(ids), "news": len(service.index)}
 
     @app.delete("/news/{news_id}", dependencies=write)
-    def retire_news(news_id: PathId) -> dict[str, Any]:
+    async def retire_news(news_id: PathId) -> dict[str, Any]:
         if not service.retire_news([news_id]):
             raise NotFound(f"news id {news_id!r} is not a candidate")
         return {"retired": news_id, "news": len(service.index)}
 
     @app.post("/users/{user_id}/clicks", dependencies=write, status_code=201)
-    def click(user_id: PathId, body: ClickIn) -> dict[str, Any]:
+    async def click(user_id: PathId, body: ClickIn) -> dict[str, Any]:
         new = service.click(user_id, body.news_id, body.time, body.click_id)
         if new:
             clicks.inc()
         return {"user_id": user_id, "recorded": new}
 
     @app.post("/users/{user_id}/impressions", dependencies=write, status_code=201)
-    def impression(user_id: PathId, body: ImpressionIn) -> dict[str, Any]:
+    async def impression(user_id: PathId, body: ImpressionIn) -> dict[str, Any]:
         new = service.impression(user_id, body.shown, body.clicked, body.time, body.impression_id)
         if new:
             clicks.inc(len(set(body.clicked)))
         return {"user_id": user_id, "recorded": new}
 
     @app.get("/users/{user_id}/recommendations")
-    def recommendations(
+    async def recommendations(
         user_id: PathId,
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         exclude_seen: bool = True,
@@ -211,12 +222,12 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         return Recommendations(user_id=user_id, recommendations=[RecommendationOut(**vars(r)) for r in recs])
 
     @app.get("/users/{user_id}", dependencies=write)
-    def user(user_id: PathId) -> UserOut:
+    async def user(user_id: PathId) -> UserOut:
         history = [HistoryItem(news_id=n, time=t) for n, t in service.history(user_id)]
         return UserOut(user_id=user_id, history=history)
 
     @app.post("/rank")
-    def rank(body: RankIn) -> Ranking:
+    async def rank(body: RankIn) -> Ranking:
         ranked = service.rank(body.history, body.candidates, body.time)
         return Ranking(ranking=[Scored(news_id=n, score=s) for n, s in ranked])
 

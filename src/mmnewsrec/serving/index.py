@@ -1,10 +1,11 @@
 """The candidate index of the live service: news vectors by id, added and retired while serving.
 
-Search is exact inner product over one contiguous float32 matrix (a BLAS matrix-vector product,
-then ``torch.topk``). ``benchmarks/serve_latency.py --index`` measures it against faiss'
-``IndexIDMap2(IndexFlatIP)``: at 100k news of dimension 128 both answer a top-10 query in about a
-millisecond on 2 cores, and exact numpy needs no extra dependency and no id bookkeeping on removal,
-so it is the one used. Retired rows are masked, then compacted once a quarter of the rows are dead.
+Search is exact inner product over one contiguous float32 matrix (numpy's BLAS matrix-vector
+product, then ``torch.topk``). ``benchmarks/serve_latency.py --index`` measures it against faiss'
+``IndexIDMap2(IndexFlatIP)`` one query at a time, as requests come: see ``benchmarks/README.md``
+for the numbers that chose it (exact numpy was faster at 100k news on this 2-core machine, needs no
+extra dependency, and filters and removals are a boolean mask). Retired rows are masked, then
+compacted once a quarter of the rows are dead.
 """
 
 from __future__ import annotations
@@ -140,19 +141,19 @@ class NewsIndex:
         """
         with self._lock:
             size = self._size
-            scores = torch.from_numpy(self._vectors[:size]) @ torch.from_numpy(query.astype(np.float32))  # (size,)
-            keep = torch.from_numpy(self._active[:size])
-            if allowed is not None:
-                keep = keep & torch.from_numpy(allowed[:size])
+            scores = self._vectors[:size] @ query.astype(np.float32)  # (size,): numpy's BLAS matvec
+            keep = self._active[:size] if allowed is None else self._active[:size] & allowed[:size]
             rows = [self._rows[news_id] for news_id in exclude if news_id in self._rows]
-            if rows:
-                keep = keep.clone()
+            if rows or allowed is not None or len(self._rows) < size:
+                keep = keep.copy()
                 keep[rows] = False
-            available = int(keep.sum())
+                scores[~keep] = -np.inf
+                available = int(keep.sum())
+            else:
+                available = size
             if not available:
                 return []
-            scores = scores.masked_fill(~keep, -torch.inf)
-            top = torch.topk(scores, min(k, available))  # sorted, best first
+            top = torch.topk(torch.from_numpy(scores), min(k, available))  # sorted, best first
             rows, values = top.indices.tolist(), top.values.tolist()
             return [(self._ids[row], score) for row, score in zip(rows, values, strict=True)]
 

@@ -91,6 +91,9 @@ class RecommenderService:
         self._users: OrderedDict[str, tuple[tuple[tuple[str, int], ...], torch.Tensor]] = OrderedDict()
         self._user_cache_size = user_cache_size
         self.clicks_recorded = 0
+        self._version = 0  # bumped whenever news or counters change (invalidates the popularity order)
+        self._popular_order: tuple[int, list[str], np.ndarray] | None = None
+        self._popular_at, self._news_changed = 0.0, False
         self.sync(force=True)
 
     # ----------------------------------------------------------------------------------- news
@@ -108,17 +111,25 @@ class RecommenderService:
             vectors = self.predictor.encode_news(checked).numpy()  # (N, D)
             metas = [NewsMeta(r.category, r.subcategory, r.title, r.abstract, r.image, published) for r in checked]
             self.index.add([r.news_id for r in checked], vectors, metas)
+            self._version += 1
+            self._news_changed = True
             self._users.clear()  # a replaced news vector changes the users who clicked it
         return [r.news_id for r in checked]
 
     def retire_news(self, news_ids: Sequence[str]) -> int:
         """Stops recommending these news (they stay readable in histories). Returns how many were candidates."""
-        return self.index.retire(news_ids)
+        with self._lock:
+            self._version += 1
+            self._news_changed = True
+            return self.index.retire(news_ids)
 
     def retire_older_than(self, hours: float, now: int | None = None) -> int:
         """Stops recommending news published more than ``hours`` before ``now``."""
         now = int(self.now()) if now is None else now
-        return self.index.retire_older_than(now - int(hours * 3600))
+        with self._lock:
+            self._version += 1
+            self._news_changed = True
+            return self.index.retire_older_than(now - int(hours * 3600))
 
     def _require_news(self, news_ids: Iterable[str]) -> None:
         for news_id in news_ids:
@@ -175,6 +186,7 @@ class RecommenderService:
                     self.counters.observe(event.news_id, event.time, event.clicked)
                 if not events:
                     break
+                self._version += 1
             self._synced = clock.monotonic()
 
     # ----------------------------------------------------------------------------------- users
@@ -224,21 +236,25 @@ class RecommenderService:
             allowed = self._allowed(categories, max_age_hours, now)
             if not history and self.cold_start == "popularity":
                 pool = self._popular(exclude, allowed, max(k, self.pool))
+            elif not self.uses_stats:
+                # A dot-product scorer: the index's inner products are the model's scores already.
+                found = self.index.search(user.numpy(), k, tuple(exclude), allowed)
+                return [self._recommendation(news_id, score) for news_id, score in found]
             else:
                 pool = [i for i, _ in self.index.search(user.numpy(), max(k, self.pool), tuple(exclude), allowed)]
-                if self.uses_stats:
-                    pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
+                pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
             if not pool:
                 return []
-            scores = self._scores(user, pool, now)
             if not history and self.cold_start == "popularity":
                 scores = self._popularity_scores(pool)
+            else:
+                scores = self._scores(user, pool, now)
             order = np.argsort(-scores, kind="stable")[:k]
-            out = []
-            for i in order:
-                meta = self.index.meta(pool[i])
-                out.append(Recommendation(pool[i], float(scores[i]), meta.category, meta.subcategory, meta.title))
-            return out
+            return [self._recommendation(pool[i], float(scores[i])) for i in order]
+
+    def _recommendation(self, news_id: str, score: float) -> Recommendation:
+        meta = self.index.meta(news_id)
+        return Recommendation(news_id, score, meta.category, meta.subcategory, meta.title)
 
     def _allowed(self, categories: Sequence[str] | None, max_age_hours: float | None, now: int) -> np.ndarray | None:
         if not categories and max_age_hours is None:
@@ -256,13 +272,27 @@ class RecommenderService:
         return recent + total / (1.0 + total.max(initial=0.0))
 
     def _popular(self, exclude: set[str], allowed: np.ndarray | None, n: int) -> list[str]:
-        _, ids, _, rows = self.index.snapshot()
-        keep = [i for i, row in zip(ids, rows, strict=True) if i not in exclude and (allowed is None or allowed[row])]
-        if not keep:
-            return []
-        scores = self._popularity_scores(keep)
-        order = np.argsort(-scores, kind="stable")[:n]
-        return [keep[i] for i in order]
+        """The ``n`` most popular candidates outside ``exclude`` (and inside ``allowed``)."""
+        # Recomputed when news or counters changed, at most once per ``sync_seconds`` for counters
+        # (an order a second old serves a cold user as well).
+        version = self._version
+        stale = self._popular_order is None or (
+            self._popular_order[0] != version
+            and (self._news_changed or clock.monotonic() - self._popular_at >= self.sync_seconds)
+        )
+        if stale:
+            self._popular_at, self._news_changed = clock.monotonic(), False
+            _, ids, _, rows = self.index.snapshot()
+            scores = self._popularity_scores(ids)
+            order = np.argsort(-scores, kind="stable")
+            self._popular_order = (version, [ids[i] for i in order], rows[order])
+        out = []
+        for news_id, row in zip(self._popular_order[1], self._popular_order[2], strict=True):
+            if news_id not in exclude and (allowed is None or allowed[row]):
+                out.append(news_id)
+                if len(out) == n:
+                    break
+        return out
 
     def scores(self, history: Sequence[str], candidates: Sequence[str], time: int | None = None) -> np.ndarray:
         """Stateless: the model's logits of the candidates (in their order) for a click history.

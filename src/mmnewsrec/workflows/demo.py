@@ -120,7 +120,13 @@ def run_demo(
     payload = {"stats": stats, "results": results, "by_image": by_image}
     atomic_write_text(workdir / "results.json", json.dumps(payload, indent=2) + "\n")
     atomic_write_text(workdir / "table.txt", table + "\n")
-    return {"stats": stats, "results": results, "by_image": by_image, "table": table}
+    report = None
+    if train_models:  # the two models compared with intervals, breakdowns and figures
+        from mmnewsrec.workflows.report import run_report
+
+        report = run_report([workdir / "runs" / name for name in MODELS], data_dir, "dev", out=workdir / "report")
+        table += f"\n\nreport with intervals, breakdowns and figures: {workdir / 'report' / 'report.html'}"
+    return {"stats": stats, "results": results, "by_image": by_image, "table": table, "report": report}
 
 
 def image_breakdown(dataset: MindDataset, runs: Path, seed: int) -> dict[str, dict[str, Any]]:

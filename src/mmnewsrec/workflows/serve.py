@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
+import socket
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,10 +97,7 @@ def build_service(
 ) -> RecommenderService:
     """Loads the run, opens the store (default: ``RUN/serve/state.db``), preloads the news."""
     predictor = Predictor.load(run, cache_dir=cache_dir)
-    if state is None:
-        folder = Path(run) / "serve"
-        folder.mkdir(exist_ok=True)
-        state = f"sqlite:///{folder / 'state.db'}"
+    state = state or default_state(run)
     service = RecommenderService(predictor, open_store(state), cold_start=cold_start)
     records = read_news_records(news)
     if records:
@@ -117,13 +118,16 @@ def serve(
     demo: bool = False,
     cache_dir: str | Path | None = None,
     cold_start: str = "popularity",
+    workers: int = 1,
     progress: bool = True,
 ) -> None:
-    """Serves until interrupted. Without ``demo`` a write token is required."""
-    try:
-        import uvicorn
+    """Serves until interrupted. Without ``demo`` a write token is required.
 
-        from mmnewsrec.serving.api import create_app
+    ``workers`` > 1 starts that many processes behind one port, each a full replica (its own model
+    and index) over the shared state store: every request sees every click at once.
+    """
+    try:
+        import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigError("serve needs the serving extra: pip install 'mmnewsrec[serve]'") from None
     token = read_token(token_file)
@@ -131,12 +135,91 @@ def serve(
         raise ConfigError(f"--demo leaves writes open and serves only on 127.0.0.1, not {host}")
     if token is None and not demo:
         raise ConfigError(f"serve needs a write token: --token-file FILE or {TOKEN_ENV}=... (or --demo, local only)")
-    service = build_service(run, news, state, cache_dir, cold_start, progress)
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    state = state or default_state(run)
+    settings = {
+        "run": str(run),
+        "news": [str(n) for n in news],
+        "state": state,
+        "cache_dir": str(cache_dir) if cache_dir is not None else None,
+        "cold_start": cold_start,
+        "demo": demo,
+    }
+    open_store(state).close()  # a bad URL fails here, once, not in every worker
+    news_files(news)
+    try:
+        listener = _listen(host, port)
+    except OSError as exc:
+        raise MmnewsrecError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    if workers == 1:
+        _run(listener, _app(settings, token, progress))
+        return
+    # Worker processes share the listening socket (the kernel spreads connections over them).
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker, args=(listener, settings, token), name=f"mmnewsrec-serve-{i}")
+        for i in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.5) and all(p.is_alive() for p in processes):
+        pass
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=30)
+    if not stop.is_set():
+        raise MmnewsrecError("a serve worker exited; stopped the others (see the log above)")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket with TCP_NODELAY, inherited by every accepted connection.
+
+    Created with an explicit ``IPPROTO_TCP`` so that asyncio also sets TCP_NODELAY on each
+    connection's transport: without it small responses wait out the peer's delayed ACK (40 ms).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    listener.bind((host, port))
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _run(listener: socket.socket, app) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _worker(listener: socket.socket, settings: dict, token: str | None) -> None:
+    """One ``serve --workers N`` process: a full replica over the shared state store."""
+    _run(listener, _app(settings, token, progress=False))
+
+
+def default_state(run: str | Path) -> str:
+    """``sqlite:///RUN/serve/state.db``, the folder created."""
+    folder = Path(run) / "serve"
+    folder.mkdir(exist_ok=True)
+    return f"sqlite:///{folder / 'state.db'}"
+
+
+def _app(settings: dict, token: str | None, progress: bool):
+    from mmnewsrec.serving.api import create_app
+
+    service = build_service(
+        settings["run"], settings["news"], settings["state"], settings["cache_dir"], settings["cold_start"], progress
+    )
     # Requests are single users: small products that extra intra-op threads only slow down (and the
     # server's worker threads would oversubscribe the cores).
     torch.set_num_threads(1)
-    app = create_app(service, None if demo else token)
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-    except (OSError, SystemExit) as exc:
-        raise MmnewsrecError(f"cannot serve on {host}:{port}: {exc}") from None
+    return create_app(service, None if settings["demo"] else token)
+
+

@@ -117,14 +117,15 @@ async def click_then_recommend(port: int, users: list[str], trials: int) -> dict
 
 async def add_news(port: int, titles: list[str], batches: int, size: int) -> dict[str, float]:
     connection = await Connection(port).open()
-    rng = random.Random(7)
+    rng = random.Random(time.time_ns())  # titles never seen before: the feature store must encode them
     total, started = 0, time.perf_counter()
     for b in range(batches):
         news = []
         for i in range(size):
             words = rng.choice(titles).split() + rng.choice(titles).split()
             rng.shuffle(words)
-            news.append({"news_id": f"FRESH-{b}-{i}", "category": "news", "title": " ".join(words[:12])})
+            unique = f"{rng.getrandbits(48):x}"  # a word no cache has seen
+            news.append({"news_id": f"FRESH-{b}-{i}", "category": "news", "title": " ".join([*words[:12], unique])})
         status, body = await connection.request("POST", "/news", {"news": news})
         assert status == 201, body
         total += size

@@ -107,3 +107,44 @@ def test_serve_start_up_errors_are_one_line(word_run: Path, capsys, args: list[s
     assert main(["serve", "--run", str(word_run), *args]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_port_and_every_click(word_run: Path, tiny_mind: Path, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    port = free_port()
+    command = [sys.executable, "-m", "mmnewsrec", "-q", "serve", "--run", str(word_run), "--news", str(tiny_mind)]
+    command += ["--state", f"sqlite:///{tmp_path / 'state.db'}", "--port", str(port)]
+    command += ["--token-file", str(token_file), "--workers", "2"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        workers: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline:  # fresh connections reach both workers
+            try:
+                workers.add(httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json()["worker"])
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert len(workers) == 2, server.stderr.read().decode() if server.poll() is not None else "one worker"
+        base = f"http://127.0.0.1:{port}"
+        top = httpx.get(f"{base}/users/w1/recommendations?k=5").json()["recommendations"][0]["news_id"]
+        response = httpx.post(
+            f"{base}/users/w1/clicks", json={"news_id": top}, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert response.status_code == 201
+        answered: set[int] = set()
+        for _ in range(200):  # whichever worker answers, the click is in the user's next recommendations
+            with httpx.Client(base_url=base) as client:
+                answered.add(client.get("/healthz").json()["worker"])
+                recommended = [
+                    r["news_id"] for r in client.get("/users/w1/recommendations?k=5").json()["recommendations"]
+                ]
+                assert top not in recommended
+            if len(answered) == 2:
+                break
+        assert answered == workers
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0

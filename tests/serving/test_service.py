@@ -162,3 +162,26 @@ def test_static_scores_equal_evaluate(word_run: Path, tiny_mind: Path, tmp_path:
         got = service.scores(row["history"], row["candidates"])
         want = expected[arrays.cand_offsets[m] : arrays.cand_offsets[m + 1]]
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_batch_of_requests_equals_the_requests_one_by_one(service: RecommenderService) -> None:
+    from mmnewsrec.serving.service import RecommendRequest
+
+    ids = service.index.snapshot()[1]
+    for user, news_id in (("B1", ids[0]), ("B2", ids[3]), ("B3", ids[7])):
+        service.click(user, news_id)
+    requests = [
+        RecommendRequest("B1", 5),
+        RecommendRequest("bad user"),
+        RecommendRequest("B2", 3, categories=[service.index.meta(ids[0]).category]),
+        RecommendRequest("B3", 7, exclude_seen=False),
+        RecommendRequest("never-clicked", 4),
+    ]
+    batch = service.recommend_many(requests)
+    assert isinstance(batch[1], RequestError) and "user id" in str(batch[1])
+    for request, got in zip(requests, batch, strict=True):
+        if request.user_id != "bad user":
+            alone = service.recommend(
+                request.user_id, request.k, request.exclude_seen, request.categories, request.max_age_hours
+            )
+            assert [(r.news_id, pytest.approx(r.score)) for r in got] == [(r.news_id, r.score) for r in alone]

@@ -139,23 +139,46 @@ class NewsIndex:
 
         ``allowed``: an optional (size,) bool mask over rows (filters); ``exclude``: ids left out.
         """
+        return self.search_many(query[None], [k], [exclude], [allowed])[0]
+
+    def search_many(
+        self,
+        queries: np.ndarray,
+        ks: Sequence[int],
+        excludes: Sequence[Sequence[str]],
+        alloweds: Sequence[np.ndarray | None],
+    ) -> list[list[tuple[str, float]]]:
+        """:meth:`search` for several queries at once: one pass over the vectors serves them all
+        (the search is bound by memory bandwidth, so a batch costs little more than one query).
+
+        Shape:
+            queries (B, D) -> B lists.
+        """
         with self._lock:
             size = self._size
-            scores = self._vectors[:size] @ query.astype(np.float32)  # (size,): numpy's BLAS matvec
-            keep = self._active[:size] if allowed is None else self._active[:size] & allowed[:size]
-            rows = [self._rows[news_id] for news_id in exclude if news_id in self._rows]
-            if rows or allowed is not None or len(self._rows) < size:
-                keep = keep.copy()
-                keep[rows] = False
-                scores[~keep] = -np.inf
-                available = int(keep.sum())
+            vectors = self._vectors[:size]
+            if len(queries) == 1:
+                all_scores = (vectors @ queries[0].astype(np.float32))[None]  # (1, size): BLAS matvec
             else:
-                available = size
-            if not available:
-                return []
-            top = torch.topk(torch.from_numpy(scores), min(k, available))  # sorted, best first
-            rows, values = top.indices.tolist(), top.values.tolist()
-            return [(self._ids[row], score) for row, score in zip(rows, values, strict=True)]
+                all_scores = queries.astype(np.float32) @ vectors.T  # (B, size): one BLAS matrix product
+            results = []
+            for scores, k, exclude, allowed in zip(all_scores, ks, excludes, alloweds, strict=True):
+                keep = self._active[:size] if allowed is None else self._active[:size] & allowed[:size]
+                rows = [self._rows[news_id] for news_id in exclude if news_id in self._rows]
+                if rows or allowed is not None or len(self._rows) < size:
+                    keep = keep.copy()
+                    keep[rows] = False
+                    scores = np.where(keep, scores, -np.inf)
+                    available = int(keep.sum())
+                else:
+                    available = size
+                if not available:
+                    results.append([])
+                    continue
+                top = torch.topk(torch.from_numpy(np.ascontiguousarray(scores)), min(k, available))  # best first
+                found, values = top.indices.tolist(), top.values.tolist()
+                results.append([(self._ids[row], score) for row, score in zip(found, values, strict=True)])
+            return results
 
     def mask(self, keep: Callable[[NewsMeta], bool]) -> np.ndarray:
         """A (size,) bool mask of the active rows whose metadata ``keep`` accepts (a filter for :meth:`search`)."""

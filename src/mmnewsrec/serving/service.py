@@ -15,10 +15,12 @@ re-scored with the model's own ``score`` (the same function training and evaluat
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time as clock
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +41,18 @@ COLD_START = ("popularity", "model")
 
 class NotFound(RequestError):
     """A request names a news id the service does not hold."""
+
+
+@dataclass(frozen=True)
+class RecommendRequest:
+    """What :meth:`RecommenderService.recommend` takes, as one value (for batches)."""
+
+    user_id: str
+    k: int = 10
+    exclude_seen: bool = True
+    categories: Sequence[str] | None = None
+    max_age_hours: float | None = None
+    time: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,7 @@ class RecommenderService:
         sync_seconds: float = 1.0,
         user_cache_size: int = 100_000,
         now: Callable[[], float] = clock.time,
+        encode_threads: int | None = None,
     ):
         if cold_start not in COLD_START:
             raise ValueError(f"cold_start must be one of {COLD_START}, got {cold_start!r}")
@@ -81,6 +96,7 @@ class RecommenderService:
         self.cold_start = cold_start
         self.sync_seconds = sync_seconds
         self.now = now
+        self.encode_threads = encode_threads or os.cpu_count() or 1
         self.history_len = predictor.history_len
         self.index = NewsIndex(predictor.dim)
         self.uses_stats = bool(getattr(predictor.model.scorer, "needs_stats", False))
@@ -107,7 +123,7 @@ class RecommenderService:
         """
         checked = [NewsRecord.of(record, i) for i, record in enumerate(records)]
         published = int(self.now()) if time is None else int(time)
-        with self._lock:
+        with self._lock, _threads(self.encode_threads):  # a batch: worth every core, unlike a request
             vectors = self.predictor.encode_news(checked).numpy()  # (N, D)
             metas = [NewsMeta(r.category, r.subcategory, r.title, r.abstract, r.image, published) for r in checked]
             self.index.add([r.news_id for r in checked], vectors, metas)
@@ -225,32 +241,77 @@ class RecommenderService:
         time: int | None = None,
     ) -> list[Recommendation]:
         """The user's top-k candidates, best first (fewer when the index holds fewer)."""
-        check_user(user_id)
-        if k < 1:
-            raise RequestError(f"k must be >= 1, got {k}")
-        now = int(self.now()) if time is None else int(time)
+        result = self.recommend_many([RecommendRequest(user_id, k, exclude_seen, categories, max_age_hours, time)])[0]
+        if isinstance(result, RequestError):
+            raise result
+        return result
+
+    def recommend_many(self, requests: Sequence[RecommendRequest]) -> list[list[Recommendation] | RequestError]:
+        """:meth:`recommend` for several requests at once (the API batches concurrent requests):
+        their index searches share one pass over the news vectors. A request that cannot be
+        answered gets its :class:`RequestError` in its place; the others are served."""
         self.sync()
         with self._lock:
-            user, history = self._user_vector(user_id)
-            exclude = set(history) if exclude_seen else set()
-            allowed = self._allowed(categories, max_age_hours, now)
-            if not history and self.cold_start == "popularity":
-                pool = self._popular(exclude, allowed, max(k, self.pool))
-            elif not self.uses_stats:
-                # A dot-product scorer: the index's inner products are the model's scores already.
-                found = self.index.search(user.numpy(), k, tuple(exclude), allowed)
-                return [self._recommendation(news_id, score) for news_id, score in found]
-            else:
-                pool = [i for i, _ in self.index.search(user.numpy(), max(k, self.pool), tuple(exclude), allowed)]
-                pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
-            if not pool:
-                return []
-            if not history and self.cold_start == "popularity":
-                scores = self._popularity_scores(pool)
-            else:
-                scores = self._scores(user, pool, now)
-            order = np.argsort(-scores, kind="stable")[:k]
-            return [self._recommendation(pool[i], float(scores[i])) for i in order]
+            plans: list[tuple | RequestError] = []
+            for request in requests:
+                try:
+                    plans.append(self._plan(request))
+                except RequestError as exc:
+                    plans.append(exc)
+            # Dot-product models: the index's inner products are the model's scores already.
+            direct = [
+                i for i, plan in enumerate(plans) if not isinstance(plan, RequestError) and plan[-1] == "search"
+            ]
+            found = self.index.search_many(
+                np.stack([plans[i][1].numpy() for i in direct]) if direct else np.zeros((0, self.index.dim)),
+                [requests[i].k for i in direct],
+                [tuple(plans[i][3]) for i in direct],
+                [plans[i][4] for i in direct],
+            )
+            out: list[list[Recommendation] | RequestError] = []
+            searched = dict(zip(direct, found, strict=True))
+            for i, (request, plan) in enumerate(zip(requests, plans, strict=True)):
+                if isinstance(plan, RequestError):
+                    out.append(plan)
+                elif i in searched:
+                    out.append([self._recommendation(news_id, score) for news_id, score in searched[i]])
+                else:
+                    out.append(self._rerank(request, *plan[:-1]))
+            return out
+
+    def _plan(self, request: RecommendRequest) -> tuple:
+        check_user(request.user_id)
+        if request.k < 1:
+            raise RequestError(f"k must be >= 1, got {request.k}")
+        now = int(self.now()) if request.time is None else int(request.time)
+        user, history = self._user_vector(request.user_id)
+        exclude = set(history) if request.exclude_seen else set()
+        allowed = self._allowed(request.categories, request.max_age_hours, now)
+        cold = not history and self.cold_start == "popularity"
+        how = "search" if not cold and not self.uses_stats else "rerank"
+        return now, user, history, exclude, allowed, how
+
+    def _rerank(
+        self,
+        request: RecommendRequest,
+        now: int,
+        user: torch.Tensor,
+        history: list[str],
+        exclude: set[str],
+        allowed: np.ndarray | None,
+    ) -> list[Recommendation]:
+        k = request.k
+        cold = not history and self.cold_start == "popularity"
+        if cold:
+            pool = self._popular(exclude, allowed, max(k, self.pool))
+        else:
+            pool = [i for i, _ in self.index.search(user.numpy(), max(k, self.pool), tuple(exclude), allowed)]
+            pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
+        if not pool:
+            return []
+        scores = self._popularity_scores(pool) if cold else self._scores(user, pool, now)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [self._recommendation(pool[i], float(scores[i])) for i in order]
 
     def _recommendation(self, news_id: str, score: float) -> Recommendation:
         meta = self.index.meta(news_id)
@@ -325,6 +386,17 @@ class RecommenderService:
         with self._lock:
             self.counters.stats([], int(self.now()) if time is None else int(time))  # moves the recent window
             return self._popularity_scores(list(candidates))
+
+
+@contextmanager
+def _threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` for the block (the setting is process-wide)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_user(user_id: str) -> None:

@@ -149,16 +149,18 @@ def serve(
     open_store(state).close()  # a bad URL fails here, once, not in every worker
     news_files(news)
     try:
-        listener = _listen(host, port)
+        # With several workers, each listens on its own SO_REUSEPORT socket: the kernel spreads
+        # connections evenly over them (one shared socket lets the quickest worker take them all).
+        # This one only holds the port (bound, not listening) so that a taken port fails here.
+        listener = _listen(host, port, reuse_port=workers > 1, listen=workers == 1)
     except OSError as exc:
         raise MmnewsrecError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
     if workers == 1:
         _run(listener, _app(settings, token, progress))
         return
-    # Worker processes share the listening socket (the kernel spreads connections over them).
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker, args=(listener, settings, token), name=f"mmnewsrec-serve-{i}")
+        context.Process(target=_worker, args=(host, port, settings, token), name=f"mmnewsrec-serve-{i}")
         for i in range(workers)
     ]
     for process in processes:
@@ -172,12 +174,13 @@ def serve(
         process.terminate()
     for process in processes:
         process.join(timeout=30)
+    listener.close()
     if not stop.is_set():
         raise MmnewsrecError("a serve worker exited; stopped the others (see the log above)")
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket with TCP_NODELAY, inherited by every accepted connection.
+def _listen(host: str, port: int, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """A TCP socket on ``host:port`` with TCP_NODELAY, inherited by every accepted connection.
 
     Created with an explicit ``IPPROTO_TCP`` so that asyncio also sets TCP_NODELAY on each
     connection's transport: without it small responses wait out the peer's delayed ACK (40 ms).
@@ -185,10 +188,12 @@ def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind((host, port))
-    listener.listen(2048)
-    listener.set_inheritable(True)
+    if listen:
+        listener.listen(2048)
     return listener
 
 
@@ -199,9 +204,10 @@ def _run(listener: socket.socket, app) -> None:
     uvicorn.Server(config).run(sockets=[listener])
 
 
-def _worker(listener: socket.socket, settings: dict, token: str | None) -> None:
-    """One ``serve --workers N`` process: a full replica over the shared state store."""
-    _run(listener, _app(settings, token, progress=False))
+def _worker(host: str, port: int, settings: dict, token: str | None) -> None:
+    """One ``serve --workers N`` process: a full replica over the shared state store, on its own socket."""
+    app = _app(settings, token, progress=False)  # ready before it takes connections
+    _run(_listen(host, port, reuse_port=True), app)
 
 
 def default_state(run: str | Path) -> str:

@@ -59,7 +59,9 @@ def test_a_click_id_makes_a_retry_safe(client: TestClient, app_service: Recommen
     body = {"news_id": news_id, "time": 1_700_000_000, "click_id": "retry-1"}
     assert client.post("/users/api-u2/clicks", json=body, headers=AUTH).json()["recorded"] is True
     assert client.post("/users/api-u2/clicks", json=body, headers=AUTH).json()["recorded"] is False
-    assert client.get("/users/api-u2", headers=AUTH).json()["history"] == [{"news_id": news_id, "time": 1_700_000_000}]
+    history = client.get("/users/api-u2", headers=AUTH).json()["history"]
+    assert [(h["news_id"], h["time"]) for h in history] == [(news_id, 1_700_000_000)]
+    assert history[0]["title"] == app_service.catalogue[news_id].title
 
 
 def test_news_impressions_rank_and_retire(client: TestClient, app_service: RecommenderService) -> None:
@@ -174,3 +176,37 @@ def test_fuzzed_requests_never_fail_the_server_nor_change_state_when_rejected(
         assert (app_service.store.count_clicks(), len(app_service.index)) == (clicks, news)
     odd = client.get(f"/users/{quote(user, safe='')}/recommendations")
     assert odd.status_code < 500
+
+
+def test_explanations_name_the_heaviest_clicks(client: TestClient, app_service: RecommenderService) -> None:
+    clicked = some_news(app_service, 6)[3:6]
+    for news_id in clicked:
+        client.post("/users/why-u/clicks", json={"news_id": news_id}, headers=AUTH)
+    target = some_news(app_service, 8)[7]
+    response = client.get("/users/why-u/explanations", params={"news_id": target}, headers=AUTH)
+    assert response.status_code == 200
+    rows = response.json()["history"]
+    assert sorted(r["news_id"] for r in rows) == sorted(clicked)
+    assert sum(r["weight"] for r in rows) == pytest.approx(1.0, abs=1e-5)
+    assert [r["weight"] for r in rows] == sorted((r["weight"] for r in rows), reverse=True)
+    assert all(-1.0 <= r["similarity"] <= 1.0 and r["title"] for r in rows)
+    assert client.get("/users/why-u/explanations", params={"news_id": target}).status_code == 401  # private
+    assert client.get("/users/nobody/explanations", params={"news_id": target}, headers=AUTH).json()["history"] == []
+
+
+def test_the_page_and_its_files_are_served_and_images_by_news_id(
+    client: TestClient, app_service: RecommenderService
+) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script src="/web/app.js">' in page.text and "http" not in page.text.replace("http-equiv", "")
+    assert client.get("/web/app.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/web/style.css").status_code == 200
+    assert client.get("/web/../api.py").status_code == 404
+    assert client.get("/web/config").json() == {"demo": False, "users": []}  # no user ids without demo mode
+    with_image = next((n for n, m in app_service.catalogue.items() if m.image), None)
+    if with_image is not None:
+        image = client.get(f"/news/{with_image}/image")
+        assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
+    without = next(n for n, m in app_service.catalogue.items() if not m.image)
+    assert client.get(f"/news/{without}/image").status_code == 404

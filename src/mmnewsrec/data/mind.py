@@ -297,6 +297,49 @@ def read_behaviors(
     return BehaviorsReadResult(table.combine_chunks(), labelled, unknown, dropped)
 
 
+def display_counts(path: str | Path, block_size: int = 1 << 22) -> pa.Table:
+    """How often each news of a ``behaviors.tsv`` was shown and clicked, streamed in blocks: memory
+    stays at a block however large the log (histories are never parsed). Lines are not validated
+    beyond what parsing needs (read the split with :func:`read_split` to check it).
+
+    Returns:
+        a table ``news_id`` (string), ``displays`` and ``clicks`` (int64), one row per news shown.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, None, "file not found")
+    displays: dict[str, int] = {}
+    clicks: dict[str, int] = {}
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(column_names=list(BEHAVIOR_COLUMNS), block_size=block_size),
+            parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=["impressions"], column_types={"impressions": pa.string()}
+            ),
+        )
+        for batch in reader:
+            tokens = _split_tokens(batch.column(0)).values
+            for counts, chosen in ((displays, tokens), (clicks, pc.filter(tokens, pc.ends_with(tokens, "-1")))):
+                ids = pc.replace_substring_regex(chosen, r"-[01]$", "")
+                tally = pc.value_counts(ids)
+                for news_id, count in zip(
+                    tally.field("values").to_pylist(), tally.field("counts").to_pylist(), strict=True
+                ):
+                    counts[news_id] = counts.get(news_id, 0) + count
+    except pa.ArrowInvalid as exc:
+        raise DataFormatError(path, None, f"cannot be parsed as TSV ({exc})") from None
+    ids = list(displays)
+    return pa.table(
+        {
+            "news_id": pa.array(ids, pa.string()),
+            "displays": pa.array([displays[i] for i in ids], pa.int64()),
+            "clicks": pa.array([clicks.get(i, 0) for i in ids], pa.int64()),
+        }
+    )
+
+
 def _filter_tokens(values: pa.Array, offsets: np.ndarray, keep: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
     return pc.filter(values, pa.array(keep)), kept_before[offsets]

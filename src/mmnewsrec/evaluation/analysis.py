@@ -258,10 +258,20 @@ def beyond_accuracy(
         out["personalisation"] = 0.0
     if vectors is not None:
         # Mean pairwise cosine of n unit vectors = (|sum|^2 - n) / (n (n - 1)).
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        many = lengths >= 2
-        sums = np.add.reduceat(unit[news].astype(np.float64), starts[:-1][nonempty], axis=0)  # (M', D)
-        n = lengths[nonempty].astype(np.float64)
-        mean_cosine = ((sums**2).sum(axis=1) - n) / np.maximum(n * (n - 1), 1)
-        out["vector_diversity"] = float(np.mean(1.0 - mean_cosine[many[nonempty]])) if many.any() else float("nan")
+        unit = (vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        lists = np.flatnonzero(lengths >= 2)
+        distances = []
+        for chunk in np.array_split(lists, max(1, len(lists) // 4096)):  # bounded memory: 4k lists at a time
+            if not len(chunk):
+                continue
+            sizes = lengths[chunk]
+            owners = np.repeat(np.arange(len(chunk)), sizes)
+            local = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # position in its list
+            span = np.repeat(starts[chunk], sizes) + local  # the chunk's slots in ``news``
+            sums = np.zeros((len(chunk), unit.shape[1]), dtype=np.float64)
+            np.add.at(sums, owners, unit[news[span]])  # (chunk, D)
+            n = lengths[chunk].astype(np.float64)
+            mean_cosine = ((sums**2).sum(axis=1) - n) / (n * (n - 1))
+            distances.append(1.0 - mean_cosine)
+        out["vector_diversity"] = float(np.mean(np.concatenate(distances))) if distances else float("nan")
     return out

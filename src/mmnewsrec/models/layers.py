@@ -21,8 +21,11 @@ class AdditiveAttention(nn.Module):
         self.proj = nn.Linear(dim, query_dim)
         self.query = nn.Linear(query_dim, 1, bias=False)
 
-    def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def weights(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The attention weights. Shape: (B, L, D), (B, L) -> (B, L), rows summing to 1 (0 if all padding)."""
         scores = self.query(torch.tanh(self.proj(inputs))).squeeze(-1)  # (B, L)
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
-        weights = torch.softmax(scores, dim=-1) * mask  # all-padding rows: zeros
-        return torch.bmm(weights.unsqueeze(1), inputs).squeeze(1)  # (B, D)
+        return torch.softmax(scores, dim=-1) * mask  # all-padding rows: zeros
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(self.weights(inputs, mask).unsqueeze(1), inputs).squeeze(1)  # (B, D)

@@ -79,6 +79,14 @@ class ProfileUserEncoder(nn.Module):
         self.inner = inner
         self.content_dim = content_dim
 
+    def history_weights(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
+        """The inner encoder's weights over the history (the profile part weighs each click equally).
+
+        Shape:
+            (B, H, D + P), (B, H) bool -> (B, H).
+        """
+        return self.inner.history_weights(hist_vecs[..., : self.content_dim], hist_mask)
+
     def forward(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
         content, profile = hist_vecs[..., : self.content_dim], hist_vecs[..., self.content_dim :]
         user = self.inner(content, hist_mask)  # (B, D)

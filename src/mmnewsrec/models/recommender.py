@@ -101,6 +101,14 @@ class NewsRecommender(nn.Module):
         """Shape: (B, H, D), (B, H) bool -> (B, D)."""
         return self.user_encoder(hist_vecs, hist_mask)
 
+    def history_weights(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor | None:
+        """What each clicked news weighs in the user vector (None when the user encoder cannot say).
+
+        Shape: (B, H, D), (B, H) bool -> (B, H).
+        """
+        explain = getattr(self.user_encoder, "history_weights", None)
+        return explain(hist_vecs, hist_mask) if explain is not None else None
+
     def score(
         self, user_vecs: torch.Tensor, cand_vecs: torch.Tensor, cand_stats: torch.Tensor | None = None
     ) -> torch.Tensor:

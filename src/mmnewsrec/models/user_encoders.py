@@ -32,6 +32,18 @@ class NRMSUserEncoder(nn.Module):
         self.pool = AdditiveAttention(dim, config.query_dim)
         self.empty_user = nn.Parameter(torch.zeros(dim))
 
+    def history_weights(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
+        """How much each clicked news weighs in the user vector: the additive attention's weights.
+
+        Shape:
+            (B, H, D), (B, H) bool -> (B, H), each real row summing to 1 (an empty history: zeros).
+        """
+        safe_mask = hist_mask.clone()
+        safe_mask[~hist_mask.any(dim=1), 0] = True
+        hist_vecs = self.dropout(hist_vecs)
+        attended, _ = self.attention(hist_vecs, hist_vecs, hist_vecs, key_padding_mask=~safe_mask, need_weights=False)
+        return self.pool.weights(self.dropout(attended), safe_mask) * hist_mask
+
     def forward(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
         empty = ~hist_mask.any(dim=1)  # (B,)
         safe_mask = hist_mask.clone()

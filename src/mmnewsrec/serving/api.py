@@ -13,11 +13,12 @@ import hmac
 import logging
 import os
 import time
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,6 +84,8 @@ class RecommendationOut(Scored):
     category: str
     subcategory: str
     title: str
+    abstract: str
+    has_image: bool = Field(description="the image is at GET /news/{news_id}/image")
 
 
 class Recommendations(BaseModel):
@@ -93,6 +96,21 @@ class Recommendations(BaseModel):
 class HistoryItem(BaseModel):
     news_id: str
     time: int
+    title: str = ""
+    category: str = ""
+
+
+class Explanation(BaseModel):
+    news_id: str
+    title: str
+    weight: float = Field(description="share of the user vector's attention on this clicked news")
+    similarity: float = Field(description="cosine similarity of this clicked news to the recommended one")
+
+
+class Explanations(BaseModel):
+    user_id: str
+    news_id: str
+    history: list[Explanation]
 
 
 class UserOut(BaseModel):
@@ -174,6 +192,25 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     write = [Depends(authorised)]
     batcher = _Batcher(service)
 
+    web = resources.files("mmnewsrec.serving") / "web"
+    web_types = {"index.html": "text/html", "style.css": "text/css", "app.js": "text/javascript"}
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> Response:
+        """The live feed page (plain HTML, CSS and JavaScript shipped in the package)."""
+        return Response((web / "index.html").read_bytes(), media_type="text/html; charset=utf-8")
+
+    @app.get("/web/config", include_in_schema=False)
+    async def web_config() -> dict[str, Any]:
+        # Sampled user ids only in demo mode: elsewhere they are not the page's to show.
+        return {"demo": token is None, "users": service.store.recent_users(6) if token is None else []}
+
+    @app.get("/web/{name}", include_in_schema=False)
+    async def web_file(name: str) -> Response:
+        if name not in web_types:
+            raise NotFound(f"no page file {name!r}")
+        return Response((web / name).read_bytes(), media_type=f"{web_types[name]}; charset=utf-8")
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {
@@ -226,8 +263,28 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
 
     @app.get("/users/{user_id}", dependencies=write)
     async def user(user_id: PathId) -> UserOut:
-        history = [HistoryItem(news_id=n, time=t) for n, t in service.history(user_id)]
+        history = []
+        for n, t in service.history(user_id):
+            meta = service.catalogue.get(n)
+            history.append(
+                HistoryItem(news_id=n, time=t, title=meta.title if meta else "", category=meta.category if meta else "")
+            )
         return UserOut(user_id=user_id, history=history)
+
+    @app.get("/users/{user_id}/explanations", dependencies=write)
+    async def explanations(
+        user_id: PathId, news_id: Annotated[str, Query(min_length=1, max_length=256)]
+    ) -> Explanations:
+        """Why ``news_id`` suits the user: their clicks that weigh most in the user vector."""
+        rows = service.explain(user_id, news_id)
+        return Explanations(user_id=user_id, news_id=news_id, history=[Explanation(**row) for row in rows])
+
+    @app.get("/news/{news_id}/image", include_in_schema=True)
+    async def image(news_id: PathId) -> Response:
+        meta = service.catalogue.get(news_id)
+        if meta is None or meta.image is None:
+            raise NotFound(f"news id {news_id!r} has no image")
+        return FileResponse(meta.image)
 
     @app.post("/rank", response_model=Ranking)
     async def rank(body: RankIn) -> Response:

@@ -125,9 +125,13 @@ class Predictor:
             raise RequestError(f"news id {duplicate!r} appears twice among the records")
         if not checked:
             return torch.zeros((0, self.dim))
-        table = records_table(checked)
+        # Similar lengths side by side: each encoder batch is cut to its longest text, so less padding.
+        order = sorted(range(len(checked)), key=lambda i: len(checked[i].title) + len(checked[i].abstract))
+        table = records_table([checked[i] for i in order])
         features = self.run.news_features(self.config, self.info, table, self.cache_dir, progress)
-        vectors = encode_all_news(self.model, features, batch_size=batch_size, progress=progress).cpu()  # (N, D)
+        by_length = encode_all_news(self.model, features, batch_size=batch_size, progress=progress).cpu()  # (N, D)
+        vectors = torch.empty_like(by_length)
+        vectors[torch.tensor(order)] = by_length  # back to the records' order
         fresh = [i for i in ids if i not in self._rows]
         for i in fresh:
             self._rows[i] = len(self._rows)
@@ -157,6 +161,24 @@ class Predictor:
             vectors[0] = self.news_vectors(recent)
             mask[:] = True
         return self.model.encode_user(vectors, mask)[0]
+
+    @torch.inference_mode()
+    def explain(self, history: Sequence[str], news_id: str) -> list[tuple[str, float, float]]:
+        """Why a news suits a click history: each clicked news with its weight in the user vector
+        (the user encoder's additive attention) and its cosine similarity to ``news_id``, heaviest first.
+
+        Returns [] for an empty history or a user encoder without weights.
+        """
+        recent = list(history)[-self.history_len :] if self.history_len else []
+        if not recent:
+            return []
+        hist_vecs = self.news_vectors(recent)[None]  # (1, H, D)
+        weights = self.model.history_weights(hist_vecs, torch.ones((1, len(recent)), dtype=torch.bool))
+        if weights is None:
+            return []
+        similarity = torch.nn.functional.cosine_similarity(hist_vecs[0], self.news_vectors([news_id]), dim=-1)  # (H,)
+        rows = zip(recent, weights[0].tolist(), similarity.tolist(), strict=True)
+        return sorted(rows, key=lambda row: -row[1])
 
     def knows(self, news_id: str) -> bool:
         """Whether the news has been encoded."""

@@ -62,6 +62,8 @@ class Recommendation:
     category: str
     subcategory: str
     title: str
+    abstract: str  # the first 240 characters
+    has_image: bool
 
 
 class RecommenderService:
@@ -99,6 +101,7 @@ class RecommenderService:
         self.encode_threads = encode_threads or os.cpu_count() or 1
         self.history_len = predictor.history_len
         self.index = NewsIndex(predictor.dim)
+        self.catalogue: dict[str, NewsMeta] = {}  # every news ever added, retired ones included
         self.uses_stats = bool(getattr(predictor.model.scorer, "needs_stats", False))
         self.counters = LiveCounters(predictor.run.read_log_counters() if self.uses_stats else None)
         self._cursor = ""
@@ -127,6 +130,7 @@ class RecommenderService:
             vectors = self.predictor.encode_news(checked).numpy()  # (N, D)
             metas = [NewsMeta(r.category, r.subcategory, r.title, r.abstract, r.image, published) for r in checked]
             self.index.add([r.news_id for r in checked], vectors, metas)
+            self.catalogue.update(zip((r.news_id for r in checked), metas, strict=True))
             self._version += 1
             self._news_changed = True
             self._users.clear()  # a replaced news vector changes the users who clicked it
@@ -224,6 +228,22 @@ class RecommenderService:
             self._users.popitem(last=False)
         return vector, [news_id for news_id, _ in history]
 
+    def explain(self, user_id: str, news_id: str, top: int = 5) -> list[dict[str, object]]:
+        """The clicked news that weigh most in the user's vector, with their similarity to ``news_id``."""
+        check_user(user_id)
+        self._require_news([news_id])
+        history = [n for n, _ in self.store.history(user_id, self.history_len) if self.predictor.knows(n)]
+        with self._lock:
+            rows = self.predictor.explain(history, news_id)[:top]
+        return [
+            {"news_id": n, "title": self._title(n), "weight": weight, "similarity": similarity}
+            for n, weight, similarity in rows
+        ]
+
+    def _title(self, news_id: str) -> str:
+        meta = self.catalogue.get(news_id)
+        return meta.title if meta else ""
+
     # ----------------------------------------------------------------------------------- ranking
     def _scores(self, user: torch.Tensor, news_ids: list[str], now: int) -> np.ndarray:
         stats = None
@@ -259,9 +279,7 @@ class RecommenderService:
                 except RequestError as exc:
                     plans.append(exc)
             # Dot-product models: the index's inner products are the model's scores already.
-            direct = [
-                i for i, plan in enumerate(plans) if not isinstance(plan, RequestError) and plan[-1] == "search"
-            ]
+            direct = [i for i, plan in enumerate(plans) if not isinstance(plan, RequestError) and plan[-1] == "search"]
             found = self.index.search_many(
                 np.stack([plans[i][1].numpy() for i in direct]) if direct else np.zeros((0, self.index.dim)),
                 [requests[i].k for i in direct],
@@ -315,7 +333,10 @@ class RecommenderService:
 
     def _recommendation(self, news_id: str, score: float) -> Recommendation:
         meta = self.index.meta(news_id)
-        return Recommendation(news_id, score, meta.category, meta.subcategory, meta.title)
+        abstract = meta.abstract if len(meta.abstract) <= 240 else meta.abstract[:239] + "…"
+        return Recommendation(
+            news_id, score, meta.category, meta.subcategory, meta.title, abstract, meta.image is not None
+        )
 
     def _allowed(self, categories: Sequence[str] | None, max_age_hours: float | None, now: int) -> np.ndarray | None:
         if not categories and max_age_hours is None:

@@ -62,6 +62,10 @@ class StateStore(Protocol):
         """How many clicks the store holds (every user)."""
         ...
 
+    def recent_users(self, limit: int) -> list[str]:
+        """Up to ``limit`` users who clicked lately (for the demo page)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -137,6 +141,15 @@ class SQLiteStore:
     def count_clicks(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM events WHERE clicked = 1").fetchone()[0])
+
+    def recent_users(self, limit: int) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT user_id FROM (SELECT user_id, seq FROM events WHERE clicked = 1 ORDER BY seq DESC LIMIT 1000) "
+                "GROUP BY user_id ORDER BY MAX(seq) DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [user for (user,) in rows]
 
     def close(self) -> None:
         with self._lock:
@@ -237,6 +250,15 @@ class RedisStore:
         for key in self._redis.scan_iter(match=self._user_key("*"), count=1000):
             total += int(self._redis.llen(key))
         return total
+
+    def recent_users(self, limit: int) -> list[str]:
+        users: list[str] = []
+        start, end = len(f"{self.prefix}:user:"), -len(":clicks")
+        for key in self._redis.scan_iter(match=self._user_key("*"), count=1000):
+            users.append(key.decode()[start:end])
+            if len(users) == limit:
+                break
+        return users
 
     def close(self) -> None:
         self._redis.close()

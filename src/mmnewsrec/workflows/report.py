@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_bytes, atomic_write_text
-from mmnewsrec.data.mind import MindSplit, find_image_dir, read_split
+from mmnewsrec.data.mind import MindSplit, display_counts, find_image_dir, read_split
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.evaluation.analysis import (
     HISTORY_GROUPS,
@@ -285,17 +285,13 @@ def run_report(
     train_dir = root / "train"
     clicks = np.zeros(len(candidate_ids))
     if split != "train" and (train_dir / "behaviors.tsv").is_file():
-        train = read_split(train_dir, "train", "keep")
-        train_candidates = train.flat_candidates()
-        seen = pc.is_in(flat_candidates, value_set=pc.unique(train_candidates)).to_numpy(zero_copy_only=False)
+        shown = display_counts(train_dir / "behaviors.tsv")  # streamed: the training log never sits in memory
+        seen = pc.is_in(flat_candidates, value_set=shown["news_id"]).to_numpy(zero_copy_only=False)
         subsets["cold"] = {"shown in training": seen, "never shown in training (cold)": ~seen}
-        clicked = pc.filter(train_candidates, pa.array(train.flat_labels() == 1))
-        counted = pc.value_counts(clicked)
-        where = pc.index_in(pa.array(candidate_ids), value_set=counted.field("values"))
-        where = where.to_numpy(zero_copy_only=False).astype(np.float64)  # NaN: never clicked in training
+        where = pc.index_in(pa.array(candidate_ids), value_set=shown["news_id"])
+        where = where.to_numpy(zero_copy_only=False).astype(np.float64)  # NaN: never shown in training
         known = ~np.isnan(where)
-        clicks[known] = counted.field("counts").to_numpy()[where[known].astype(np.int64)]
-        del train, train_candidates
+        clicks[known] = shown["clicks"].to_numpy()[where[known].astype(np.int64)]
     else:
         clicks = np.bincount(news_codes[labels == 1], minlength=len(candidate_ids)).astype(np.float64)
     news = data.news

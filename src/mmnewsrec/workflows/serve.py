@@ -227,5 +227,3 @@ def _app(settings: dict, token: str | None, progress: bool):
     # server's worker threads would oversubscribe the cores).
     torch.set_num_threads(1)
     return create_app(service, None if settings["demo"] else token)
-
-

@@ -132,7 +132,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, Interval):
         return value.text(digits)
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:.{digits}f}"
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.{digits}f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)

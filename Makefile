@@ -31,12 +31,20 @@ bench-speed: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/eval_throughput.py
 
-# The real servers the tests start (on 127.0.0.1, stopped at the end): Redis, from the OS packages.
+# What the tests start besides Python (on 127.0.0.1, stopped at the end), from the OS packages:
+# Redis (user state), and Chromium with its driver (the web page's browser test).
+SYSTEM_PACKAGES := redis-server chromium chromium-driver
 services:
-	@command -v redis-server >/dev/null || { \
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -q redis-server >/dev/null || { apt-get update -q && apt-get install -y -q redis-server; }; \
-	  else echo "error: the tests need redis-server: sudo apt-get install -y redis-server" >&2; exit 1; fi; }
+	    echo "installing$$missing (OS packages the tests use)"; \
+	    apt-get install -y -q $$missing >/dev/null || { apt-get update -q && apt-get install -y -q $$missing; }; \
+	  else echo "error: the tests need$$missing: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

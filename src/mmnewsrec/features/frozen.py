@@ -52,6 +52,12 @@ from mmnewsrec.features.text import TokenBuilder
 
 logger = logging.getLogger(__name__)
 
+#: Frozen encoders already loaded in this process, by (model, revision, modality, layer, device):
+#: a live service encodes fresh news batch after batch, and loading MiniLM again each time cost
+#: more than encoding 100 titles. Frozen weights never change, so sharing them is safe.
+_LOADED: dict[tuple, Any] = {}
+_KEEP_LOADED = 2
+
 __all__ = ["FrozenBuilder", "masked_mean", "pool"]  # pooling itself lives in features.encoding, shared with models
 
 
@@ -148,11 +154,18 @@ class FrozenBuilder:
         c = self.config
         cls = BlipForImageTextRetrieval if c.modality == "blip" else AutoModel
         device = resolve_device(c.device)
-        logger.info("loading %s (%s) on %s", c.model, c.modality, device)
-        model = from_pretrained(cls, c.model, c.revision)
-        if c.layer is not None:
-            keep_bottom_layers(model, c.layer)  # the layers above are never run
-        self._model = model.eval().requires_grad_(False).to(device)
+        key = (c.model, c.revision, c.modality, c.layer, str(device))
+        model = _LOADED.pop(key, None)
+        if model is None:
+            logger.info("loading %s (%s) on %s", c.model, c.modality, device)
+            model = from_pretrained(cls, c.model, c.revision)
+            if c.layer is not None:
+                keep_bottom_layers(model, c.layer)  # the layers above are never run
+            model = model.eval().requires_grad_(False).to(device)
+        _LOADED[key] = model  # most recent last
+        while len(_LOADED) > _KEEP_LOADED:
+            _LOADED.pop(next(iter(_LOADED)))
+        self._model = model
         self._device = device
         if self.pixels is not None:
             self._normalizer = PixelNormalizer(self.pixels.geometry).to(device)

@@ -16,7 +16,9 @@ from mmnewsrec.models.build import build_model
 from mmnewsrec.workflows.train import prepare, with_log_counters
 
 
-@pytest.mark.parametrize(("profile", "scorer"), [(False, "dot"), (True, "dot"), (False, "popularity")])
+@pytest.mark.parametrize(
+    ("profile", "scorer"), [(False, "dot"), (True, "dot"), (False, "popularity"), (False, "dot_bias")]
+)
 def test_fast_path_equals_forward(profile: bool, scorer: str, tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     config = from_dict(
         ExperimentConfig,

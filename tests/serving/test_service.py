@@ -185,3 +185,24 @@ def test_a_batch_of_requests_equals_the_requests_one_by_one(service: Recommender
                 request.user_id, request.k, request.exclude_seen, request.categories, request.max_age_hours
             )
             assert [(r.news_id, pytest.approx(r.score)) for r in got] == [(r.news_id, r.score) for r in alone]
+
+
+def test_a_scorer_with_a_news_bias_is_searched_exactly(word_run: Path, tiny_mind: Path, tmp_path: Path) -> None:
+    import torch
+
+    from mmnewsrec.models.scorers import DotBiasScorer
+
+    predictor = Predictor.load(word_run)
+    torch.manual_seed(0)
+    predictor.model.scorer = DotBiasScorer(predictor.dim).eval()
+    with torch.no_grad():
+        predictor.model.scorer.bias.weight.mul_(5.0)  # a bias strong enough to reorder the list
+    service = RecommenderService(predictor, open_store(f"sqlite:///{tmp_path / 's.db'}"), now=Clock())
+    service.add_news(read_news_records([tiny_mind / "dev"]))
+    assert service.exact_search
+    ids = service.index.snapshot()[1]
+    service.click("U1", ids[0])
+    got = service.recommend("U1", k=10)
+    everything = service.rank([ids[0]], [n for n in ids if n != ids[0]])[:10]
+    assert [r.news_id for r in got] == [n for n, _ in everything]
+    np.testing.assert_allclose([r.score for r in got], [s for _, s in everything], rtol=1e-4, atol=1e-4)

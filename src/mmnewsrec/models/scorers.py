@@ -26,6 +26,38 @@ class DotScorer(nn.Module):
     ) -> torch.Tensor:
         return torch.einsum("bd,bcd->bc", user_vecs, cand_vecs)
 
+    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
+        """A query q and offset o with score(user, c) = q . c + o for every candidate c (what an
+        inner-product index can search exactly); None when the scorer is not of that form.
+
+        Shape: (B, D) -> (B, D), float.
+        """
+        return user_vecs, 0.0
+
+
+@SCORERS.register("dot_bias")
+class DotBiasScorer(nn.Module):
+    """Dot product plus a bias read from the candidate's own vector: how clickable a news looks to
+    everyone (a telling title), which a dot product with a user vector cannot express alone.
+
+    Shape: user (B, D), candidates (B, C, D) -> logits (B, C).
+    """
+
+    needs_stats = False
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.bias = nn.Linear(dim, 1)
+
+    def forward(
+        self, user_vecs: torch.Tensor, cand_vecs: torch.Tensor, cand_stats: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return torch.einsum("bd,bcd->bc", user_vecs, cand_vecs) + self.bias(cand_vecs).squeeze(-1)
+
+    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
+        """(user + w) . c + b: the bias folds into the query. Shape: (B, D) -> (B, D), float."""
+        return user_vecs + self.bias.weight[0], float(self.bias.bias.detach()[0])
+
 
 @SCORERS.register("popularity")
 class PopularityScorer(nn.Module):
@@ -60,3 +92,6 @@ class PopularityScorer(nn.Module):
         popularity = self.popularity(features).squeeze(-1)  # (B, C)
         gate = torch.sigmoid(self.gate(user_vecs))  # (B, 1)
         return personal + gate * popularity
+
+    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
+        return None  # the popularity term depends on live counters: retrieve, then re-score

@@ -103,6 +103,9 @@ class RecommenderService:
         self.index = NewsIndex(predictor.dim)
         self.catalogue: dict[str, NewsMeta] = {}  # every news ever added, retired ones included
         self.uses_stats = bool(getattr(predictor.model.scorer, "needs_stats", False))
+        # Scorers of the form q(user) . c + o: the index's inner-product search is exact for them.
+        probe = getattr(predictor.model.scorer, "as_inner_product", lambda user: None)
+        self.exact_search = probe(torch.zeros((1, predictor.dim))) is not None
         self.counters = LiveCounters(predictor.run.read_log_counters() if self.uses_stats else None)
         self._cursor = ""
         self._synced = 0.0
@@ -278,10 +281,14 @@ class RecommenderService:
                     plans.append(self._plan(request))
                 except RequestError as exc:
                     plans.append(exc)
-            # Dot-product models: the index's inner products are the model's scores already.
+            # Scorers of the form q(user) . c + o: the index's exact search gives the model's own scores.
             direct = [i for i, plan in enumerate(plans) if not isinstance(plan, RequestError) and plan[-1] == "search"]
+            queries, offset = np.zeros((0, self.index.dim), dtype=np.float32), 0.0
+            if direct:
+                folded = self.predictor.model.scorer.as_inner_product(torch.stack([plans[i][1] for i in direct]))
+                queries, offset = folded[0].detach().numpy(), folded[1]
             found = self.index.search_many(
-                np.stack([plans[i][1].numpy() for i in direct]) if direct else np.zeros((0, self.index.dim)),
+                queries,
                 [requests[i].k for i in direct],
                 [tuple(plans[i][3]) for i in direct],
                 [plans[i][4] for i in direct],
@@ -292,7 +299,7 @@ class RecommenderService:
                 if isinstance(plan, RequestError):
                     out.append(plan)
                 elif i in searched:
-                    out.append([self._recommendation(news_id, score) for news_id, score in searched[i]])
+                    out.append([self._recommendation(news_id, score + offset) for news_id, score in searched[i]])
                 else:
                     out.append(self._rerank(request, *plan[:-1]))
             return out
@@ -306,7 +313,7 @@ class RecommenderService:
         exclude = set(history) if request.exclude_seen else set()
         allowed = self._allowed(request.categories, request.max_age_hours, now)
         cold = not history and self.cold_start == "popularity"
-        how = "search" if not cold and not self.uses_stats else "rerank"
+        how = "search" if not cold and self.exact_search else "rerank"
         return now, user, history, exclude, allowed, how
 
     def _rerank(

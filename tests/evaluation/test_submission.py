@@ -80,3 +80,34 @@ def test_truth_labels_must_be_binary(files: tuple[Path, Path]) -> None:
     truth.write_text("17 [0,2,0]\n")
     with pytest.raises(DataFormatError, match=r"truth.txt:1: labels must be 0 or 1"):
         score_files(truth, prediction)
+
+
+def test_the_leaderboard_zip_holds_the_prediction_file(tmp_path: Path) -> None:
+    import zipfile
+
+    from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
+
+    path = tmp_path / "test" / "prediction.txt"
+    write_prediction(path, np.array([3, 9]), np.array([0.1, 0.9, 0.5, 0.2, 0.4]), np.array([0, 3, 5]))
+    archive = zip_prediction(path)
+    assert archive == tmp_path / "test" / "prediction.zip"
+    with zipfile.ZipFile(archive) as opened:
+        assert opened.namelist() == ["prediction.txt"]
+        assert opened.read("prediction.txt").decode() == "3 [3,1,2]\n9 [2,1]\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["prediction.txt", "prediction.zip"]  # no leftovers
+
+
+def test_evaluate_cli_writes_the_test_split_zip(word_run_copy: Path, tiny_mind: Path, capsys) -> None:
+    import json
+    import zipfile
+
+    from mmnewsrec.cli.main import main
+
+    assert (
+        main(["-q", "evaluate", "--run", str(word_run_copy), "--data", str(tiny_mind), "--split", "test", "--zip"]) == 0
+    )
+    record = json.loads(capsys.readouterr().out)
+    assert record["zip"] == str(word_run_copy / "test" / "prediction.zip") and "auc" not in record  # unlabelled
+    with zipfile.ZipFile(record["zip"]) as opened:
+        lines = opened.read("prediction.txt").decode().splitlines()
+    assert len(lines) == len((tiny_mind / "test" / "behaviors.tsv").read_text().splitlines())

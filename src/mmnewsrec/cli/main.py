@@ -145,7 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mmnewsrec.workflows.train import run_evaluate
 
-    print(json.dumps(run_evaluate(args.run, args.data, args.split, args.cache_dir, args.progress)))
+    print(json.dumps(run_evaluate(args.run, args.data, args.split, args.cache_dir, args.progress, args.zip)))
     return 0
 
 
@@ -359,6 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
     p.add_argument("--split", default="dev", help="split folder to score: dev (labelled) or test (default: dev)")
     p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
+    p.add_argument(
+        "--zip", action="store_true", help="also write prediction.zip, the MIND leaderboard's upload (prediction.txt)"
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     p = command("demo", "the built-in default job on synthetic data")

@@ -10,6 +10,8 @@ matched by position, as in the official scorer: line k of the prediction answers
 from __future__ import annotations
 
 import json
+import os
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +128,23 @@ def write_prediction(path: str | Path, impression_ids: np.ndarray, scores: np.nd
     The file appears whole or not at all (written beside it, then renamed); folders are created.
     """
     _write_lines(path, impression_ids, scores_to_ranks(scores, offsets), offsets)
+
+
+def zip_prediction(path: str | Path) -> Path:
+    """The leaderboard upload: ``prediction.zip`` beside ``path`` holding it as ``prediction.txt``.
+
+    Written to a temporary file and renamed, so a failed run never leaves half a zip.
+    """
+    path = Path(path)
+    target = path.with_suffix(".zip")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.write(path, arcname="prediction.txt")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
 
 
 def write_truth(path: str | Path, impression_ids: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> None:

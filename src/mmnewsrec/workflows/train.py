@@ -24,7 +24,7 @@ from mmnewsrec.data.mind import MindDataset, MindSplit, load_mind
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.evaluate import evaluate
-from mmnewsrec.evaluation.submission import write_prediction
+from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
 from mmnewsrec.features.build import default_store
 from mmnewsrec.models.build import (
     build_model,
@@ -250,8 +250,10 @@ def run_evaluate(
     split: str = "dev",
     cache_dir: str | Path | None = None,
     progress: bool = False,
+    zip_file: bool = False,
 ) -> dict[str, object]:
-    """Scores ``split`` with a run's best model: ``metrics.json`` (labelled split) and ``prediction.txt``."""
+    """Scores ``split`` with a run's best model: ``metrics.json`` (labelled split) and ``prediction.txt``
+    (and with ``zip_file``, ``prediction.zip``: the MIND leaderboard's upload)."""
     folder = RunDir(run)
     config = folder.read_config()
     prediction = folder.prediction_path(split)
@@ -271,6 +273,8 @@ def run_evaluate(
         )
         write_prediction(prediction, arrays.impression_ids, result.scores, arrays.cand_offsets)
         metrics = result.metrics
+    if zip_file:
+        record["zip"] = str(zip_prediction(prediction))
     if metrics is not None:
         record.update(metrics.to_dict())
         folder.write_metrics(record, split)

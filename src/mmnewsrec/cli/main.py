@@ -354,11 +354,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help=overrides_help)
     p.set_defaults(func=_cmd_train)
 
+    def run_options(p: argparse.ArgumentParser, split_help: str) -> None:
+        """--run, --data, --split, --cache-dir: a trained run applied to a split."""
+        p.add_argument("--run", required=True, type=Path, help="run folder written by train")
+        p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
+        p.add_argument("--split", default="dev", help=split_help)
+        p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
+
+    def cold_start_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--cold-start",
+            default="popularity",
+            choices=["model", "popularity"],
+            help="users without clicks: the most clicked fresh news, or the model's empty-history vector "
+            "(default: popularity, which ranked better in `replay` on synthetic small and the realistic preset)",
+        )
+
     p = command("evaluate", "score a split with a trained run (fast path); the training data is not needed")
-    p.add_argument("--run", required=True, type=Path, help="run folder written by train")
-    p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
-    p.add_argument("--split", default="dev", help="split folder to score: dev (labelled) or test (default: dev)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
+    run_options(p, "split folder to score: dev (labelled) or test (default: dev)")
     p.add_argument(
         "--zip", action="store_true", help="also write prediction.zip, the MIND leaderboard's upload (prediction.txt)"
     )
@@ -410,26 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="server processes behind the port, each a replica over the shared state store (default: 1)",
     )
     p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
-    p.add_argument(
-        "--cold-start",
-        default="popularity",
-        choices=["model", "popularity"],
-        help="users without clicks: the most clicked fresh news, or the model's empty-history vector "
-        "(default: popularity, which ranked better in `replay` on synthetic small and the realistic preset)",
-    )
+    cold_start_option(p)
     p.set_defaults(func=_cmd_serve)
 
     p = command("replay", "feed a split through the live service in time order: static vs online histories")
-    p.add_argument("--run", required=True, type=Path, help="run folder written by train")
-    p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
-    p.add_argument("--split", default="dev", help="labelled split folder to replay (default: dev)")
-    p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
-    p.add_argument(
-        "--cold-start",
-        default="popularity",
-        choices=["model", "popularity"],
-        help="the service's policy for users without clicks (the replay measures both; default: popularity)",
-    )
+    run_options(p, "labelled split folder to replay (default: dev)")
+    cold_start_option(p)
     p.set_defaults(func=_cmd_replay)
     return parser
 

@@ -206,3 +206,14 @@ def test_a_scorer_with_a_news_bias_is_searched_exactly(word_run: Path, tiny_mind
     everything = service.rank([ids[0]], [n for n in ids if n != ids[0]])[:10]
     assert [r.news_id for r in got] == [n for n, _ in everything]
     np.testing.assert_allclose([r.score for r in got], [s for _, s in everything], rtol=1e-4, atol=1e-4)
+
+
+def test_a_service_that_has_seen_no_click_serves_cold_users_from_the_model(
+    word_run: Path, tiny_mind: Path, tmp_path: Path
+) -> None:
+    fresh = make_service(word_run, tiny_mind, open_store(f"sqlite:///{tmp_path / 's.db'}"), now=Clock())
+    model = make_service(
+        word_run, tiny_mind, open_store(f"sqlite:///{tmp_path / 'm.db'}"), now=Clock(), cold_start="model"
+    )
+    assert fresh.cold_start == "popularity" and not fresh.counters.clicks  # nothing to rank by popularity yet
+    assert [r.news_id for r in fresh.recommend("NEW", k=5)] == [r.news_id for r in model.recommend("NEW", k=5)]

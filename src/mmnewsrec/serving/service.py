@@ -312,7 +312,7 @@ class RecommenderService:
         user, history = self._user_vector(request.user_id)
         exclude = set(history) if request.exclude_seen else set()
         allowed = self._allowed(request.categories, request.max_age_hours, now)
-        cold = not history and self.cold_start == "popularity"
+        cold = self._by_popularity(history)
         how = "search" if not cold and self.exact_search else "rerank"
         return now, user, history, exclude, allowed, how
 
@@ -326,7 +326,7 @@ class RecommenderService:
         allowed: np.ndarray | None,
     ) -> list[Recommendation]:
         k = request.k
-        cold = not history and self.cold_start == "popularity"
+        cold = self._by_popularity(history)
         if cold:
             pool = self._popular(exclude, allowed, max(k, self.pool))
         else:
@@ -344,6 +344,11 @@ class RecommenderService:
         return Recommendation(
             news_id, score, meta.category, meta.subcategory, meta.title, abstract, meta.image is not None
         )
+
+    def _by_popularity(self, history: list[str]) -> bool:
+        """Whether a user is served by popularity: no clicks of theirs, the policy says so, and the
+        counters know of clicks at all (a service that has seen none falls back to the model)."""
+        return not history and self.cold_start == "popularity" and bool(self.counters.clicks)
 
     def _allowed(self, categories: Sequence[str] | None, max_age_hours: float | None, now: int) -> np.ndarray | None:
         if not categories and max_age_hours is None:

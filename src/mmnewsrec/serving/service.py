@@ -112,7 +112,6 @@ class RecommenderService:
         self._lock = threading.RLock()
         self._users: OrderedDict[str, tuple[tuple[tuple[str, int], ...], torch.Tensor]] = OrderedDict()
         self._user_cache_size = user_cache_size
-        self.clicks_recorded = 0
         self._version = 0  # bumped whenever news or counters change (invalidates the popularity order)
         self._popular_order: tuple[int, list[str], np.ndarray] | None = None
         self._popular_at, self._news_changed = 0.0, False
@@ -192,7 +191,6 @@ class RecommenderService:
         ]
         new = self.store.record(events)
         with self._lock:
-            self.clicks_recorded += sum(e.clicked for e in events) if new else 0
             self.sync(force=True)
             if picked and new:
                 self._user_vector(user_id)  # refreshed now, not at the next request

@@ -118,7 +118,9 @@ class RecommenderService:
         self.sync(force=True)
 
     # ----------------------------------------------------------------------------------- news
-    def add_news(self, records: Iterable[NewsRecord | Mapping[str, object]], time: int | None = None) -> list[str]:
+    def add_news(
+        self, records: Iterable[NewsRecord | Mapping[str, object]], time: int | None = None, progress: bool = False
+    ) -> list[str]:
         """Encodes fresh news (batched, with the run's own encoder) and makes them candidates.
 
         A known id is re-encoded and replaced. Returns the ids in order.
@@ -129,7 +131,7 @@ class RecommenderService:
         checked = [NewsRecord.of(record, i) for i, record in enumerate(records)]
         published = int(self.now()) if time is None else int(time)
         with self._lock, _threads(self.encode_threads):  # a batch: worth every core, unlike a request
-            vectors = self.predictor.encode_news(checked).numpy()  # (N, D)
+            vectors = self.predictor.encode_news(checked, progress=progress).numpy()  # (N, D)
             metas = [NewsMeta(r.category, r.subcategory, r.title, r.abstract, r.image, published) for r in checked]
             self.index.add([r.news_id for r in checked], vectors, metas)
             self.catalogue.update(zip((r.news_id for r in checked), metas, strict=True))
@@ -299,7 +301,8 @@ class RecommenderService:
                 elif i in searched:
                     out.append([self._recommendation(news_id, score + offset) for news_id, score in searched[i]])
                 else:
-                    out.append(self._rerank(request, *plan[:-1]))
+                    now, user, _, exclude, allowed, how = plan
+                    out.append(self._rerank(request, now, user, exclude, allowed, cold=how == "popular"))
             return out
 
     def _plan(self, request: RecommendRequest) -> tuple:
@@ -310,8 +313,8 @@ class RecommenderService:
         user, history = self._user_vector(request.user_id)
         exclude = set(history) if request.exclude_seen else set()
         allowed = self._allowed(request.categories, request.max_age_hours, now)
-        cold = self._by_popularity(history)
-        how = "search" if not cold and self.exact_search else "rerank"
+        # How the request is served: exact index search, or a pool re-scored by the model or by popularity.
+        how = "popular" if self._by_popularity(history) else "search" if self.exact_search else "rerank"
         return now, user, history, exclude, allowed, how
 
     def _rerank(
@@ -319,12 +322,11 @@ class RecommenderService:
         request: RecommendRequest,
         now: int,
         user: torch.Tensor,
-        history: list[str],
         exclude: set[str],
         allowed: np.ndarray | None,
+        cold: bool,
     ) -> list[Recommendation]:
         k = request.k
-        cold = self._by_popularity(history)
         if cold:
             pool = self._popular(exclude, allowed, max(k, self.pool))
         else:

@@ -70,7 +70,6 @@ def run_replay(
     if not data.labelled:
         raise ConfigError(f"replay needs a labelled split; {directory} has no click labels")
     records = read_news_records([directory])
-    predictor.encode_news(records, progress=progress)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one user at a time: small products, where extra threads only add overhead
     try:
@@ -104,7 +103,7 @@ def _replay(
     with tempfile.TemporaryDirectory(prefix="mmnewsrec-replay-") as folder:
         store = SQLiteStore(Path(folder) / "state.db", synchronous="OFF")  # a measurement, not live state
         service = RecommenderService(predictor, store, cold_start=cold_start, sync_seconds=0.0)
-        service.add_news(records, time=int(times.min(initial=0)))
+        service.add_news(records, time=int(times.min(initial=0)), progress=progress)
         earlier: dict[str, int] = defaultdict(int)
         static: dict[str, tuple[list, list]] = {name: ([], []) for name, _, _ in EARLIER_GROUPS}
         online: dict[str, tuple[list, list]] = {name: ([], []) for name, _, _ in EARLIER_GROUPS}

@@ -102,8 +102,7 @@ def build_service(
     records = read_news_records(news)
     if records:
         logger.info("encoding %d news from %s", len(records), ", ".join(map(str, news)))
-        predictor.encode_news(records, progress=progress)  # batched once, with a progress bar
-        service.add_news(records)  # the vectors are cached: this only fills the index
+        service.add_news(records, progress=progress)  # encoded once, batched, with a progress bar
     logger.info("serving %d news; user state in %s", len(service.index), service.store.url)
     return service
 

@@ -12,6 +12,23 @@ from mmnewsrec.atomic import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
+#: The run's metric records, one JSON object per line (``kind``: ``train`` or ``eval``).
+LOG_FILE = "metrics.jsonl"
+
+
+def read_records(run_dir: str | Path) -> list[dict]:
+    """The run's metric records in order (none when it has no log); a line cut short by a crash is skipped."""
+    path = Path(run_dir) / LOG_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
 
 class MetricsLog:
     """Appends records to ``{run}/metrics.jsonl`` and ``{run}/{kind}_metrics.csv``.
@@ -41,7 +58,7 @@ class MetricsLog:
     def write(self, kind: str, record: dict) -> None:
         if not self.enabled:
             return
-        with (self.run_dir / "metrics.jsonl").open("a") as handle:
+        with (self.run_dir / LOG_FILE).open("a") as handle:
             handle.write(json.dumps({"kind": kind, **record}) + "\n")
         path = self.run_dir / f"{kind}_metrics.csv"
         new = not path.exists()
@@ -57,7 +74,7 @@ class MetricsLog:
 
     def _truncate(self, step: int) -> None:
         """Keeps the records of steps <= ``step``; a line cut short by a crash is dropped too."""
-        jsonl = self.run_dir / "metrics.jsonl"
+        jsonl = self.run_dir / LOG_FILE
         if jsonl.is_file():
             kept = []
             for line in jsonl.read_text(encoding="utf-8", errors="replace").splitlines():

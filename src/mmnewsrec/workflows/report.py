@@ -42,6 +42,7 @@ from mmnewsrec.evaluation.analysis import (
     subset_metrics,
 )
 from mmnewsrec.evaluation.submission import read_prediction
+from mmnewsrec.training.metrics_log import read_records
 from mmnewsrec.training.rundir import RunDir
 from mmnewsrec.workflows.train import run_evaluate
 
@@ -57,6 +58,8 @@ class RunResult:
     scores: np.ndarray  # (N,) higher = better (minus the predicted rank)
     metrics: np.ndarray  # (M, 4) per impression, NaN where not scorable
     info: dict[str, Any]  # metrics.json of the training run
+    curves: dict[str, list[tuple[float, float, float]]]  # "loss" / "auc": (step, elapsed_s, value)
+    samples_per_s: float | None  # mean training throughput over the log
 
 
 def _unique_names(runs: Sequence[Path]) -> list[str]:
@@ -90,39 +93,31 @@ def _load_runs(runs: Sequence[Path], data: MindSplit, split: str, root: Path, pr
             raise ConfigError(f"{prediction_path}: its impression sizes differ from {data.directory}")
         scores = -prediction.values.astype(np.float64)
         info = json.loads(folder.metrics_path.read_text()) if folder.metrics_path.is_file() else {}
-        out.append(RunResult(name, folder, scores, impression_metrics(scores, labels, offsets), info))
+        curves, samples_per_s = _read_log(folder)
+        metrics = impression_metrics(scores, labels, offsets)
+        out.append(RunResult(name, folder, scores, metrics, info, curves, samples_per_s))
     return out
 
 
-def _curves(folder: RunDir) -> dict[str, list[tuple[float, float, float]]]:
-    path = folder.path / "metrics.jsonl"
+def _read_log(folder: RunDir) -> tuple[dict[str, list[tuple[float, float, float]]], float | None]:
+    """The run's training curves and mean samples/s, from one pass over its metric log."""
     curves: dict[str, list[tuple[float, float, float]]] = {"loss": [], "auc": []}
-    if not path.is_file():
-        return curves
-    for line in path.read_text(encoding="utf-8").splitlines():
-        record = json.loads(line)
+    rates = []
+    for record in read_records(folder.path):
         elapsed = float(record.get("elapsed_s", float("nan")))
         if record.get("kind") == "train":
             curves["loss"].append((record["step"], elapsed, record["loss"]))
+            if record.get("samples_per_s") is not None:
+                rates.append(record["samples_per_s"])
         elif record.get("kind") == "eval":
             curves["auc"].append((record["step"], elapsed, record["auc"]))
-    return curves
-
-
-def _samples_per_s(folder: RunDir) -> float | None:
-    path = folder.path / "metrics.jsonl"
-    if not path.is_file():
-        return None
-    rates = [json.loads(line).get("samples_per_s") for line in path.read_text(encoding="utf-8").splitlines()]
-    rates = [r for r in rates if r is not None]
-    return float(np.mean(rates)) if rates else None
+    return curves, float(np.mean(rates)) if rates else None
 
 
 def _training_seconds(result: RunResult) -> float | None:
     if "train_seconds" in result.info:
         return float(result.info["train_seconds"])
-    curves = _curves(result.folder)
-    times = [p[1] for series in curves.values() for p in series if p[1] == p[1]]
+    times = [p[1] for series in result.curves.values() for p in series if p[1] == p[1]]
     return max(times) if times else None
 
 
@@ -229,7 +224,7 @@ def run_report(
                 result.name,
                 *main_intervals[result.name],
                 _training_seconds(result),
-                _samples_per_s(result.folder),
+                result.samples_per_s,
                 result.info.get("trainable_parameters"),
                 int((~np.isnan(result.metrics).any(axis=1)).sum()),
             ]
@@ -353,7 +348,7 @@ def run_report(
     bar.update()
 
     # Figures.
-    pngs["training_curves.png"] = figures.training_curves({r.name: _curves(r.folder) for r in results})
+    pngs["training_curves.png"] = figures.training_curves({r.name: r.curves for r in results})
     pngs["time_to_accuracy.png"] = figures.time_to_accuracy(
         {r.name: (_training_seconds(r), main_intervals[r.name][0]) for r in results}
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mmnewsrec.config import ExperimentConfig, load_yaml
+from mmnewsrec.config import ExperimentConfig, TransformerRankerConfig, load_yaml
 from mmnewsrec.workflows.train import run_train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -46,7 +46,20 @@ def tiny_overrides(name: str, bert: Path, vit: Path, blip: Path) -> list[str]:
         "demo_text_minilm": [],
         "text_minilm": [],
         "text_minilm_popularity": [],
+        "ranker_nrms_listwise": [],
+        "ranker_nrms_pointwise": [],
+        "ranker_study_listwise": [],
+        "ranker_study_pointwise": [],
     }
+    swaps["exp1_blip_frozen_study_ranker"] = swaps["exp1_blip_frozen"]
+    swaps["exp2_bert_vit_frozen_study_ranker"] = swaps["exp2_bert_vit_frozen"]
+    if "study" in name:  # the tiny features are not 768 wide: project them, and shrink the Transformer
+        small += [
+            "model.news.projection=linear",
+            "model.transformer={d_model: 16, heads: 4, layers: 2, feedforward: 32, hidden: [8, 4]}",
+        ]
+    if name.startswith("ranker_nrms"):
+        small.remove("model.news.dim=32")  # frozen MiniLM as it is: 384 values
     return small + swaps[name]
 
 
@@ -55,13 +68,19 @@ def test_every_config_is_covered() -> None:
         "demo_multimodal_minilm_vit",
         "demo_text_minilm",
         "exp1_blip_frozen",
+        "exp1_blip_frozen_study_ranker",
         "exp2_bert_vit_frozen",
+        "exp2_bert_vit_frozen_study_ranker",
         "exp3_bert_vit_finetune",
         "exp4_bert_fast",
         "exp4_bert_finetune",
         "exp4_bert_lora",
         "nrms_word",
         "random",
+        "ranker_nrms_listwise",
+        "ranker_nrms_pointwise",
+        "ranker_study_listwise",
+        "ranker_study_pointwise",
         "text_minilm",
         "text_minilm_popularity",
     ]
@@ -73,7 +92,13 @@ def test_config_runs_with_tiny_models(
 ) -> None:
     path = CONFIGS / f"{name}.yaml"
     study = load_yaml(ExperimentConfig, path)  # as shipped: the study's set-up and real model names
-    if not study.baseline:
+    if name.endswith("study_ranker"):  # pointwise over each click and 24 non-clicks, the study's ratio
+        assert (study.training.negatives, study.training.history_len) == (24, 50)
+        assert study.model.transformer == TransformerRankerConfig() and study.training.class_weights == (1.0, 25.0)
+        assert study.model.news.projection == "none" and study.model.news.dim == 768
+    elif name.startswith("ranker_"):  # the four-way ranker x objective comparison, sized for 2 cores
+        assert (study.training.negatives, study.training.history_len, study.training.max_steps) == (4, 20, 1500)
+    elif not study.baseline:
         assert (study.training.negatives, study.training.history_len) == (4, 50)
     if name.startswith(("exp", "nrms")):  # the study's effective batch (the others are tuned for 2 cores)
         assert study.training.batch_size * study.training.grad_accum in (128, 32)

@@ -213,7 +213,8 @@ class FeaturesConfig:
 
 EncoderPooling = Literal["cls", "mean", "pooler", "attention"]
 FusionMode = Literal["hadamard", "concat", "gate"]
-Projection = Literal["linear", "mlp"]
+Projection = Literal["linear", "mlp", "none"]
+Loss = Literal["listwise", "pointwise_weighted_ce"]
 MixedPrecision = Literal["auto", "no", "fp16", "bf16"]
 
 
@@ -301,8 +302,10 @@ class NewsEncoderConfig:
             image), or in ``fusion`` the text feature first, then the image feature ("" = use
             the backbone for that branch).
         use_category: add category and subcategory embeddings to the text branch.
-        projection: how a ``precomputed`` feature is mapped to ``dim``: ``linear``, or ``mlp``
-            (linear, GELU, linear) to let the model pick non-linear combinations of frozen features.
+        projection: how a ``precomputed`` feature is mapped to ``dim``: ``linear``, ``mlp``
+            (linear, GELU, linear) to let the model pick non-linear combinations of frozen features,
+            or ``none`` (the frozen vector as it is, as the study's frozen experiments fed their
+            ranker; ``dim`` must then equal the feature's size).
         heads: attention heads of the ``word`` encoder.
         word_dim: word embedding size of the ``word`` encoder.
     """
@@ -333,7 +336,9 @@ class NewsEncoderConfig:
 
 @dataclass(frozen=True)
 class UserEncoderConfig:
-    """User encoder (registry name ``type``); ``nrms``: multi-head self-attention + additive attention.
+    """User encoder (registry name ``type``); ``nrms``: multi-head self-attention + additive attention;
+    ``sequence``: the history vectors themselves, for a scorer that reads the whole sequence
+    (``model.scorer: transformer``).
 
     Attributes:
         profile: also give the model the history's subcategory and category shares (the
@@ -353,12 +358,68 @@ class UserEncoderConfig:
 
 
 @dataclass(frozen=True)
+class TransformerRankerConfig:
+    """The study's ranker (scorer ``transformer``): a Transformer encoder over the user's history
+    vectors followed by the candidate's, mean-pooled, then linear layers down to two click logits.
+    The defaults are the study's sizes.
+
+    Attributes:
+        d_model: width of the Transformer (news vectors of another size are projected to it).
+        heads: attention heads.
+        layers: encoder layers.
+        feedforward: hidden size of each layer's feed-forward block.
+        dropout: dropout inside the layers and on the positional encoding.
+        hidden: sizes of the stacked linear layers between the pooled sequence and the two logits
+            (no activations between them, as in the study).
+    """
+
+    d_model: int = 768
+    heads: int = 8
+    layers: int = 6
+    feedforward: int = 2048
+    dropout: float = 0.1
+    hidden: tuple[int, ...] = (256, 16)
+
+    def __post_init__(self) -> None:
+        _check_positive("model.transformer", self, ("d_model", "heads", "layers", "feedforward"))
+        _check_dropout("model.transformer.dropout", self.dropout)
+        if self.d_model % self.heads:
+            raise ConfigError(
+                f"model.transformer.heads: {self.heads} must divide model.transformer.d_model {self.d_model} "
+                f"(e.g. heads {_divisor_near(self.d_model, self.heads)})"
+            )
+        if any(size < 1 for size in self.hidden):
+            raise ConfigError(f"model.transformer.hidden: sizes must be >= 1, got {list(self.hidden)}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
+    """The recommender's parts.
+
+    Attributes:
+        scorer: ``dot`` (NRMS), ``dot_bias``, ``popularity`` (log counters, see
+            :mod:`mmnewsrec.models.scorers`) over a user vector, or ``transformer`` (the study's
+            ranker, sized by ``transformer``) over the history sequence, which needs
+            ``user.type: sequence``.
+    """
+
     news: NewsEncoderConfig = field(default_factory=NewsEncoderConfig)
     user: UserEncoderConfig = field(default_factory=UserEncoderConfig)
     scorer: str = "dot"
+    transformer: TransformerRankerConfig = field(default_factory=TransformerRankerConfig)
 
     def __post_init__(self) -> None:
+        sequence_scorer, sequence_user = self.scorer == "transformer", self.user.type == "sequence"
+        if sequence_scorer != sequence_user:
+            raise ConfigError(
+                "model.scorer: 'transformer' reads the whole history sequence and needs model.user.type: "
+                f"sequence (and that user type needs that scorer); got scorer {self.scorer!r} with user type "
+                f"{self.user.type!r}"
+            )
+        if sequence_user:
+            if self.user.profile:
+                raise ConfigError("model.user.profile: not available with model.user.type: sequence")
+            return
         if self.news.dim % self.user.heads:
             raise ConfigError(
                 f"model.user.heads: {self.user.heads} must divide model.news.dim {self.news.dim} "
@@ -397,6 +458,11 @@ class TrainingConfig:
             small learning rate), in exchange for running the backbone on about 1 + K news per
             sample instead of H + 1 + K.
         log_every: optimiser steps between training-loss records.
+        loss: ``listwise``: softmax cross-entropy of each click against its K sampled non-clicks
+            (NRMS); ``pointwise_weighted_ce``: every sampled candidate is its own click / no-click
+            example, with two-class cross-entropy weighted by ``class_weights`` (the study's).
+        class_weights: weights of the no-click and click classes of ``pointwise_weighted_ce``;
+            the loss is the weighted mean over candidates, as ``torch.nn.CrossEntropyLoss(weight=...)``.
     """
 
     negatives: int = 4
@@ -420,8 +486,15 @@ class TrainingConfig:
     history_cache_steps: int = 0
     seed: int = 42
     log_every: int = 10
+    loss: Loss = "listwise"
+    class_weights: tuple[float, float] = (1.0, 25.0)
 
     def __post_init__(self) -> None:
+        _check_choice("training.loss", self.loss, get_args(Loss))
+        if len(self.class_weights) != 2 or not all(0 < w < float("inf") for w in self.class_weights):
+            raise ConfigError(
+                f"training.class_weights: two numbers > 0 (no-click, click), got {list(self.class_weights)}"
+            )
         _check_choice("training.mixed_precision", self.mixed_precision, get_args(MixedPrecision))
         _check_positive(
             "training",

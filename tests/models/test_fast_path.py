@@ -17,7 +17,8 @@ from mmnewsrec.workflows.train import prepare, with_log_counters
 
 
 @pytest.mark.parametrize(
-    ("profile", "scorer"), [(False, "dot"), (True, "dot"), (False, "popularity"), (False, "dot_bias")]
+    ("profile", "scorer"),
+    [(False, "dot"), (True, "dot"), (False, "popularity"), (False, "dot_bias"), (False, "transformer")],
 )
 def test_fast_path_equals_forward(profile: bool, scorer: str, tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     config = from_dict(
@@ -27,8 +28,14 @@ def test_fast_path_equals_forward(profile: bool, scorer: str, tiny_mind: Path, t
             "features": {"cache_dir": str(tmp_path)},
             "model": {
                 "news": {"type": "text", "dim": 32, "max_length": 16, "text": {"model": str(tiny_bert)}},
-                "user": {"heads": 4, "query_dim": 16, "profile": profile},
+                "user": {
+                    "type": "sequence" if scorer == "transformer" else "nrms",
+                    "heads": 4,
+                    "query_dim": 16,
+                    "profile": profile,
+                },
                 "scorer": scorer,
+                "transformer": {"d_model": 16, "heads": 4, "layers": 2, "feedforward": 32},
             },
         },
     )

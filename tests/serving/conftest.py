@@ -93,3 +93,21 @@ def popularity_run(tiny_mind: Path, tiny_bert: Path, tmp_path_factory: pytest.Te
     config = from_dict(ExperimentConfig, apply_overrides(to_dict(config), ["model.scorer=popularity"]))
     run_train(config, run_dir=root / "run")
     return root / "run"
+
+
+@pytest.fixture(scope="session")
+def study_run(tiny_mind: Path, tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished word-model run under the study's ranker (a Transformer over history + candidate)."""
+    from mmnewsrec.config import ExperimentConfig, apply_overrides, from_dict, to_dict
+    from mmnewsrec.workflows.train import run_train
+
+    root = tmp_path_factory.mktemp("study-run")
+    config = word_config(tiny_mind, tiny_bert, root / "cache", max_steps=6, eval_every=6, patience=0)
+    overrides = [
+        "model.user.type=sequence",
+        "model.scorer=transformer",
+        "model.transformer={d_model: 16, heads: 4, layers: 2, feedforward: 32, hidden: [8, 4]}",
+        "training.loss=pointwise_weighted_ce",
+    ]
+    run_train(from_dict(ExperimentConfig, apply_overrides(to_dict(config), overrides)), run_dir=root / "run")
+    return root / "run"

@@ -217,3 +217,28 @@ def test_a_service_that_has_seen_no_click_serves_cold_users_from_the_model(
     )
     assert fresh.cold_start == "popularity" and not fresh.counters.clicks  # nothing to rank by popularity yet
     assert [r.news_id for r in fresh.recommend("NEW", k=5)] == [r.news_id for r in model.recommend("NEW", k=5)]
+
+
+def test_the_study_ranker_is_served_by_reranking_its_own_scores(study_run: Path, tiny_mind: Path, tmp_path: Path):
+    from mmnewsrec.batching.batch import ImpressionArrays
+    from mmnewsrec.evaluation.evaluate import evaluate
+    from mmnewsrec.workflows.train import load_run
+
+    service = make_service(study_run, tiny_mind, open_store(f"sqlite:///{tmp_path / 's.db'}"), now=Clock())
+    assert not service.exact_search  # the score reads the history with each candidate: no inner product
+    ids = service.index.snapshot()[1]
+    for news_id in ids[:3]:
+        service.click("U1", news_id)
+    got = service.recommend("U1", k=5)
+    assert len(got) == 5 and not {r.news_id for r in got} & set(ids[:3])
+    scores = [r.score for r in got]
+    assert scores == sorted(scores, reverse=True)
+    np.testing.assert_allclose(service.scores(ids[:3], [r.news_id for r in got]), scores, rtol=1e-5, atol=1e-6)
+
+    # The service scores an impression as evaluate does.
+    loaded = load_run(study_run, splits=("dev",))
+    arrays = ImpressionArrays.from_split(loaded.dataset, "dev")
+    expected = evaluate(loaded.model, loaded.features, arrays, loaded.config.training.history_len).scores
+    for m, row in enumerate(read_split(tiny_mind / "dev").behaviors.to_pylist()[:10]):
+        want = expected[arrays.cand_offsets[m] : arrays.cand_offsets[m + 1]]
+        np.testing.assert_allclose(service.scores(row["history"], row["candidates"]), want, rtol=1e-5, atol=1e-5)

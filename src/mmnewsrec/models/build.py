@@ -27,6 +27,7 @@ from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, build_ne
 from mmnewsrec.models.profile import ProfileNewsEncoder, ProfileUserEncoder
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.models.scorers import SCORERS
+from mmnewsrec.models.study_ranker import TransformerRanker  # noqa: F401  (registers the scorer)
 from mmnewsrec.models.user_encoders import USER_ENCODERS
 
 PARTS = ("news_encoder", "user_encoder", "scorer")
@@ -38,7 +39,7 @@ def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
     if config.user.profile:  # the history's category profile beside the learned user vector
         user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim)
         news_encoder = ProfileNewsEncoder(news_encoder, context)
-    return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)(news_encoder.dim))
+    return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)(news_encoder.dim, config))
 
 
 def reads_log_counters(config: ModelConfig) -> bool:

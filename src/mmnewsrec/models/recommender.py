@@ -98,8 +98,22 @@ class NewsRecommender(nn.Module):
         return self.news_encoder(inputs)
 
     def encode_user(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
-        """Shape: (B, H, D), (B, H) bool -> (B, D)."""
+        """Shape: (B, H, D), (B, H) bool -> user state: (B, D) for a user-vector encoder,
+        (B, H, D + 1) for the ``sequence`` one."""
         return self.user_encoder(hist_vecs, hist_mask)
+
+    def retrieval_query(self, user_state: torch.Tensor) -> torch.Tensor:
+        """A vector whose inner product with news vectors pre-selects candidates for this user
+        (serving's index search): the scorer's exact query when it is an inner product, the user
+        encoder's summary for a sequence state, else the user vector itself.
+
+        Shape: (B, ...) user state -> (B, D).
+        """
+        folded = self.scorer.as_inner_product(user_state) if hasattr(self.scorer, "as_inner_product") else None
+        if folded is not None:
+            return folded[0]
+        query = getattr(self.user_encoder, "query", None)
+        return query(user_state) if query is not None else user_state
 
     def history_weights(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor | None:
         """What each clicked news weighs in the user vector (None when the user encoder cannot say).
@@ -112,7 +126,7 @@ class NewsRecommender(nn.Module):
     def score(
         self, user_vecs: torch.Tensor, cand_vecs: torch.Tensor, cand_stats: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Shape: (B, D), (B, C, D), log counters (B, C, F) or None -> logits (B, C)."""
+        """Shape: user state (B, D) or (B, H, D + 1), (B, C, D), log counters (B, C, F) or None -> logits (B, C)."""
         return self.scorer(user_vecs, cand_vecs, cand_stats)
 
     def forward(

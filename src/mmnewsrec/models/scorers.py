@@ -1,10 +1,16 @@
-"""Scorers: user vector x candidate vectors (and what the log says about each candidate) -> click logits."""
+"""Scorers: user state x candidate vectors (and what the log says about each candidate) -> click logits.
+
+Every scorer is built as ``SCORERS.get(name)(dim, model_config)``. The user state is the user
+encoder's output: a user vector (B, D) for these, the history sequence for the study's ranker
+(:mod:`mmnewsrec.models.study_ranker`).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from mmnewsrec.config import ModelConfig
 from mmnewsrec.data.popularity import NEVER_SHOWN, STAT_NAMES
 from mmnewsrec.registry import Registry
 
@@ -18,7 +24,7 @@ class DotScorer(nn.Module):
     #: Whether the scorer reads the candidates' log counters (``Batch.cand_stats``).
     needs_stats = False
 
-    def __init__(self, dim: int = 0):
+    def __init__(self, dim: int = 0, config: ModelConfig | None = None):
         super().__init__()
 
     def forward(
@@ -45,7 +51,7 @@ class DotBiasScorer(nn.Module):
 
     needs_stats = False
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, config: ModelConfig | None = None):
         super().__init__()
         self.bias = nn.Linear(dim, 1)
 
@@ -76,7 +82,7 @@ class PopularityScorer(nn.Module):
 
     needs_stats = True
 
-    def __init__(self, dim: int, hidden: int = 64):
+    def __init__(self, dim: int, config: ModelConfig | None = None, hidden: int = 64):
         super().__init__()
         self.popularity = nn.Sequential(nn.Linear(len(STAT_NAMES) + dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
         self.gate = nn.Linear(dim, 1)

@@ -52,3 +52,41 @@ class NRMSUserEncoder(nn.Module):
         attended, _ = self.attention(hist_vecs, hist_vecs, hist_vecs, key_padding_mask=~safe_mask, need_weights=False)
         user = self.pool(self.dropout(attended), safe_mask)  # (B, D)
         return torch.where(empty.unsqueeze(-1), self.empty_user.to(user.dtype).expand_as(user), user)
+
+
+@USER_ENCODERS.register("sequence")
+class HistorySequenceEncoder(nn.Module):
+    """The click history itself as the user's state, for a scorer that reads the whole sequence
+    together with each candidate (``model.scorer: transformer``, the study's ranker).
+
+    The state is one tensor, so evaluation, serving and the user cache carry it as they carry a
+    user vector: the history vectors (zeros at padding) with one more channel that is 1.0 at real
+    positions and 0.0 at padding (:meth:`unpack` gives the bool mask back).
+
+    Shape:
+        hist_vecs (B, H, D), hist_mask (B, H) bool -> (B, H, D + 1).
+    """
+
+    def __init__(self, dim: int, config: UserEncoderConfig):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
+        real = hist_mask.unsqueeze(-1)  # (B, H, 1)
+        vectors = torch.where(real, hist_vecs, torch.zeros_like(hist_vecs))  # padding never leaks
+        return torch.cat([vectors, real.to(hist_vecs.dtype)], dim=-1)
+
+    @staticmethod
+    def unpack(state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Shape: (B, H, D + 1) -> vectors (B, H, D), mask (B, H) bool."""
+        return state[..., :-1], state[..., -1] > 0.5
+
+    def query(self, state: torch.Tensor) -> torch.Tensor:
+        """A vector to retrieve candidates with before the sequence scorer re-ranks them: the mean
+        of the history vectors (zeros for an empty history).
+
+        Shape: (B, H, D + 1) -> (B, D).
+        """
+        vectors, mask = self.unpack(state)
+        count = mask.sum(dim=1, keepdim=True).clamp(min=1).to(vectors.dtype)  # (B, 1)
+        return vectors.sum(dim=1) / count

@@ -149,10 +149,11 @@ class Predictor:
 
     @torch.inference_mode()
     def encode_user(self, history: Sequence[str]) -> torch.Tensor:
-        """The user vector of a click history (news ids, oldest first; the last ``history_len`` count).
+        """The user state of a click history (news ids, oldest first; the last ``history_len`` count).
 
         Shape:
-            returns (D,); an empty history gives the model's empty-history vector.
+            returns (D,), a user vector (an empty history gives the model's empty-history vector),
+            or (H, D + 1) for the ``sequence`` user encoder.
         """
         recent = list(history)[-self.history_len :] if self.history_len else []
         vectors = torch.zeros((1, max(len(recent), 1), self.dim))  # (1, H, D), one padded slot if empty
@@ -161,6 +162,12 @@ class Predictor:
             vectors[0] = self.news_vectors(recent)
             mask[:] = True
         return self.model.encode_user(vectors, mask)[0]
+
+    @torch.inference_mode()
+    def retrieval_query(self, user: torch.Tensor) -> np.ndarray:
+        """What the news index is searched with to pre-select candidates for a user state (see
+        :meth:`NewsRecommender.retrieval_query`). Shape: user state -> (D,) float32."""
+        return self.model.retrieval_query(user[None])[0].float().numpy()
 
     @torch.inference_mode()
     def explain(self, history: Sequence[str], news_id: str) -> list[tuple[str, float, float]]:

@@ -330,7 +330,8 @@ class RecommenderService:
         if cold:
             pool = self._popular(exclude, allowed, max(k, self.pool))
         else:
-            pool = [i for i, _ in self.index.search(user.numpy(), max(k, self.pool), tuple(exclude), allowed)]
+            query = self.predictor.retrieval_query(user)
+            pool = [i for i, _ in self.index.search(query, max(k, self.pool), tuple(exclude), allowed)]
             pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
         if not pool:
             return []

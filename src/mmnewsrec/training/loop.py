@@ -2,7 +2,8 @@
 
 One optimiser step = ``grad_accum`` micro-batches of ``batch_size`` samples on every process. Each
 sample is a click with K sampled non-clicks of the same impression; the loss is softmax
-cross-entropy over the 1 + K logits (the click at position 0). Under several processes, micro-batch
+cross-entropy over the 1 + K logits, or the study's class-weighted pointwise loss
+(``training.loss``, :mod:`mmnewsrec.training.losses`). Under several processes, micro-batch
 ``b`` of an epoch goes to process ``b % world_size``; every process runs the same number of steps.
 
 Checkpoints (``run/checkpoints/last``) hold the model parts in safetensors, the optimiser and
@@ -36,6 +37,7 @@ from mmnewsrec.errors import MmnewsrecError
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.models.build import load_weights, save_weights
 from mmnewsrec.models.recommender import NewsRecommender, NewsVectorCache
+from mmnewsrec.training.losses import training_loss
 from mmnewsrec.training.metrics_log import MetricsLog
 from mmnewsrec.training.rundir import (
     HISTORY_CACHE_FILE,
@@ -216,7 +218,7 @@ def train(
             batch = batch.to(device)
             with accelerator.accumulate(model):
                 logits = model(batch, gather, dedup=config.dedup_news, history_cache=history_cache)
-                loss = torch.nn.functional.cross_entropy(logits.float(), batch.targets)
+                loss = training_loss(logits, batch, config)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)

@@ -37,7 +37,14 @@ class PrecomputedEncoder(NewsEncoder):
         self.token_mask = f"{key}:mask" if f"{key}:mask" in context.feature_dims else None
         self.token_pool = AdditiveAttention(context.feature_dims[key]) if self.token_mask else None
         in_dim = context.feature_dims[key]
-        if config.projection == "mlp":
+        if config.projection == "none":
+            if in_dim != config.dim:
+                raise ConfigError(
+                    f"model.news.dim: projection none keeps frozen feature {feature!r} as it is, of size {in_dim}; "
+                    f"set dim: {in_dim} (got {config.dim})"
+                )
+            self.project = nn.Identity()
+        elif config.projection == "mlp":
             self.project = nn.Sequential(
                 nn.Dropout(config.dropout), nn.Linear(in_dim, config.dim), nn.GELU(), nn.Linear(config.dim, config.dim)
             )

@@ -172,3 +172,52 @@ def test_a_news_id_whose_content_differs_between_splits(mind_sample: Path) -> No
     row = dataset.news["news_id"].to_pylist().index("N3")
     assert dataset.news["subcategory"][row].as_py() == "financemarkets"  # train's version, as documented
     load_mind(mind_sample, splits=("dev",))  # one split alone has nothing to disagree with
+
+
+BLOCK_CASES = [
+    ("3\tU1\t11/13/2019 1:00:00 PM\tN1", "expected 5 tab-separated columns, found 4"),
+    ("3\tU1\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4-2", "label '2' is not 0 or 1"),
+    ("3\tU1\t2019-11-13 13:00:00\tN1\tN3-1 N4-0", "does not match 'M/D/YYYY h:mm:ss AM|PM'"),
+    ("3\tU1\t11/13/2019 1:00:00 PM\tN1\t  ", "impression has no candidates"),
+    ("1\tU1\t11/13/2019 1:00:00 PM\tN1\tN3-1 N4-0", "duplicate impression id 1 \\(first seen in an earlier block\\)"),
+    ("3\tU1\t11/13/2019 1:00:00 PM\tN1\tN3 N4", "impression token 'N3' is not NEWSID-LABEL"),
+    ("", "empty line"),
+]
+
+
+@pytest.mark.parametrize(("line3", "message"), BLOCK_CASES)
+def test_block_reading_names_the_files_line(tmp_path: Path, line3: str, message: str) -> None:
+    from mmnewsrec.data.mind import iter_behavior_blocks
+
+    good = "1\tU1\t11/11/2019 9:05:58 AM\tN1 N2\tN3-1 N4-0\n2\tU2\t11/12/2019 1:00:00 PM\t\tN1-0 N4-1\n"
+    path = write(tmp_path / "behaviors.tsv", good + line3 + "\n4\tU4\t11/14/2019 1:00:00 PM\t\tN1-1 N2-0\n")
+    with pytest.raises(DataFormatError, match=message) as info:
+        list(iter_behavior_blocks(path, block_lines=2))  # the bad line opens the second block
+    assert info.value.line == 3 and str(info.value).startswith(f"{path}:3: ")
+
+
+def test_a_block_without_labels_after_labelled_ones_is_refused(tmp_path: Path) -> None:
+    from mmnewsrec.data.mind import iter_behavior_blocks
+
+    good = "1\tU1\t11/11/2019 9:05:58 AM\tN1 N2\tN3-1 N4-0\n"
+    path = write(tmp_path / "behaviors.tsv", good + "2\tU2\t11/12/2019 1:00:00 PM\t\tN1 N4\n")
+    with pytest.raises(DataFormatError, match="some impressions carry click labels and others do not") as info:
+        list(iter_behavior_blocks(path, block_lines=1))
+    assert info.value.line == 2
+
+
+@pytest.mark.parametrize("block_lines", [1, 2, 3, 1000])
+def test_blocks_put_together_are_the_whole_file(mind_sample: Path, block_lines: int) -> None:
+    import pyarrow as pa
+
+    from mmnewsrec.data.mind import iter_behavior_blocks
+
+    path = mind_sample / "train" / "behaviors.tsv"
+    whole = read_behaviors(path)
+    blocks = list(iter_behavior_blocks(path, block_lines=block_lines))
+    assert [b.index for b in blocks] == list(range(len(blocks)))
+    assert [b.first_line for b in blocks] == [1 + i * block_lines for i in range(len(blocks))]
+    joined = pa.concat_tables([b.result.table for b in blocks]).combine_chunks()
+    assert joined.equals(whole.table) and all(b.result.labelled == whole.labelled for b in blocks)
+    taken = list(iter_behavior_blocks(path, block_lines=block_lines, take=lambda i: i % 2 == 1))
+    assert [b.index for b in taken] == [b.index for b in blocks if b.index % 2 == 1]

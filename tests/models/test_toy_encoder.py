@@ -12,7 +12,8 @@ from torch import nn
 from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig
 from mmnewsrec.features.plan import FeatureNeed, TokensNeed
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, NewsEncoder
-from mmnewsrec.workflows.train import run_evaluate, run_train
+from mmnewsrec.workflows.evaluate import run_evaluate
+from mmnewsrec.workflows.train import run_train
 from tests.runs import word_config
 
 TOKENIZER: dict[str, str] = {}  # set by the test: the tiny BERT's folder

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from mmnewsrec.config import ExperimentConfig, from_dict
-from mmnewsrec.workflows.train import run_evaluate, run_train
+from mmnewsrec.workflows.evaluate import run_evaluate
+from mmnewsrec.workflows.train import run_train
 from tests.runs import word_config
 
 

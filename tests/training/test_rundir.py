@@ -19,7 +19,8 @@ from safetensors.torch import load_file
 
 from mmnewsrec.config import load_yaml
 from mmnewsrec.training.rundir import RunDir, RunError
-from mmnewsrec.workflows.train import run_evaluate, run_train
+from mmnewsrec.workflows.evaluate import run_evaluate
+from mmnewsrec.workflows.train import run_train
 from tests.runs import word_config, write_config
 
 METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")

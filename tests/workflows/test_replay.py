@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mmnewsrec.cli.main import main
+from mmnewsrec.workflows.evaluate import run_evaluate
 from mmnewsrec.workflows.replay import run_replay
-from mmnewsrec.workflows.train import run_evaluate
 
 
 def test_replay_static_equals_evaluate_and_online_differs_only_after_earlier_impressions(

@@ -6,10 +6,12 @@ clicks (MIND histories are chronological, oldest first) and are right-padded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from mmnewsrec.data.mind import MindDataset
@@ -37,13 +39,29 @@ class ImpressionArrays:
     @classmethod
     def from_split(cls, dataset: MindDataset, split: str) -> ImpressionArrays:
         data = dataset[split]
+        return cls.from_behaviors(data.behaviors, data.labelled, dataset.news_rows)
+
+    @classmethod
+    def from_behaviors(
+        cls, behaviors: pa.Table, labelled: bool, news_rows: Callable[[pa.Array], np.ndarray]
+    ) -> ImpressionArrays:
+        """Impressions of a behaviours table (:data:`~mmnewsrec.data.schema.BEHAVIORS_SCHEMA`: a
+        split, or one block of it), news ids mapped to catalogue rows by ``news_rows``."""
+
+        def flat(column: str) -> pa.Array:
+            return pc.list_flatten(behaviors[column].combine_chunks())
+
+        def offsets(column: str) -> np.ndarray:
+            lengths = pc.list_value_length(behaviors[column].combine_chunks()).to_numpy(zero_copy_only=False)
+            return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
         return cls(
-            impression_ids=data.behaviors["impression_id"].to_numpy(),
-            hist_rows=dataset.news_rows(data.flat_history()),
-            hist_offsets=data.history_offsets(),
-            cand_rows=dataset.news_rows(data.flat_candidates()),
-            cand_offsets=data.candidate_offsets(),
-            labels=data.flat_labels() if data.labelled else None,
+            impression_ids=behaviors["impression_id"].to_numpy(),
+            hist_rows=news_rows(flat("history")),
+            hist_offsets=offsets("history"),
+            cand_rows=news_rows(flat("candidates")),
+            cand_offsets=offsets("candidates"),
+            labels=flat("labels").to_numpy(zero_copy_only=False).astype(np.int8) if labelled else None,
         )
 
     def __len__(self) -> int:

@@ -119,7 +119,8 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
     from mmnewsrec.workflows.featurize import run_featurize
 
     config = load_yaml(ExperimentConfig, args.config, args.overrides)
-    for record in run_featurize(config, data_root=args.data, cache_dir=args.cache_dir, progress=args.progress):
+    records = run_featurize(config, data_root=args.data, cache_dir=args.cache_dir, progress=args.progress)
+    for record in records or []:  # printed by the main process of a multi-process launch
         print(json.dumps(record))
     return 0
 
@@ -143,9 +144,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from mmnewsrec.workflows.train import run_evaluate
+    from mmnewsrec.workflows.evaluate import run_evaluate
 
-    print(json.dumps(run_evaluate(args.run, args.data, args.split, args.cache_dir, args.progress, args.zip)))
+    record = run_evaluate(
+        args.run,
+        args.data,
+        args.split,
+        args.cache_dir,
+        args.progress,
+        args.zip,
+        args.out,
+        args.overwrite,
+        args.block_impressions,
+    )
+    if record is not None:  # one line from the main process of a multi-process launch
+        print(json.dumps(record))
     return 0
 
 
@@ -356,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_options(p: argparse.ArgumentParser, split_help: str) -> None:
         """--run, --data, --split, --cache-dir: a trained run applied to a split."""
-        p.add_argument("--run", required=True, type=Path, help="run folder written by train")
+        # --run-dir too: train's name for it, and the one launchers that own a --run-path option
+        # (torchrun) pass through untouched.
+        p.add_argument("--run", "--run-dir", dest="run", required=True, type=Path, help="run folder written by train")
         p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
         p.add_argument("--split", default="dev", help=split_help)
         p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
@@ -370,10 +385,29 @@ def build_parser() -> argparse.ArgumentParser:
             "(default: popularity, which ranked better in `replay` on synthetic small and the realistic preset)",
         )
 
-    p = command("evaluate", "score a split with a trained run (fast path); the training data is not needed")
+    p = command(
+        "evaluate",
+        "score a split with a trained run, block by block (memory flat in the number of impressions); "
+        "several processes: torchrun --nproc_per_node N -m mmnewsrec evaluate --run-dir RUN ... (CPU), "
+        "accelerate launch --multi_gpu --num_processes N -m mmnewsrec evaluate ... (GPUs)",
+    )
     run_options(p, "split folder to score: dev (labelled) or test (default: dev)")
     p.add_argument(
         "--zip", action="store_true", help="also write prediction.zip, the MIND leaderboard's upload (prediction.txt)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=None, help="prediction file to write (default: RUN/SPLIT/prediction.txt)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even if another run wrote it (refused by default)",
+    )
+    p.add_argument(
+        "--block-impressions",
+        type=_positive_int,
+        default=20_000,
+        help="impressions read and scored at a time, rounded down to whole scoring batches (default: 20000)",
     )
     p.set_defaults(func=_cmd_evaluate)
 

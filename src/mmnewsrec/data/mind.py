@@ -9,7 +9,9 @@ reference (unless the policy drops or keeps them).
 
 from __future__ import annotations
 
+import io
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +43,14 @@ logger = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------------
 
 
-def _read_tsv(path: Path, columns: tuple[str, ...]) -> pa.Table:
-    """Reads a header-less, quote-less TSV with exactly ``len(columns)`` string columns.
+def _read_tsv(path: Path, columns: tuple[str, ...], block: bytes | None = None, first_line: int = 1) -> pa.Table:
+    """Reads a header-less, quote-less TSV with exactly ``len(columns)`` string columns: the file,
+    or ``block``, whole lines of it starting at line ``first_line`` (errors name the file's line).
 
     Raises:
         DataFormatError: naming the first line whose column count is wrong.
     """
-    if not path.is_file():
+    if block is None and not path.is_file():
         raise DataFormatError(path, None, "file not found")
     invalid: list[pcsv.InvalidRow] = []
 
@@ -57,7 +60,7 @@ def _read_tsv(path: Path, columns: tuple[str, ...]) -> pa.Table:
 
     try:
         table = pcsv.read_csv(
-            path,
+            path if block is None else pa.BufferReader(block),
             read_options=pcsv.ReadOptions(column_names=list(columns), block_size=1 << 24),
             # MIND titles contain bare quotes: no quoting, no escaping, one record per line.
             parse_options=pcsv.ParseOptions(
@@ -77,7 +80,7 @@ def _read_tsv(path: Path, columns: tuple[str, ...]) -> pa.Table:
     except pa.ArrowInvalid as exc:
         raise DataFormatError(path, None, f"cannot be parsed as TSV ({exc})") from None
     if invalid:
-        _raise_first_invalid_row(path, invalid, len(columns))
+        _raise_first_invalid_row(path, invalid, len(columns), block, first_line)
     table = table.combine_chunks()
     empty = None
     for name in columns:  # Arrow reads an empty line as a row of empty strings
@@ -85,15 +88,18 @@ def _read_tsv(path: Path, columns: tuple[str, ...]) -> pa.Table:
         empty = blank if empty is None else pc.and_(empty, blank)
     line = _first_true(empty) if table.num_rows else None
     if line is not None:
-        raise DataFormatError(path, line + 1, "empty line")
+        raise DataFormatError(path, first_line + line, "empty line")
     return table
 
 
-def _raise_first_invalid_row(path: Path, invalid: list[pcsv.InvalidRow], expected: int) -> None:
+def _raise_first_invalid_row(
+    path: Path, invalid: list[pcsv.InvalidRow], expected: int, block: bytes | None = None, first_line: int = 1
+) -> None:
     # Arrow's multi-threaded reader does not know line numbers: find the first bad row by its text.
     bad_texts = {row.text: row.actual_columns for row in invalid}
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        for number, line in enumerate(handle, start=1):
+    opened = path.open("rb") if block is None else io.BytesIO(block)
+    with io.TextIOWrapper(opened, encoding="utf-8", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=first_line):
             text = line.rstrip("\r\n")
             if text in bad_texts or len(text.split("\t")) != expected:
                 actual = len(text.split("\t")) if text else 0
@@ -187,11 +193,15 @@ def read_behaviors(
     path: str | Path,
     known_news: pa.Array | None = None,
     on_unknown_news: UnknownNewsPolicy = "error",
+    block: bytes | None = None,
+    first_line: int = 1,
 ) -> BehaviorsReadResult:
     """Reads a MIND ``behaviors.tsv`` into a table with :data:`BEHAVIORS_SCHEMA`.
 
     Args:
         path: the file.
+        block: whole lines of the file, starting at line ``first_line``, to read instead of the
+            whole file (see :func:`iter_behavior_blocks`); errors still name the file's line.
         known_news: news ids of the split's news.tsv; None skips the unknown-reference check.
         on_unknown_news: ``error`` raises on the first unknown reference, ``drop`` removes unknown
             references from histories and candidates (an impression left without candidates is
@@ -201,11 +211,11 @@ def read_behaviors(
         DataFormatError: naming file and 1-based line of the first problem.
     """
     path = Path(path)
-    raw = _read_tsv(path, BEHAVIOR_COLUMNS)
+    raw = _read_tsv(path, BEHAVIOR_COLUMNS, block, first_line)
     num_rows = raw.num_rows
 
     def fail(row: int, reason: str) -> None:
-        raise DataFormatError(path, row + 1, reason)
+        raise DataFormatError(path, first_line + row, reason)
 
     # impression_id: a non-negative integer.
     bad = _first_true(pc.invert(pc.match_substring_regex(raw["impression_id"], r"^\d+$")))
@@ -293,8 +303,83 @@ def read_behaviors(
         dropped = int((~keep_rows).sum())
         table = table.filter(pa.array(keep_rows))
         logger.warning("%s: dropped %d impressions left without candidates", path, dropped)
-    _check_unique(path, table["impression_id"], "impression id")
+    _check_unique(path, table["impression_id"], "impression id", first_line)
     return BehaviorsReadResult(table.combine_chunks(), labelled, unknown, dropped)
+
+
+@dataclass(frozen=True)
+class BehaviorsBlock:
+    """Consecutive impressions of a ``behaviors.tsv``: ``index`` counts blocks from 0, ``first_line``
+    is the file line of the block's first impression."""
+
+    index: int
+    first_line: int
+    result: BehaviorsReadResult
+
+
+def iter_behavior_lines(path: str | Path, block_lines: int) -> Iterator[tuple[int, int, bytes]]:
+    """``(index, first_line, bytes)`` of each run of ``block_lines`` whole lines of a file, unparsed:
+    what several processes read to pick their own blocks without parsing the others'."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, None, "file not found")
+    if block_lines < 1:
+        raise ValueError(f"block_lines must be >= 1, got {block_lines}")
+    with path.open("rb") as handle:
+        index, first, lines = 0, 1, []
+        for line in handle:
+            lines.append(line)
+            if len(lines) == block_lines:
+                yield index, first, b"".join(lines)
+                index, first, lines = index + 1, first + block_lines, []
+        if lines:
+            yield index, first, b"".join(lines)
+
+
+def iter_behavior_blocks(
+    path: str | Path,
+    known_news: pa.Array | None = None,
+    on_unknown_news: UnknownNewsPolicy = "error",
+    block_lines: int = 50_000,
+    take: Callable[[int], bool] | None = None,
+) -> Iterator[BehaviorsBlock]:
+    """Reads a ``behaviors.tsv`` block by block, each validated as :func:`read_behaviors` validates
+    a file, so memory stays at one block however long the log.
+
+    Across blocks it also checks that impression ids stay unique (a bitmap over the ids, one byte
+    per id up to the largest) and that every block is labelled or every block is not.
+
+    Args:
+        take: which block indexes to parse (the others are still scanned for line numbers, not
+            parsed nor checked); None parses them all.
+
+    Raises:
+        DataFormatError: naming the file's line of the first problem.
+    """
+    path = Path(path)
+    seen = np.zeros(0, dtype=bool)
+    labelled: bool | None = None
+    for index, first_line, raw in iter_behavior_lines(path, block_lines):
+        if take is not None and not take(index):
+            continue
+        result = read_behaviors(path, known_news, on_unknown_news, raw, first_line)
+        if result.table.num_rows:
+            if labelled is not None and result.labelled != labelled:
+                mixed = "some impressions carry click labels and others do not (a split is one or the other)"
+                raise DataFormatError(path, first_line, mixed)
+            labelled = result.labelled
+            ids = result.table["impression_id"].to_numpy()
+            top = int(ids.max())
+            if top < 1 << 32:  # ids from 0 up: a bitmap; beyond that the per-block check must do
+                if top >= len(seen):
+                    seen = np.concatenate([seen, np.zeros(max(top + 1 - len(seen), len(seen)), dtype=bool)])
+                repeated = np.flatnonzero(seen[ids])
+                if repeated.size:
+                    row = int(repeated[0])
+                    again = f"duplicate impression id {int(ids[row])} (first seen in an earlier block)"
+                    raise DataFormatError(path, first_line + row, again)
+                seen[ids] = True
+        yield BehaviorsBlock(index, first_line, result)
 
 
 def display_counts(path: str | Path, block_size: int = 1 << 22) -> pa.Table:
@@ -345,12 +430,12 @@ def _filter_tokens(values: pa.Array, offsets: np.ndarray, keep: np.ndarray) -> t
     return pc.filter(values, pa.array(keep)), kept_before[offsets]
 
 
-def _check_unique(path: Path, values: pa.ChunkedArray, what: str) -> None:
+def _check_unique(path: Path, values: pa.ChunkedArray, what: str, first_line: int = 1) -> None:
     """Raises on the first repeated value, naming its line and the line it was first seen on."""
     if pc.count_distinct(values).as_py() == len(values):
         return
     seen: dict[object, int] = {}
-    for number, value in enumerate(values.to_pylist(), start=1):
+    for number, value in enumerate(values.to_pylist(), start=first_line):
         if value in seen:
             raise DataFormatError(path, number, f"duplicate {what} {value!r} (first seen on line {seen[value]})")
         seen[value] = number
@@ -447,6 +532,16 @@ def read_split(
         unknown_news_refs=result.unknown_news_refs,
         dropped_impressions=result.dropped_impressions,
     )
+
+
+def read_split_news(directory: str | Path, image_dir: str | Path | None = None) -> pa.Table:
+    """A split folder's ``news.tsv`` alone (with images attached if given): the catalogue that
+    block-by-block scoring needs, without reading ``behaviors.tsv`` into memory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataFormatError(directory, None, "split folder not found")
+    news = read_news(directory / NEWS_FILE)
+    return attach_images(news, image_dir) if image_dir is not None else news
 
 
 @dataclass(frozen=True)

@@ -66,16 +66,35 @@ def evaluate(
         vectors = encode_all_news(model, features, needed, batch_size, device, progress)  # (U, D)
         lookup = torch.zeros((features.num_news, vectors.shape[1]), device=device)  # catalogue row -> vector
         lookup[torch.from_numpy(needed).to(device)] = vectors
-        scores = np.empty(len(arrays.cand_rows), dtype=np.float64)
-        batches = impression_batches(arrays, batch_size, history_len)
-        total = (len(arrays) + batch_size - 1) // batch_size
-        for impressions, batch in tqdm(batches, total=total, desc="score", disable=not progress):
-            batch = batch.to(device)
-            user = model.encode_user(lookup[batch.hist_rows], batch.hist_mask)  # (B, D)
-            logits = model.score(user, lookup[batch.cand_rows], batch.cand_stats).float()  # (B, C)
-            flat = logits[batch.cand_mask].cpu().numpy()  # row-major: impressions in order
-            scores[arrays.cand_offsets[impressions[0]] : arrays.cand_offsets[impressions[-1] + 1]] = flat
+        scores = score_impressions(model, lookup, arrays, history_len, batch_size, device, progress)
     finally:
         model.train(was_training)
     metrics = None if arrays.labels is None else ranking_metrics(scores, arrays.labels, arrays.cand_offsets)
     return EvaluationResult(scores, metrics)
+
+
+@torch.inference_mode()
+def score_impressions(
+    model: NewsRecommender,
+    lookup: torch.Tensor,
+    arrays: ImpressionArrays,
+    history_len: int,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> np.ndarray:
+    """Every candidate's logit, users encoded from ready news vectors (the model in eval mode).
+
+    Shape:
+        lookup (N, D) news vectors by catalogue row -> (candidates,) float64, impression order.
+    """
+    scores = np.empty(len(arrays.cand_rows), dtype=np.float64)
+    batches = impression_batches(arrays, batch_size, history_len)
+    total = (len(arrays) + batch_size - 1) // batch_size
+    for impressions, batch in tqdm(batches, total=total, desc="score", disable=not progress):
+        batch = batch.to(device)
+        user = model.encode_user(lookup[batch.hist_rows], batch.hist_mask)  # (B, D) user state
+        logits = model.score(user, lookup[batch.cand_rows], batch.cand_stats).float()  # (B, C)
+        flat = logits[batch.cand_mask].cpu().numpy()  # row-major: impressions in order
+        scores[arrays.cand_offsets[impressions[0]] : arrays.cand_offsets[impressions[-1] + 1]] = flat
+    return scores

@@ -10,17 +10,17 @@ import pyarrow as pa
 from mmnewsrec.config import FeaturesConfig, FrozenEncoderConfig, MissingImagePolicy
 from mmnewsrec.features.frozen import FrozenBuilder
 from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
-from mmnewsrec.features.store import Builder, FeatureSet, FeatureStore
+from mmnewsrec.features.store import Builder, FeatureSet, FeatureStore, Shard
 from mmnewsrec.features.text import TokenBuilder
 
 DEFAULT_CACHE_DIR = Path("~/.cache/mmnewsrec/features")
 
 
 def default_store(
-    features: FeaturesConfig, cache_dir: str | Path | None = None, progress: bool = False
+    features: FeaturesConfig, cache_dir: str | Path | None = None, progress: bool = False, shard: Shard | None = None
 ) -> FeatureStore:
     root = cache_dir or features.cache_dir or DEFAULT_CACHE_DIR
-    return FeatureStore(Path(root).expanduser(), progress=progress)
+    return FeatureStore(Path(root).expanduser(), progress=progress, shard=shard)
 
 
 def frozen_builder(config: FrozenEncoderConfig, store: FeatureStore, missing: MissingImagePolicy) -> FrozenBuilder:

@@ -19,6 +19,12 @@ A segment is written inside its ``.partial`` folder and renamed into place only 
 so a crash never leaves a half-written cache that looks valid. The builder's batches are
 deterministic; ``progress.json`` in the partial folder records how many are done, and a rerun
 continues from there (the arrays are reopened in place, never re-initialised).
+
+Several processes (``accelerate launch --num_processes N -m mmnewsrec featurize ...``) build one
+segment together when the store is given their :class:`Shard`: process ``r`` computes batches
+``r, r + N, r + 2N, ...`` into the shared partial arrays (disjoint rows, positional writes), and the
+first process seals the segment once all are done. The batches are the same as one process's, so
+the arrays are too. A segment built this way starts over if interrupted.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -240,13 +246,30 @@ class _NpyRowWriter:
             self._fd = -1
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's part when several processes build features together: its index ``rank`` of
+    ``world``, and ``barrier``, which returns once every process has called it."""
+
+    rank: int
+    world: int
+    barrier: Callable[[], None]
+
+
 class FeatureStore:
     """Content-keyed feature caches under one root folder (see the module docstring)."""
 
-    def __init__(self, root: str | Path, progress: bool = False, checkpoint_seconds: float = 30.0):
+    def __init__(
+        self,
+        root: str | Path,
+        progress: bool = False,
+        checkpoint_seconds: float = 30.0,
+        shard: Shard | None = None,
+    ):
         self.root = Path(root).expanduser()
         self.progress = progress
         self.checkpoint_seconds = checkpoint_seconds
+        self.shard = shard if shard is not None and shard.world > 1 else None
 
     def spec_dir(self, spec: CacheSpec) -> Path:
         return self.root / spec.dirname
@@ -332,6 +355,8 @@ class FeatureStore:
         final = folder / f"seg-{segment_key}"
         partial = folder / f"seg-{segment_key}{PARTIAL}"
         folder.mkdir(parents=True, exist_ok=True)
+        if self.shard is not None:
+            return self._build_sharded(builder, news, hashes, ids, segment_key, final, partial)
         with open(folder / f"seg-{segment_key}.lock", "w") as lock:
             # One builder per segment at a time (several training processes may ask at once);
             # whoever waited finds the finished segment and reads it.
@@ -398,6 +423,71 @@ class FeatureStore:
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
+        loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
+        return _Segment(final, ids, hashes, loaded)
+
+    def _build_sharded(
+        self,
+        builder: Builder,
+        news: pa.Table,
+        hashes: list[str],
+        ids: list[str],
+        segment_key: str,
+        final: Path,
+        partial: Path,
+    ) -> _Segment:
+        shard = self.shard
+        assert shard is not None
+        spec = builder.spec()
+        batches = builder.batches(news)  # the same on every process (upstream caches are built together)
+        array_specs = builder.arrays()
+        sealed = (final / MANIFEST).is_file()
+        if shard.rank == 0 and not sealed:
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            _write_json_atomic(partial / "spec.json", {"kind": spec.kind, "params": spec.params})
+            for name, a in array_specs.items():
+                _NpyRowWriter(partial / f"{name}.npy", (len(ids), *a.row_shape), a.dtype, create=True).close()
+        shard.barrier()
+        if not sealed:
+            writers = {
+                name: _NpyRowWriter(partial / f"{name}.npy", (len(ids), *a.row_shape), a.dtype, create=False)
+                for name, a in array_specs.items()
+            }
+            mine = batches[shard.rank :: shard.world]
+            show = self.progress and shard.rank == 0
+            try:
+                with tqdm(total=len(ids), desc=f"featurize {spec.kind}", unit="news", disable=not show) as bar:
+                    for rows in mine:
+                        values = builder.compute(news, rows)
+                        for name, writer in writers.items():
+                            writer.write(rows, values[name])
+                        bar.update(len(rows) * shard.world)
+                for writer in writers.values():
+                    writer.sync()
+            finally:
+                for writer in writers.values():
+                    writer.close()
+        shard.barrier()
+        if shard.rank == 0 and not sealed:
+            manifest = {
+                "schema_version": SCHEMA_VERSION,
+                "kind": spec.kind,
+                "spec_key": spec.key(),
+                "params": spec.params,
+                "segment_key": segment_key,
+                "rows": len(ids),
+                "arrays": {name: {"dtype": a.dtype, "row_shape": list(a.row_shape)} for name, a in array_specs.items()},
+                "news_ids": ids,
+                "row_hashes": hashes,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "processes": shard.world,
+            }
+            _write_json_atomic(partial / MANIFEST, manifest)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(partial, final)
+        shard.barrier()
         loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
         return _Segment(final, ids, hashes, loaded)
 

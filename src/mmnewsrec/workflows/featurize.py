@@ -10,7 +10,9 @@ from mmnewsrec.data.mind import load_mind
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.build import NamedBuilder, build_features, default_store
 from mmnewsrec.features.plan import declared_needs, plan_builders
+from mmnewsrec.features.store import Shard
 from mmnewsrec.models.build import news_feature_builders
+from mmnewsrec.training.loop import distributed_state
 
 logger = logging.getLogger(__name__)
 
@@ -20,17 +22,20 @@ def run_featurize(
     data_root: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = False,
-) -> list[dict[str, object]]:
+) -> list[dict[str, object]] | None:
     """Featurises every news of every split (dev/test-only news too: they are candidates): the
     features the config declares, then those its model reads that are not among them (named
     ``model:...``), planned exactly as ``train`` plans them.
 
     Returns one record per feature: name, kind, path, status (``built``, ``reused`` or
-    ``extended`` when new news were appended), rows and array shapes.
+    ``extended`` when new news were appended), rows and array shapes; None on the other processes
+    of a multi-process launch (``accelerate launch --num_processes N -m mmnewsrec featurize ...``).
     """
     root = Path(data_root or config.data.root)
     dataset = load_mind(root, config.data)
-    store = default_store(config.features, cache_dir, progress)
+    state = distributed_state()  # launched as N processes: each computes every N-th batch
+    shard = Shard(state.process_index, state.num_processes, state.wait_for_everyone)
+    store = default_store(config.features, cache_dir, progress, shard)
     missing = config.data.images.missing
     builders = plan_builders(declared_needs(config.features), config.features, missing, store)
     try:
@@ -45,6 +50,8 @@ def run_featurize(
         if named.builder.spec().dirname not in built
     ]
     results = build_features(store, builders, dataset.news)
+    if not state.is_main_process:
+        return None
     return [
         {
             "feature": name,

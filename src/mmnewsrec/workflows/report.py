@@ -44,7 +44,7 @@ from mmnewsrec.evaluation.analysis import (
 from mmnewsrec.evaluation.submission import read_prediction
 from mmnewsrec.training.metrics_log import read_records
 from mmnewsrec.training.rundir import RunDir
-from mmnewsrec.workflows.train import run_evaluate
+from mmnewsrec.workflows.evaluate import run_evaluate
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
-"""``mmnewsrec train`` and ``mmnewsrec evaluate``: from an experiment config to a run folder.
+"""``mmnewsrec train``: from an experiment config to a run folder (``evaluate`` is in
+:mod:`mmnewsrec.workflows.evaluate`).
 
 The run folder's layout belongs to :class:`~mmnewsrec.training.rundir.RunDir`. Training refuses a
 folder that already holds a run unless told to ``resume`` it (checking first that the new config
 can continue the checkpoint) or to ``overwrite`` it (the old run is moved aside). Nothing is written
 until the data, features and model have been prepared, so a failure there leaves no run behind.
-Evaluation reads only the run folder and the split it scores.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from mmnewsrec.data.mind import MindDataset, MindSplit, load_mind
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.evaluate import evaluate
-from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
 from mmnewsrec.features.build import default_store
 from mmnewsrec.models.build import (
     build_model,
@@ -242,40 +241,3 @@ def load_run(
     dataset = load_mind(root, config.data, splits=splits)
     features = folder.news_features(config, info, dataset.news, cache_dir, progress)
     return LoadedRun(config, info, model, dataset, features)
-
-
-def run_evaluate(
-    run: str | Path,
-    data_root: str | Path | None = None,
-    split: str = "dev",
-    cache_dir: str | Path | None = None,
-    progress: bool = False,
-    zip_file: bool = False,
-) -> dict[str, object]:
-    """Scores ``split`` with a run's best model: ``metrics.json`` (labelled split) and ``prediction.txt``
-    (and with ``zip_file``, ``prediction.zip``: the MIND leaderboard's upload)."""
-    folder = RunDir(run)
-    config = folder.read_config()
-    prediction = folder.prediction_path(split)
-    record: dict[str, object] = {"run": str(folder.path), "split": split, "prediction": str(prediction)}
-    if config.baseline:
-        root = Path(data_root or config.data.root)
-        dataset = load_mind(root, config.data, splits=tuple(dict.fromkeys(("train", split))))
-        metrics = run_baseline(dataset, split, config.baseline, config.training.seed, prediction)
-    else:
-        loaded = load_run(folder.path, data_root, cache_dir, progress, splits=(split,))
-        arrays = ImpressionArrays.from_split(loaded.dataset, split)
-        if reads_log_counters(loaded.config.model):  # counted against the stored training-log summary
-            arrays = with_log_counters(loaded.config, arrays, loaded.dataset[split], folder.read_log_counters())
-        training = loaded.config.training
-        result = evaluate(
-            loaded.model, loaded.features, arrays, training.history_len, training.eval_batch_size, progress=progress
-        )
-        write_prediction(prediction, arrays.impression_ids, result.scores, arrays.cand_offsets)
-        metrics = result.metrics
-    if zip_file:
-        record["zip"] = str(zip_prediction(prediction))
-    if metrics is not None:
-        record.update(metrics.to_dict())
-        folder.write_metrics(record, split)
-    return record

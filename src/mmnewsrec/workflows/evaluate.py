@@ -1,0 +1,232 @@
+"""``mmnewsrec evaluate``: scores a split with a trained run, from the run folder and that split alone.
+
+A model that does not read log counters is scored block by block
+(:mod:`mmnewsrec.evaluation.stream`): the news are encoded once, then ``behaviors.tsv`` is read,
+scored and written a block of impressions at a time, so memory does not grow with the number of
+impressions (MIND-large's 2.37M test impressions included). Launched as several processes
+(``accelerate launch --num_processes N -m mmnewsrec evaluate ...``), each process scores every
+N-th block and the main process puts the blocks back in file order: the same bytes as one process.
+
+A model that reads log counters (popularity and recency) needs the whole split in time order to
+count what came before each impression, and is scored in memory.
+
+The prediction file is the leaderboard's (``prediction.txt``, zipped on request). An
+``.origin.json`` file beside it records which run wrote it; a prediction file of another run (or of
+unknown origin) is never overwritten unless asked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm.auto import tqdm
+
+from mmnewsrec.atomic import atomic_stream, atomic_write_bytes, atomic_write_text
+from mmnewsrec.batching.batch import ImpressionArrays
+from mmnewsrec.data.mind import find_image_dir, iter_behavior_blocks, load_mind, read_split_news
+from mmnewsrec.data.schema import BEHAVIORS_FILE
+from mmnewsrec.evaluation.evaluate import encode_all_news, evaluate
+from mmnewsrec.evaluation.metrics import RankingMetrics
+from mmnewsrec.evaluation.stream import MetricSums, ScoredBlock, score_blocks
+from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
+from mmnewsrec.models.build import reads_log_counters
+from mmnewsrec.training.loop import distributed_state
+from mmnewsrec.training.rundir import RunDir, RunError
+from mmnewsrec.workflows.baseline import run_baseline
+from mmnewsrec.workflows.train import load_run, with_log_counters
+
+logger = logging.getLogger(__name__)
+
+#: Impressions per block of block-by-block scoring (rounded down to whole scoring batches).
+BLOCK_IMPRESSIONS = 20_000
+
+
+def origin_path(prediction: Path) -> Path:
+    """The file beside a prediction file that names the run which wrote it."""
+    return prediction.with_name(prediction.name + ".origin.json")
+
+
+def _origin(folder: RunDir, split: str) -> dict[str, str]:
+    created = ""
+    if folder.info_path.is_file():  # a baseline run has none: its folder alone names it
+        created = str(json.loads(folder.info_path.read_text(encoding="utf-8")).get("created", ""))
+    return {"run": str(folder.path.resolve()), "created": created, "split": split}
+
+
+def check_prediction_target(prediction: Path, folder: RunDir, split: str, overwrite: bool) -> None:
+    """Refuses to replace a prediction file that another run wrote (or whose origin is unknown).
+
+    Raises:
+        RunError: naming the file and the run that owns it, and how to proceed.
+    """
+    if overwrite or not prediction.exists():
+        return
+    mine = _origin(folder, split)
+    origin = origin_path(prediction)
+    if not origin.is_file():
+        if prediction == folder.prediction_path(split):
+            return  # the run's own file, written before origins were recorded
+        raise RunError(
+            f"{prediction}: exists and was not written by `mmnewsrec evaluate` (no {origin.name} beside it); "
+            "choose another --out or pass --overwrite"
+        )
+    try:
+        theirs = json.loads(origin.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        theirs = {}
+    if (theirs.get("run"), theirs.get("created")) != (mine["run"], mine["created"]):
+        raise RunError(
+            f"{prediction}: holds the predictions of run {theirs.get('run', '?')} "
+            f"(created {theirs.get('created', '?')}), not of {mine['run']}; choose another --out or pass --overwrite"
+        )
+
+
+def run_evaluate(
+    run: str | Path,
+    data_root: str | Path | None = None,
+    split: str = "dev",
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+    zip_file: bool = False,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    block_impressions: int = BLOCK_IMPRESSIONS,
+) -> dict[str, object] | None:
+    """Scores ``split`` with a run's best model: ``metrics.json`` (labelled split) and the prediction
+    file (default ``RUN/SPLIT/prediction.txt``; with ``zip_file`` also the leaderboard's zip).
+
+    Returns the record (None on the non-main processes of a multi-process launch).
+
+    Raises:
+        RunError: ``out`` holds another run's predictions (and ``overwrite`` is off).
+    """
+    folder = RunDir(run)
+    config = folder.read_config()
+    prediction = Path(out) if out is not None else folder.prediction_path(split)
+    state = distributed_state()
+    if state.is_main_process:
+        check_prediction_target(prediction, folder, split, overwrite)
+    record: dict[str, object] = {"run": str(folder.path), "split": split, "prediction": str(prediction)}
+    if config.baseline:
+        root = Path(data_root or config.data.root)
+        dataset = load_mind(root, config.data, splits=tuple(dict.fromkeys(("train", split))))
+        metrics = run_baseline(dataset, split, config.baseline, config.training.seed, prediction)
+    elif reads_log_counters(config.model):
+        metrics = _evaluate_in_memory(folder, data_root, split, cache_dir, progress, prediction)
+    else:
+        metrics, done = _evaluate_in_blocks(
+            folder, data_root, split, cache_dir, progress, prediction, block_impressions
+        )
+        if not done:
+            return None
+    if not state.is_main_process:
+        return None
+    atomic_write_text(origin_path(prediction), json.dumps(_origin(folder, split), indent=2) + "\n")
+    if zip_file:
+        record["zip"] = str(zip_prediction(prediction))
+    if metrics is not None:
+        record.update(metrics.to_dict())
+        folder.write_metrics(record, split)
+    return record
+
+
+def _evaluate_in_memory(
+    folder: RunDir, data_root, split: str, cache_dir, progress: bool, prediction: Path
+) -> RankingMetrics | None:
+    loaded = load_run(folder.path, data_root, cache_dir, progress, splits=(split,))
+    arrays = ImpressionArrays.from_split(loaded.dataset, split)
+    arrays = with_log_counters(loaded.config, arrays, loaded.dataset[split], folder.read_log_counters())
+    training = loaded.config.training
+    result = evaluate(
+        loaded.model, loaded.features, arrays, training.history_len, training.eval_batch_size, progress=progress
+    )
+    if distributed_state().is_main_process:
+        write_prediction(prediction, arrays.impression_ids, result.scores, arrays.cand_offsets)
+    return result.metrics
+
+
+def _evaluate_in_blocks(
+    folder: RunDir, data_root, split: str, cache_dir, progress: bool, prediction: Path, block_impressions: int
+) -> tuple[RankingMetrics | None, bool]:
+    """Block-by-block scoring; returns (metrics, whether this process is the one that reports)."""
+    state = distributed_state()
+    world, rank = state.num_processes, state.process_index
+    config, info, model = folder.load_model()
+    training = config.training
+    root = Path(data_root or config.data.root)
+    directory = root / split
+    image_dir = Path(config.data.images.directory) if config.data.images.directory else find_image_dir(root)
+    news = read_split_news(directory, image_dir)
+    with state.main_process_first():  # one process builds missing features, the others reuse them
+        features = folder.news_features(config, info, news, cache_dir, progress)
+    device = state.device
+    model.to(device)
+    lookup = encode_all_news(model, features, None, training.eval_batch_size, device, progress)  # (N, D)
+    news_ids = news["news_id"].combine_chunks()
+
+    def news_rows(ids: pa.Array) -> np.ndarray:
+        return pc.index_in(ids, value_set=news_ids).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    per_block = max(1, block_impressions // training.eval_batch_size) * training.eval_batch_size
+    blocks = iter_behavior_blocks(
+        directory / BEHAVIORS_FILE,
+        news_ids,
+        config.data.on_unknown_news,
+        per_block,
+        take=lambda index: index % world == rank,
+    )
+    scored = score_blocks(model, lookup, blocks, news_rows, training.history_len, training.eval_batch_size, device)
+    bar = tqdm(desc=f"score {split}", unit=" impressions", disable=not progress or not state.is_main_process)
+    if world == 1:
+        sums: MetricSums | None = None
+        with atomic_stream(prediction) as handle:
+            for block in scored:
+                handle.write(block.lines)
+                sums = _add(sums, block)
+                bar.update(block.impressions)
+        bar.close()
+        return (sums.result() if sums is not None else None), True
+
+    # Several processes: each writes its blocks to a shared folder, the main one joins them in order.
+    parts = prediction.with_name(f".{prediction.name}.parts")
+    if state.is_main_process:
+        shutil.rmtree(parts, ignore_errors=True)
+        parts.mkdir(parents=True)
+    state.wait_for_everyone()
+    for block in scored:
+        atomic_write_bytes(parts / f"{block.index:08d}.txt", block.lines)
+        block_sums = block.sums.to_dict() if block.sums is not None else None
+        atomic_write_text(
+            parts / f"{block.index:08d}.json", json.dumps({"impressions": block.impressions, "sums": block_sums})
+        )
+        bar.update(block.impressions * world)
+    bar.close()
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None, False
+    total: MetricSums | None = None
+    try:
+        with atomic_stream(prediction) as handle:
+            for index in sorted(int(p.stem) for p in parts.glob("*.txt")):
+                handle.write((parts / f"{index:08d}.txt").read_bytes())
+                meta = json.loads((parts / f"{index:08d}.json").read_text())
+                if meta["sums"] is not None:
+                    total = total or MetricSums()
+                    total.add(MetricSums(**meta["sums"]))
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
+    return (total.result() if total is not None else None), True
+
+
+def _add(sums: MetricSums | None, block: ScoredBlock) -> MetricSums | None:
+    if block.sums is None:
+        return sums
+    sums = sums or MetricSums()
+    sums.add(block.sums)
+    return sums

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -195,6 +195,47 @@ class _Segment:
 
 def _write_json_atomic(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=1, sort_keys=True))
+
+
+class _Planned(NamedTuple):
+    """A segment about to be built: its news, their row hashes, its key and its two folders."""
+
+    hashes: list[str]
+    ids: list[str]
+    segment_key: str
+    final: Path
+    partial: Path
+
+
+def _manifest(
+    spec: CacheSpec,
+    segment_key: str,
+    ids: list[str],
+    hashes: list[str],
+    array_specs: Mapping[str, ArraySpec],
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": spec.kind,
+        "spec_key": spec.key(),
+        "params": spec.params,
+        "segment_key": segment_key,
+        "rows": len(ids),
+        "arrays": {name: {"dtype": a.dtype, "row_shape": list(a.row_shape)} for name, a in array_specs.items()},
+        "news_ids": ids,
+        "row_hashes": hashes,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
+    }
+
+
+def _seal(partial: Path, final: Path, manifest: dict[str, Any]) -> None:
+    """The manifest last, then the rename: a segment is either complete or not there."""
+    _write_json_atomic(partial / MANIFEST, manifest)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
 
 
 class _NpyRowWriter:
@@ -356,7 +397,7 @@ class FeatureStore:
         partial = folder / f"seg-{segment_key}{PARTIAL}"
         folder.mkdir(parents=True, exist_ok=True)
         if self.shard is not None:
-            return self._build_sharded(builder, news, hashes, ids, segment_key, final, partial)
+            return self._build_sharded(builder, news, _Planned(hashes, ids, segment_key, final, partial))
         with open(folder / f"seg-{segment_key}.lock", "w") as lock:
             # One builder per segment at a time (several training processes may ask at once);
             # whoever waited finds the finished segment and reads it.
@@ -364,18 +405,10 @@ class FeatureStore:
             if (final / MANIFEST).is_file():
                 loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in builder.arrays()}
                 return _Segment(final, ids, hashes, loaded)
-            return self._build_locked(builder, news, hashes, ids, segment_key, final, partial)
+            return self._build_locked(builder, news, _Planned(hashes, ids, segment_key, final, partial))
 
-    def _build_locked(
-        self,
-        builder: Builder,
-        news: pa.Table,
-        hashes: list[str],
-        ids: list[str],
-        segment_key: str,
-        final: Path,
-        partial: Path,
-    ) -> _Segment:
+    def _build_locked(self, builder: Builder, news: pa.Table, plan: _Planned) -> _Segment:
+        hashes, ids, segment_key, final, partial = plan
         spec = builder.spec()
         batches = builder.batches(news)
         array_specs = builder.arrays()
@@ -406,36 +439,13 @@ class FeatureStore:
         finally:
             for writer in writers.values():
                 writer.close()
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "kind": spec.kind,
-            "spec_key": spec.key(),
-            "params": spec.params,
-            "segment_key": segment_key,
-            "rows": len(ids),
-            "arrays": {name: {"dtype": a.dtype, "row_shape": list(a.row_shape)} for name, a in array_specs.items()},
-            "news_ids": ids,
-            "row_hashes": hashes,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
         (partial / PROGRESS).unlink(missing_ok=True)
-        _write_json_atomic(partial / MANIFEST, manifest)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
+        _seal(partial, final, _manifest(spec, segment_key, ids, hashes, array_specs))
         loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
         return _Segment(final, ids, hashes, loaded)
 
-    def _build_sharded(
-        self,
-        builder: Builder,
-        news: pa.Table,
-        hashes: list[str],
-        ids: list[str],
-        segment_key: str,
-        final: Path,
-        partial: Path,
-    ) -> _Segment:
+    def _build_sharded(self, builder: Builder, news: pa.Table, plan: _Planned) -> _Segment:
+        hashes, ids, segment_key, final, partial = plan
         shard = self.shard
         assert shard is not None
         spec = builder.spec()
@@ -470,23 +480,7 @@ class FeatureStore:
                     writer.close()
         shard.barrier()
         if shard.rank == 0 and not sealed:
-            manifest = {
-                "schema_version": SCHEMA_VERSION,
-                "kind": spec.kind,
-                "spec_key": spec.key(),
-                "params": spec.params,
-                "segment_key": segment_key,
-                "rows": len(ids),
-                "arrays": {name: {"dtype": a.dtype, "row_shape": list(a.row_shape)} for name, a in array_specs.items()},
-                "news_ids": ids,
-                "row_hashes": hashes,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "processes": shard.world,
-            }
-            _write_json_atomic(partial / MANIFEST, manifest)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(partial, final)
+            _seal(partial, final, _manifest(spec, segment_key, ids, hashes, array_specs, processes=shard.world))
         shard.barrier()
         loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
         return _Segment(final, ids, hashes, loaded)

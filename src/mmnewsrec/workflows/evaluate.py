@@ -110,8 +110,7 @@ def run_evaluate(
     config = folder.read_config()
     prediction = Path(out) if out is not None else folder.prediction_path(split)
     state = distributed_state()
-    if state.is_main_process:
-        check_prediction_target(prediction, folder, split, overwrite)
+    check_prediction_target(prediction, folder, split, overwrite)  # every process: all stop, or none
     record: dict[str, object] = {"run": str(folder.path), "split": split, "prediction": str(prediction)}
     if config.baseline:
         root = Path(data_root or config.data.root)

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from mmnewsrec import __version__
@@ -51,20 +52,32 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from mmnewsrec.config import DataConfig, ImageConfig
-    from mmnewsrec.data.mind import find_image_dir, is_split_dir, load_mind, read_split
+    from mmnewsrec.data.mind import check_news_agree, find_image_dir, is_split_dir, load_mind, read_split
+    from mmnewsrec.data.schema import SPLITS
     from mmnewsrec.data.stats import split_stats
 
     path = Path(args.path)
     if is_split_dir(path):
         image_dir = Path(args.images) if args.images else find_image_dir(path)
         splits = [read_split(path, on_unknown_news=args.on_unknown_news, image_dir=image_dir)]
-    else:
-        config = DataConfig(
-            root=str(path), on_unknown_news=args.on_unknown_news, images=ImageConfig(directory=args.images)
-        )
-        splits = list(load_mind(path, config).splits.values())
-    for split in splits:
-        print(json.dumps(split_stats(split, check_images=args.check_images, progress=args.progress)))
+        for split in splits:
+            print(json.dumps(split_stats(split, check_images=args.check_images, progress=args.progress)))
+        return 0
+    # A dataset root: one split in memory at a time (MIND-large's test split alone is 2.37M
+    # impressions); the news of each are kept to check that splits agree on shared news.
+    config = DataConfig(root=str(path), on_unknown_news=args.on_unknown_news, images=ImageConfig(directory=args.images))
+    names = [name for name in SPLITS if (path / name).is_dir()]
+    if not names:
+        load_mind(path, config)  # names what is missing, as train and evaluate would
+    image_dir = Path(args.images) if args.images else find_image_dir(path)
+    seen, lines = [], []
+    for name in names:
+        split = read_split(path / name, name, config.on_unknown_news, image_dir)
+        lines.append(json.dumps(split_stats(split, check_images=args.check_images, progress=args.progress)))
+        seen.append(replace(split, behaviors=split.behaviors.slice(0, 0)))
+        del split
+        check_news_agree(seen, config.on_conflicting_news)
+    print("\n".join(lines))  # all splits valid, or nothing but the error
     return 0
 
 

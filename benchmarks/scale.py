@@ -116,6 +116,8 @@ def main() -> None:
         "predict test": sizes["test"],
     }
     for record in results:
+        if record["stage"] == "featurize" and "rows" in record.get("output", {}):
+            throughput["featurize"] = record["output"]["rows"]  # every split's news, not only train's
         if record["stage"] in throughput:
             record["per_second"] = round(throughput[record["stage"]] / record["seconds"])
         if record["stage"] == "train":

@@ -221,3 +221,11 @@ def test_blocks_put_together_are_the_whole_file(mind_sample: Path, block_lines: 
     assert joined.equals(whole.table) and all(b.result.labelled == whole.labelled for b in blocks)
     taken = list(iter_behavior_blocks(path, block_lines=block_lines, take=lambda i: i % 2 == 1))
     assert [b.index for b in taken] == [b.index for b in blocks if b.index % 2 == 1]
+
+
+def test_the_news_catalogue_alone_equals_load_minds(tiny_mind: Path) -> None:
+    from mmnewsrec.data.mind import load_news_catalogue
+
+    assert load_news_catalogue(tiny_mind).equals(load_mind(tiny_mind).news)
+    with pytest.raises(DataFormatError, match="no split folders found"):
+        load_news_catalogue(tiny_mind / "train")

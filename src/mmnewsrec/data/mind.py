@@ -658,6 +658,26 @@ def load_mind(
     return MindDataset(root=root, splits=loaded, news=news, vocabs=vocabs, image_dir=image_dir)
 
 
+def load_news_catalogue(root: str | Path, config: DataConfig | None = None) -> pa.Table:
+    """Every split's ``news.tsv`` of a dataset root as one catalogue (first occurrence of each id,
+    images attached), checked like :func:`load_mind` checks it, without reading any
+    ``behaviors.tsv``: what featurising needs, at the memory of the news alone."""
+    root = Path(root)
+    config = config or DataConfig(root=str(root))
+    if not root.is_dir():
+        raise DataFormatError(root, None, "dataset folder not found")
+    names = tuple(s for s in SPLITS if (root / s).is_dir())
+    if not names:
+        raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
+    image_dir = Path(config.images.directory) if config.images.directory else find_image_dir(root)
+    splits = [
+        MindSplit(name, root / name, read_split_news(root / name, image_dir), BEHAVIORS_SCHEMA.empty_table(), False)
+        for name in names
+    ]
+    check_news_agree(splits, config.on_conflicting_news)
+    return build_catalogue([split.news for split in splits])
+
+
 #: The news.tsv columns that must agree when one news id appears in several splits: what models read.
 CONTENT_COLUMNS = ("category", "subcategory", "title", "abstract")
 

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import load_mind
+from mmnewsrec.data.mind import load_news_catalogue
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.build import NamedBuilder, build_features, default_store
 from mmnewsrec.features.plan import declared_needs, plan_builders
@@ -32,7 +32,7 @@ def run_featurize(
     of a multi-process launch (``accelerate launch --num_processes N -m mmnewsrec featurize ...``).
     """
     root = Path(data_root or config.data.root)
-    dataset = load_mind(root, config.data)
+    news = load_news_catalogue(root, config.data)  # the news of every split; behaviours are not read
     state = distributed_state()  # launched as N processes: each computes every N-th batch
     shard = Shard(state.process_index, state.num_processes, state.wait_for_everyone)
     store = default_store(config.features, cache_dir, progress, shard)
@@ -49,7 +49,7 @@ def run_featurize(
         for named in model_builders
         if named.builder.spec().dirname not in built
     ]
-    results = build_features(store, builders, dataset.news)
+    results = build_features(store, builders, news)
     if not state.is_main_process:
         return None
     return [

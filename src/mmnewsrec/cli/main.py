@@ -51,6 +51,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
     from mmnewsrec.config import DataConfig, ImageConfig
     from mmnewsrec.data.mind import check_news_agree, find_image_dir, is_split_dir, load_mind, read_split
     from mmnewsrec.data.schema import SPLITS
@@ -76,6 +78,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         lines.append(json.dumps(split_stats(split, check_images=args.check_images, progress=args.progress)))
         seen.append(replace(split, behaviors=split.behaviors.slice(0, 0)))
         del split
+        pa.default_memory_pool().release_unused()  # hand the split's buffers back before the next
         check_news_agree(seen, config.on_conflicting_news)
     print("\n".join(lines))  # all splits valid, or nothing but the error
     return 0

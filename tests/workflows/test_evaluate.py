@@ -51,13 +51,20 @@ def test_the_test_split_gives_the_leaderboard_file_in_order(word_run_copy: Path,
         assert archive.read("prediction.txt") == Path(record["prediction"]).read_bytes()
 
 
-def test_another_runs_prediction_file_is_never_overwritten(word_run: Path, tmp_path: Path) -> None:
+@pytest.fixture()
+def two_runs(word_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two copies of the word run, the second with another creation time: another run."""
     first, second = tmp_path / "a", tmp_path / "b"
     shutil.copytree(word_run, first)
     shutil.copytree(word_run, second)
     info = json.loads((second / "run.json").read_text())
-    info["created"] = "2026-01-01T00:00:00+0000"  # another run
+    info["created"] = "2026-01-01T00:00:00+0000"
     (second / "run.json").write_text(json.dumps(info))
+    return first, second
+
+
+def test_another_runs_prediction_file_is_never_overwritten(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    first, second = two_runs
     out = tmp_path / "leaderboard" / "prediction.txt"
     run_evaluate(first, split="test", out=out)
     before = out.read_bytes()
@@ -76,13 +83,8 @@ def test_another_runs_prediction_file_is_never_overwritten(word_run: Path, tmp_p
     assert stranger.read_text() == "not a prediction\n"
 
 
-def test_the_cli_names_the_owner_of_the_file(word_run: Path, tmp_path: Path, capsys) -> None:
-    first, second = tmp_path / "a", tmp_path / "b"
-    shutil.copytree(word_run, first)
-    shutil.copytree(word_run, second)
-    info = json.loads((second / "run.json").read_text())
-    info["created"] = "2026-01-01T00:00:00+0000"
-    (second / "run.json").write_text(json.dumps(info))
+def test_the_cli_names_the_owner_of_the_file(two_runs: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    first, second = two_runs
     out = tmp_path / "p.txt"
     assert main(["-q", "evaluate", "--run", str(first), "--split", "test", "--out", str(out)]) == 0
     capsys.readouterr()

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from mmnewsrec.data.mind import MindDataset
+from mmnewsrec.data.mind import MindDataset, list_offsets
 
 
 @dataclass(frozen=True)
@@ -51,16 +51,12 @@ class ImpressionArrays:
         def flat(column: str) -> pa.Array:
             return pc.list_flatten(behaviors[column].combine_chunks())
 
-        def offsets(column: str) -> np.ndarray:
-            lengths = pc.list_value_length(behaviors[column].combine_chunks()).to_numpy(zero_copy_only=False)
-            return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-
         return cls(
             impression_ids=behaviors["impression_id"].to_numpy(),
             hist_rows=news_rows(flat("history")),
-            hist_offsets=offsets("history"),
+            hist_offsets=list_offsets(behaviors["history"]),
             cand_rows=news_rows(flat("candidates")),
-            cand_offsets=offsets("candidates"),
+            cand_offsets=list_offsets(behaviors["candidates"]),
             labels=flat("labels").to_numpy(zero_copy_only=False).astype(np.int8) if labelled else None,
         )
 

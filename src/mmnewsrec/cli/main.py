@@ -54,16 +54,22 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     import pyarrow as pa
 
     from mmnewsrec.config import DataConfig, ImageConfig
-    from mmnewsrec.data.mind import check_news_agree, find_image_dir, is_split_dir, load_mind, read_split
+    from mmnewsrec.data.mind import (
+        check_news_agree,
+        dataset_image_dir,
+        find_image_dir,
+        is_split_dir,
+        load_mind,
+        read_split,
+    )
     from mmnewsrec.data.schema import SPLITS
     from mmnewsrec.data.stats import split_stats
 
     path = Path(args.path)
     if is_split_dir(path):
         image_dir = Path(args.images) if args.images else find_image_dir(path)
-        splits = [read_split(path, on_unknown_news=args.on_unknown_news, image_dir=image_dir)]
-        for split in splits:
-            print(json.dumps(split_stats(split, check_images=args.check_images, progress=args.progress)))
+        split = read_split(path, on_unknown_news=args.on_unknown_news, image_dir=image_dir)
+        print(json.dumps(split_stats(split, check_images=args.check_images, progress=args.progress)))
         return 0
     # A dataset root: one split in memory at a time (MIND-large's test split alone is 2.37M
     # impressions); the news of each are kept to check that splits agree on shared news.
@@ -71,7 +77,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     names = [name for name in SPLITS if (path / name).is_dir()]
     if not names:
         load_mind(path, config)  # names what is missing, as train and evaluate would
-    image_dir = Path(args.images) if args.images else find_image_dir(path)
+    image_dir = dataset_image_dir(path, config)
     seen, lines = [], []
     for name in names:
         split = read_split(path / name, name, config.on_unknown_news, image_dir)

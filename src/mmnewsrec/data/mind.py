@@ -496,7 +496,7 @@ class MindSplit:
 
     def candidate_offsets(self) -> np.ndarray:
         """(impressions + 1,) int64 offsets of each impression's candidates in the flat arrays."""
-        return _offsets(self.behaviors["candidates"])
+        return list_offsets(self.behaviors["candidates"])
 
     def flat_candidates(self) -> pa.Array:
         """(candidates,) news ids of all impressions, concatenated in impression order."""
@@ -513,7 +513,7 @@ class MindSplit:
         return pc.list_flatten(self.behaviors["labels"].combine_chunks()).to_numpy().astype(np.int8)
 
     def history_offsets(self) -> np.ndarray:
-        return _offsets(self.behaviors["history"])
+        return list_offsets(self.behaviors["history"])
 
     def flat_history(self) -> pa.Array:
         return pc.list_flatten(self.behaviors["history"].combine_chunks())
@@ -524,7 +524,8 @@ def entry_owner(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
 
 
-def _offsets(column: pa.ChunkedArray) -> np.ndarray:
+def list_offsets(column: pa.ChunkedArray) -> np.ndarray:
+    """Shape: a list column of M rows -> (M + 1,) int64 offsets of its items in the flat layout."""
     lengths = pc.list_value_length(column.combine_chunks()).to_numpy(zero_copy_only=False)
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -601,11 +602,25 @@ class MindDataset:
 
     def news_rows(self, news_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Catalogue row of each news id (int64); every id read through this dataset is present."""
-        rows = pc.index_in(news_ids, value_set=self.news["news_id"].combine_chunks())
-        if rows.null_count:
-            missing = pc.filter(news_ids, pc.is_null(rows))[0].as_py()
-            raise KeyError(f"news id {missing!r} is not in the catalogue of {self.root}")
-        return rows.to_numpy(zero_copy_only=False).astype(np.int64)
+        return catalogue_rows(self.news, news_ids, self.root)
+
+
+def catalogue_rows(news: pa.Table, news_ids: pa.Array | pa.ChunkedArray, where: Path) -> np.ndarray:
+    """Row in the news table ``news`` of each news id (int64).
+
+    Raises:
+        KeyError: an id absent from ``news``, naming it and ``where`` the catalogue comes from.
+    """
+    rows = pc.index_in(news_ids, value_set=news["news_id"].combine_chunks())
+    if rows.null_count:
+        missing = pc.filter(news_ids, pc.is_null(rows))[0].as_py()
+        raise KeyError(f"news id {missing!r} is not in the catalogue of {where}")
+    return rows.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def dataset_image_dir(root: Path, config: DataConfig) -> Path | None:
+    """The image folder of a dataset root: ``data.images.directory``, else the one found beside it."""
+    return Path(config.images.directory) if config.images.directory else find_image_dir(root)
 
 
 def find_image_dir(path: Path) -> Path | None:
@@ -643,7 +658,7 @@ def load_mind(
     names = splits if splits is not None else tuple(s for s in SPLITS if (root / s).is_dir())
     if not names:
         raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
-    image_dir = Path(config.images.directory) if config.images.directory else find_image_dir(root)
+    image_dir = dataset_image_dir(root, config)
     loaded = {name: read_split(root / name, name, config.on_unknown_news, image_dir) for name in names}
     check_news_agree(list(loaded.values()), config.on_conflicting_news)
     news = build_catalogue([split.news for split in loaded.values()])
@@ -669,7 +684,7 @@ def load_news_catalogue(root: str | Path, config: DataConfig | None = None) -> p
     names = tuple(s for s in SPLITS if (root / s).is_dir())
     if not names:
         raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
-    image_dir = Path(config.images.directory) if config.images.directory else find_image_dir(root)
+    image_dir = dataset_image_dir(root, config)
     splits = [
         MindSplit(name, root / name, read_split_news(root / name, image_dir), BEHAVIORS_SCHEMA.empty_table(), False)
         for name in names

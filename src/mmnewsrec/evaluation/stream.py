@@ -24,6 +24,7 @@ from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.data.mind import BehaviorsBlock
 from mmnewsrec.evaluation.evaluate import score_impressions
 from mmnewsrec.evaluation.metrics import RankingMetrics, per_impression_metrics, scores_to_ranks
+from mmnewsrec.evaluation.submission import format_lines
 from mmnewsrec.models.recommender import NewsRecommender
 
 
@@ -69,11 +70,7 @@ class MetricSums:
 
 def prediction_lines(impression_ids: np.ndarray, scores: np.ndarray, offsets: np.ndarray) -> bytes:
     """Leaderboard lines ``<impression id> [r1,r2,...]`` (1 = most likely click; ties in candidate order)."""
-    ranks = scores_to_ranks(scores, offsets)
-    return "".join(
-        f"{impression_id} [{','.join(map(str, ranks[offsets[m] : offsets[m + 1]].tolist()))}]\n"
-        for m, impression_id in enumerate(impression_ids.tolist())
-    ).encode("ascii")
+    return format_lines(impression_ids.tolist(), scores_to_ranks(scores, offsets), offsets).encode("ascii")
 
 
 @dataclass(frozen=True)

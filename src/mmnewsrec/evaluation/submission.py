@@ -114,12 +114,16 @@ def score_files(truth_path: str | Path, prediction_path: str | Path) -> RankingM
     return ranking_metrics(-prediction.values.astype(np.float64), truth.values, truth.offsets)
 
 
-def _write_lines(path: str | Path, impression_ids: Iterable[int], values: np.ndarray, offsets: np.ndarray) -> None:
-    text = [
+def format_lines(impression_ids: Iterable[int], values: np.ndarray, offsets: np.ndarray) -> str:
+    """Truth or prediction lines ``<impression id> [v1,v2,...]``, one per impression."""
+    return "".join(
         f"{impression_id} [{','.join(map(str, values[offsets[m] : offsets[m + 1]].tolist()))}]\n"
         for m, impression_id in enumerate(impression_ids)
-    ]
-    atomic_write_text(path, "".join(text))
+    )
+
+
+def _write_lines(path: str | Path, impression_ids: Iterable[int], values: np.ndarray, offsets: np.ndarray) -> None:
+    atomic_write_text(path, format_lines(impression_ids, values, offsets))
 
 
 def write_prediction(path: str | Path, impression_ids: np.ndarray, scores: np.ndarray, offsets: np.ndarray) -> None:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from mmnewsrec.config import ModelConfig
+from mmnewsrec.features.encoding import masked_mean
 from mmnewsrec.models.scorers import SCORERS
 from mmnewsrec.models.user_encoders import HistorySequenceEncoder
 
@@ -94,9 +95,7 @@ class TransformerRanker(nn.Module):
             tokens = torch.cat([hist_in[users], cand_in.reshape(b * c, 1, -1)[index]], dim=1)  # (n, H + 1, d_model)
             real = torch.cat([mask[users], mask.new_ones((len(index), 1))], dim=1)  # (n, H + 1)
             encoded = self.encoder(self.dropout(tokens), src_key_padding_mask=~real)  # (n, H + 1, d_model)
-            weights = real.unsqueeze(-1).to(encoded.dtype)
-            pooled = (encoded * weights).sum(dim=1) / weights.sum(dim=1)  # (n, d_model)
-            out.append(self.head(pooled))  # (n, 2)
+            out.append(self.head(masked_mean(encoded, real)))  # pooled (n, d_model) -> (n, 2)
         return torch.cat(out).view(b, c, 2)
 
     def forward(

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from mmnewsrec.config import UserEncoderConfig
+from mmnewsrec.features.encoding import masked_mean
 from mmnewsrec.models.layers import AdditiveAttention
 from mmnewsrec.registry import Registry
 
@@ -88,5 +89,4 @@ class HistorySequenceEncoder(nn.Module):
         Shape: (B, H, D + 1) -> (B, D).
         """
         vectors, mask = self.unpack(state)
-        count = mask.sum(dim=1, keepdim=True).clamp(min=1).to(vectors.dtype)  # (B, 1)
-        return vectors.sum(dim=1) / count
+        return masked_mean(vectors, mask)

@@ -24,16 +24,21 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_stream, atomic_write_bytes, atomic_write_text
 from mmnewsrec.batching.batch import ImpressionArrays
-from mmnewsrec.data.mind import find_image_dir, iter_behavior_blocks, load_mind, read_split_news
+from mmnewsrec.data.mind import (
+    catalogue_rows,
+    dataset_image_dir,
+    iter_behavior_blocks,
+    load_mind,
+    read_split_news,
+)
 from mmnewsrec.data.schema import BEHAVIORS_FILE
 from mmnewsrec.evaluation.evaluate import encode_all_news, evaluate
 from mmnewsrec.evaluation.metrics import RankingMetrics
-from mmnewsrec.evaluation.stream import MetricSums, ScoredBlock, score_blocks
+from mmnewsrec.evaluation.stream import MetricSums, score_blocks
 from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
 from mmnewsrec.models.build import reads_log_counters
 from mmnewsrec.training.loop import distributed_state
@@ -59,15 +64,17 @@ def _origin(folder: RunDir, split: str) -> dict[str, str]:
     return {"run": str(folder.path.resolve()), "created": created, "split": split}
 
 
-def check_prediction_target(prediction: Path, folder: RunDir, split: str, overwrite: bool) -> None:
-    """Refuses to replace a prediction file that another run wrote (or whose origin is unknown).
+def check_prediction_target(
+    prediction: Path, folder: RunDir, split: str, mine: dict[str, str], overwrite: bool
+) -> None:
+    """Refuses to replace a prediction file that another run wrote (or whose origin is unknown);
+    ``mine`` is this run's origin record (:func:`_origin`).
 
     Raises:
         RunError: naming the file and the run that owns it, and how to proceed.
     """
     if overwrite or not prediction.exists():
         return
-    mine = _origin(folder, split)
     origin = origin_path(prediction)
     if not origin.is_file():
         if prediction == folder.prediction_path(split):
@@ -110,7 +117,8 @@ def run_evaluate(
     config = folder.read_config()
     prediction = Path(out) if out is not None else folder.prediction_path(split)
     state = distributed_state()
-    check_prediction_target(prediction, folder, split, overwrite)  # every process: all stop, or none
+    origin = _origin(folder, split)
+    check_prediction_target(prediction, folder, split, origin, overwrite)  # every process: all stop, or none
     record: dict[str, object] = {"run": str(folder.path), "split": split, "prediction": str(prediction)}
     if config.baseline:
         root = Path(data_root or config.data.root)
@@ -126,7 +134,7 @@ def run_evaluate(
             return None
     if not state.is_main_process:
         return None
-    atomic_write_text(origin_path(prediction), json.dumps(_origin(folder, split), indent=2) + "\n")
+    atomic_write_text(origin_path(prediction), json.dumps(origin, indent=2) + "\n")
     if zip_file:
         record["zip"] = str(zip_prediction(prediction))
     if metrics is not None:
@@ -160,8 +168,7 @@ def _evaluate_in_blocks(
     training = config.training
     root = Path(data_root or config.data.root)
     directory = root / split
-    image_dir = Path(config.data.images.directory) if config.data.images.directory else find_image_dir(root)
-    news = read_split_news(directory, image_dir)
+    news = read_split_news(directory, dataset_image_dir(root, config.data))
     with state.main_process_first():  # one process builds missing features, the others reuse them
         features = folder.news_features(config, info, news, cache_dir, progress)
     device = state.device
@@ -170,7 +177,7 @@ def _evaluate_in_blocks(
     news_ids = news["news_id"].combine_chunks()
 
     def news_rows(ids: pa.Array) -> np.ndarray:
-        return pc.index_in(ids, value_set=news_ids).to_numpy(zero_copy_only=False).astype(np.int64)
+        return catalogue_rows(news, ids, directory)
 
     per_block = max(1, block_impressions // training.eval_batch_size) * training.eval_batch_size
     blocks = iter_behavior_blocks(
@@ -187,7 +194,7 @@ def _evaluate_in_blocks(
         with atomic_stream(prediction) as handle:
             for block in scored:
                 handle.write(block.lines)
-                sums = _add(sums, block)
+                sums = _add(sums, block.sums)
                 bar.update(block.impressions)
         bar.close()
         return (sums.result() if sums is not None else None), True
@@ -215,17 +222,16 @@ def _evaluate_in_blocks(
             for index in sorted(int(p.stem) for p in parts.glob("*.txt")):
                 handle.write((parts / f"{index:08d}.txt").read_bytes())
                 meta = json.loads((parts / f"{index:08d}.json").read_text())
-                if meta["sums"] is not None:
-                    total = total or MetricSums()
-                    total.add(MetricSums(**meta["sums"]))
+                total = _add(total, MetricSums(**meta["sums"]) if meta["sums"] is not None else None)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
     return (total.result() if total is not None else None), True
 
 
-def _add(sums: MetricSums | None, block: ScoredBlock) -> MetricSums | None:
-    if block.sums is None:
+def _add(sums: MetricSums | None, block: MetricSums | None) -> MetricSums | None:
+    """The running sums with a block's added (None: no labelled block yet)."""
+    if block is None:
         return sums
     sums = sums or MetricSums()
-    sums.add(block.sums)
+    sums.add(block)
     return sums

@@ -344,6 +344,11 @@ class UserEncoderConfig:
         profile: also give the model the history's subcategory and category shares (the
             ``category-profile`` baseline's signal), scored against each candidate's codes with
             learned weights (see :mod:`mmnewsrec.models.profile`).
+        profile_posterior: with ``profile``, also the log of those shares smoothed towards a
+            learned prior (a Dirichlet posterior: ``log((count + alpha prior) / (clicks + alpha))``),
+            so that a short history counts less than a long one, an empty history falls back to
+            the prior, and a subcategory the user never clicked is not scored as if it were
+            certain to be ignored.
     """
 
     type: str = "nrms"
@@ -351,10 +356,15 @@ class UserEncoderConfig:
     query_dim: int = 200
     dropout: float = 0.2
     profile: bool = False
+    profile_posterior: bool = False
 
     def __post_init__(self) -> None:
         _check_positive("model.user", self, ("heads", "query_dim"))
         _check_dropout("model.user.dropout", self.dropout)
+        if self.profile_posterior and not self.profile:
+            raise ConfigError(
+                "model.user.profile_posterior: smooths the category profile; set model.user.profile: true"
+            )
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,18 @@ from mmnewsrec.workflows.train import prepare, with_log_counters
 
 @pytest.mark.parametrize(
     ("profile", "scorer"),
-    [(False, "dot"), (True, "dot"), (False, "popularity"), (False, "dot_bias"), (False, "transformer")],
+    [
+        (False, "dot"),
+        (True, "dot"),
+        ("posterior", "dot"),
+        (False, "popularity"),
+        (False, "dot_bias"),
+        (False, "transformer"),
+    ],
 )
-def test_fast_path_equals_forward(profile: bool, scorer: str, tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
+def test_fast_path_equals_forward(
+    profile: bool | str, scorer: str, tiny_mind: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
     config = from_dict(
         ExperimentConfig,
         {
@@ -32,7 +41,8 @@ def test_fast_path_equals_forward(profile: bool, scorer: str, tiny_mind: Path, t
                     "type": "sequence" if scorer == "transformer" else "nrms",
                     "heads": 4,
                     "query_dim": 16,
-                    "profile": profile,
+                    "profile": bool(profile),
+                    "profile_posterior": profile == "posterior",
                 },
                 "scorer": scorer,
                 "transformer": {"d_model": 16, "heads": 4, "layers": 2, "feedforward": 32},

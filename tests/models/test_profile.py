@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from mmnewsrec.config import UserEncoderConfig
+from mmnewsrec.errors import ConfigError
 from mmnewsrec.models.news_encoders import ModelContext, NewsEncoder
 from mmnewsrec.models.profile import ProfileNewsEncoder, ProfileUserEncoder
 from mmnewsrec.models.user_encoders import NRMSUserEncoder
@@ -44,3 +46,48 @@ def test_the_profile_adds_weighted_history_shares_to_the_score() -> None:
         torch.testing.assert_close(user_vec @ vectors[candidate], expected)
     empty = user(vectors[history], torch.zeros_like(mask))[0]
     assert torch.isfinite(empty).all() and (empty[8:] == 0).all()  # no history: no profile
+
+
+def test_the_posterior_profile_adds_weighted_log_smoothed_shares() -> None:
+    torch.manual_seed(0)
+    context = ModelContext(num_categories=4, num_subcategories=6)
+    content = torch.randn(5, 8)
+    news = ProfileNewsEncoder(Fixed(content), context, posterior=True)
+    inner_user = NRMSUserEncoder(8, UserEncoderConfig(heads=2, query_dim=4, dropout=0.0)).eval()
+    user = ProfileUserEncoder(inner_user, 8, num_subcategories=6, num_categories=4)
+    with torch.no_grad():  # a prior and concentrations away from their initial values
+        user.prior_logits[0].copy_(torch.randn(6))
+        user.prior_logits[1].copy_(torch.randn(4))
+        user.concentration.copy_(torch.tensor([0.3, -0.5]))
+        user.posterior_scale.copy_(torch.tensor([0.7, 0.2]))
+    subcategory, category = torch.tensor([2, 2, 3, 5, 2]), torch.tensor([1, 1, 1, 3, 1])
+    vectors = news({"row": torch.arange(5), "subcategory": subcategory, "category": category})
+    assert vectors.shape == (5, 8 + 2 * (6 + 4)) and news.dim == 28
+    history = torch.tensor([[0, 1, 3, 0]])  # subcategories 2, 2, 5 (categories 1, 1, 3); one pad
+    mask = torch.tensor([[True, True, True, False]])
+    user_vec = user(vectors[history], mask)[0]
+    base = inner_user(content[history], mask)[0]
+    alpha = torch.nn.functional.softplus(user.concentration) + 1e-3
+    prior_sub, prior_cat = torch.softmax(user.prior_logits[0], 0), torch.softmax(user.prior_logits[1], 0)
+    clicks = 3.0
+    for candidate, (sub, cat, sub_count, cat_count) in {4: (2, 1, 2, 2), 2: (3, 1, 0, 2), 3: (5, 3, 1, 1)}.items():
+        expected = base @ content[candidate]
+        expected += news.subcategory_scale**2 * sub_count / clicks + news.category_scale**2 * cat_count / clicks
+        expected += user.posterior_scale[0] * torch.log((sub_count + alpha[0] * prior_sub[sub]) / (clicks + alpha[0]))
+        expected += user.posterior_scale[1] * torch.log((cat_count + alpha[1] * prior_cat[cat]) / (clicks + alpha[1]))
+        torch.testing.assert_close(user_vec @ vectors[candidate], expected)
+    # No history: the shares are zero and the log part is the prior's.
+    empty = user(vectors[history], torch.zeros_like(mask))[0]
+    assert torch.isfinite(empty).all()
+    torch.testing.assert_close(empty[8 + 10 : 8 + 16], user.posterior_scale[0] * torch.log(prior_sub))
+    # The smoothing shrinks: one click in a subcategory says less than ten clicks out of ten.
+    one = user(vectors[torch.tensor([[0]])], torch.tensor([[True]]))[0]
+    ten = user(vectors[torch.tensor([[0] * 10])], torch.ones(1, 10, dtype=torch.bool))[0]
+    assert one[8 + 10 + 2] < ten[8 + 10 + 2]
+    assert one[8 + 10 + 3] > ten[8 + 10 + 3]  # an unclicked subcategory: less unlikely after one click than ten
+
+
+def test_the_posterior_profile_needs_the_profile() -> None:
+    with pytest.raises(ConfigError, match="model.user.profile_posterior.*model.user.profile: true"):
+        UserEncoderConfig(profile_posterior=True)
+    assert UserEncoderConfig(profile=True, profile_posterior=True).profile_posterior

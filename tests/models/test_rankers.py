@@ -23,6 +23,10 @@ CASES = {
     "nrms-dot_bias": {"user": {"heads": 4, "query_dim": 8}, "scorer": "dot_bias"},
     "nrms-popularity": {"user": {"heads": 4, "query_dim": 8}, "scorer": "popularity"},
     "profile-dot": {"user": {"heads": 4, "query_dim": 8, "profile": True}, "scorer": "dot"},
+    "posterior_profile-dot": {
+        "user": {"heads": 4, "query_dim": 8, "profile": True, "profile_posterior": True},
+        "scorer": "dot",
+    },
     "sequence-transformer": {"user": {"type": "sequence"}, "scorer": "transformer", "transformer": SMALL_TRANSFORMER},
     "sequence-transformer-same-width": {
         "user": {"type": "sequence"},

@@ -37,8 +37,9 @@ def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
     news_encoder = build_news_encoder(config.news, context)
     user_encoder = USER_ENCODERS.get(config.user.type)(news_encoder.dim, config.user)
     if config.user.profile:  # the history's category profile beside the learned user vector
-        user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim)
-        news_encoder = ProfileNewsEncoder(news_encoder, context)
+        sizes = (context.num_subcategories, context.num_categories) if config.user.profile_posterior else (0, 0)
+        user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim, *sizes)
+        news_encoder = ProfileNewsEncoder(news_encoder, context, posterior=config.user.profile_posterior)
     return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)(news_encoder.dim, config))
 
 

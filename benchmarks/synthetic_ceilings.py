@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from mmnewsrec.data import synthetic as S
+from mmnewsrec.evaluation.analysis import HISTORY_GROUPS, group_of, impression_metrics
 from mmnewsrec.evaluation.metrics import ranking_metrics
 
 
@@ -165,6 +166,8 @@ def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) ->
     start = (START - dt.datetime(1970, 1, 1)).total_seconds()  # log times are naive seconds since 1970
     day = (dev.behaviors["time"].cast("int64").to_numpy()[owner] - start) / 86400.0
     age = np.maximum(day - world.publish_day[news], 0.0)
+    groups = group_of(np.diff(hist_offsets), HISTORY_GROUPS)
+    labels_present = [label for label, _, _ in HISTORY_GROUPS if np.any(groups == label)]
     revealed = np.log(bayes) - np.log1p(-bayes) + shown * hidden - model.popularity * model.age_decay_per_day * age
     print(
         f"{data} dev split, {len(users):,} impressions, mean history {len(hist) / len(users):.1f}, "
@@ -179,6 +182,9 @@ def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) ->
     }.items():
         metrics = ranking_metrics(scores, labels, offsets)
         print(f"{name:44s} AUC {metrics.auc:.4f}  MRR {metrics.mrr:.4f}  nDCG@10 {metrics.ndcg10:.4f}")
+        auc = impression_metrics(scores, labels, offsets)[:, 0]  # by history length, as `mmnewsrec report`
+        cells = [f"{label} {np.nanmean(auc[groups == label]):.4f}" for label in labels_present]
+        print(f"{'':44s} by history length: " + "  ".join(cells))
 
 
 if __name__ == "__main__":

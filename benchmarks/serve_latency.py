@@ -12,7 +12,8 @@ a fixed time per cell) drives it over loopback in a separate process:
   how long from the click's acknowledgement to that recommendation;
 * ``POST /news`` of fresh articles (new titles, so MiniLM encodes them): news/s;
 * the server's peak RSS (VmHWM);
-* ``--index``: exact numpy search against faiss ``IndexIDMap2(IndexFlatIP)`` at 100k news.
+* ``--index``: exact numpy search against faiss ``IndexIDMap2(IndexFlatIP)`` at 100k news
+  (``benchmarks/index_search.py``).
 
     .venv/bin/python benchmarks/serve_latency.py [--run runs/small-text] [--seconds 8]
 """
@@ -196,42 +197,6 @@ def peak_rss_mib(pid: int) -> float:
     return total
 
 
-def index_comparison(num_news: int = 100_000, dim: int = 201, queries: int = 500) -> list[dict[str, float]]:
-    """Top-10 query time of the service's exact numpy index and of faiss' flat IP index with ids
-    (dimension 201: the shipped text_minilm's news vectors, 128 content + 73 category profile)."""
-    import torch
-
-    from mmnewsrec.serving.index import NewsIndex, NewsMeta
-
-    torch.set_num_threads(1)
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((num_news, dim)).astype(np.float32)
-    ids = [f"N{i}" for i in range(num_news)]
-    query = rng.standard_normal((queries, dim)).astype(np.float32)
-    index = NewsIndex(dim)
-    index.add(ids, vectors, [NewsMeta()] * num_news)
-    exclude = ids[:50]  # a history's worth of seen news
-    started = time.perf_counter()
-    ours = [index.search(q, 10, exclude) for q in query]
-    numpy_ms = (time.perf_counter() - started) / queries * 1000
-    out = [{"index": "numpy exact (used)", "news": num_news, "ms_per_query": numpy_ms}]
-    try:
-        import faiss
-    except ImportError:
-        print("faiss not installed (pip install faiss-cpu): numpy only", file=sys.stderr)
-        return out
-    faiss.omp_set_num_threads(1)
-    flat = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-    flat.add_with_ids(vectors, np.arange(num_news, dtype=np.int64))
-    started = time.perf_counter()
-    for q in query:  # one query at a time, as requests come; ask for 10 + the seen news, drop the seen
-        _, found = flat.search(q[None], 10 + len(exclude))
-    faiss_ms = (time.perf_counter() - started) / queries * 1000
-    assert [n for n, _ in ours[-1]][:5] == [ids[i] for i in found[0] if i >= 50][:5]
-    out.append({"index": "faiss IndexIDMap2(IndexFlatIP)", "news": num_news, "ms_per_query": faiss_ms})
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=Path("runs/small-text"))
@@ -289,6 +254,8 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     if args.index:
+        from index_search import index_comparison  # benchmarks/index_search.py
+
         results["index"] = index_comparison()
     print(json.dumps(results, indent=1))
     if args.out:

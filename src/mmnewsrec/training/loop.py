@@ -119,7 +119,9 @@ def distributed_state():
     return PartialState(cpu=not torch.cuda.is_available())
 
 
-def _mixed_precision(setting: str) -> str:
+def resolve_mixed_precision(setting: str) -> str:
+    """The accelerate setting that ``training.mixed_precision`` means on this machine (auto: bf16,
+    else fp16, on a GPU; no autocast on the CPU)."""
     if setting != "auto":
         return setting
     if torch.cuda.is_available():
@@ -151,7 +153,7 @@ def train(
     run_dir = run.path
     distributed_state()
     accelerator = Accelerator(
-        mixed_precision=_mixed_precision(config.mixed_precision), gradient_accumulation_steps=config.grad_accum
+        mixed_precision=resolve_mixed_precision(config.mixed_precision), gradient_accumulation_steps=config.grad_accum
     )
     set_seed(config.seed)
     world, rank = accelerator.num_processes, accelerator.process_index

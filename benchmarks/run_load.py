@@ -4,7 +4,7 @@ Trains two short runs on synthetic small (no images) with the offline MiniLM: th
 (frozen MiniLM vectors + projection) and a MiniLM backbone with its top layer trained. Then, for
 each, in a fresh process with the dataset's train split absent:
 
-* ``load``: ``RunDir(run).load_model()`` (config, vocabularies, model context, weights) and
+* ``load``: ``TrainedRun.load(run)`` (config, vocabularies, model context, weights) and
   ``Predictor.load(run)``: wall time, and peak RSS (VmHWM) above that of the interpreter with torch,
   transformers and the library imported;
 * ``evaluate``: ``mmnewsrec evaluate --split dev`` on a copy of the data holding only ``dev/``:
@@ -30,13 +30,13 @@ LOAD_PROBE = r"""
 import json, sys, time
 import torch, transformers
 from mmnewsrec.serving import Predictor
-from mmnewsrec.training.rundir import RunDir
+from mmnewsrec.runs import TrainedRun
 def rss():  # peak resident set of this process image (VmHWM; ru_maxrss can carry the parent's from fork)
     status = open("/proc/self/status").read().split("VmHWM:")[1]
     return int(status.split()[0]) / 1024
 base = rss()
 started = time.perf_counter()
-RunDir(sys.argv[1]).load_model()
+TrainedRun.load(sys.argv[1])
 load_s = time.perf_counter() - started
 started = time.perf_counter()
 Predictor.load(sys.argv[1])

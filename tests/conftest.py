@@ -13,7 +13,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 pytest_plugins = [
     "tests.tiny_models",  # tiny random transformers models: tiny_bert, tiny_vit, tiny_blip
-    "tests.runs",  # word_run: a trained tiny run
+    "tests.run_fixtures",  # word_run: a trained tiny run
 ]
 
 

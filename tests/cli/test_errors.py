@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mmnewsrec.cli.main import build_parser, main
-from tests.runs import word_config, write_config
+from tests.run_fixtures import word_config, write_config
 
 
 def fails(capsys, *argv: str) -> str:
@@ -156,7 +156,7 @@ def test_score_rejects_bad_prediction_files_by_line(content: bytes, message: str
 
 
 def test_train_into_an_existing_run_is_an_error_line(capsys, word_run_copy: Path, tmp_path: Path) -> None:
-    from mmnewsrec.training.rundir import RunDir
+    from mmnewsrec.runs.layout import RunDir
 
     config = write_config(RunDir(word_run_copy).read_config(), tmp_path / "c.yaml")
     line = fails(capsys, "train", "--config", str(config), "--run-dir", str(word_run_copy))

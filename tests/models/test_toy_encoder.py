@@ -14,7 +14,7 @@ from mmnewsrec.features.plan import FeatureNeed, TokensNeed
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, NewsEncoder
 from mmnewsrec.workflows.evaluate import run_evaluate
 from mmnewsrec.workflows.train import run_train
-from tests.runs import word_config
+from tests.run_fixtures import word_config
 
 TOKENIZER: dict[str, str] = {}  # set by the test: the tiny BERT's folder
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.runs import word_config
+from tests.run_fixtures import word_config
 
 
 def free_port() -> int:

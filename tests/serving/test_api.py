@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from mmnewsrec.serving.api import create_app
 from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.records import read_news_records
 from mmnewsrec.serving.service import RecommenderService
 from mmnewsrec.serving.state import open_store
-from mmnewsrec.workflows.serve import read_news_records
 
 TOKEN = "s3cret-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

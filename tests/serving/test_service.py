@@ -9,9 +9,9 @@ import pytest
 
 from mmnewsrec.data.mind import read_split
 from mmnewsrec.serving.predictor import Predictor, RequestError
+from mmnewsrec.serving.records import read_news_records
 from mmnewsrec.serving.service import NotFound, RecommenderService
 from mmnewsrec.serving.state import open_store
-from mmnewsrec.workflows.serve import read_news_records
 
 
 class Clock:

@@ -8,7 +8,7 @@ import pytest
 from mmnewsrec.config import ExperimentConfig, from_dict
 from mmnewsrec.workflows.evaluate import run_evaluate
 from mmnewsrec.workflows.train import run_train
-from tests.runs import word_config
+from tests.run_fixtures import word_config
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from mmnewsrec.cli.main import main
 from mmnewsrec.data.mind import read_split
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.submission import read_prediction, scores_to_ranks
-from mmnewsrec.training.rundir import RunError
+from mmnewsrec.runs.layout import RunError
 from mmnewsrec.workflows.evaluate import origin_path, run_evaluate
 from mmnewsrec.workflows.train import load_run
 

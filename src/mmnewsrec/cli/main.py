@@ -494,7 +494,7 @@ def _describe_os_error(exc: OSError) -> str:
     where = f"{exc.filename}: " if exc.filename else ""
     reason = exc.strerror or str(exc)
     hint = {
-        errno.ENOSPC: "the disk is full; free space and run again (nothing half-written was kept)",
+        errno.ENOSPC: "the disk is full; free space and run again",
         errno.EDQUOT: "the disk quota is exceeded; free space and run again",
         errno.EACCES: "permission denied; choose a path you can read and write, or fix its permissions",
         errno.EROFS: "the file system is read-only; choose another path",

@@ -419,13 +419,42 @@ class FeatureStore:
             _write_json_atomic(partial / "spec.json", {"kind": spec.kind, "params": spec.params})
         else:
             logger.info("resuming %s at batch %d of %d", partial, done, len(batches))
-        writers = {
-            name: _NpyRowWriter(partial / f"{name}.npy", (len(ids), *a.row_shape), a.dtype, create=done == 0)
-            for name, a in array_specs.items()
-        }
-        last_save = time.monotonic()
         try:
-            with tqdm(total=len(ids), desc=f"featurize {spec.kind}", unit="news", disable=not self.progress) as bar:
+            writers = {
+                name: _NpyRowWriter(partial / f"{name}.npy", (len(ids), *a.row_shape), a.dtype, create=done == 0)
+                for name, a in array_specs.items()
+            }
+            self._write_batches(builder, news, batches, done, writers, partial, segment_key)
+            (partial / PROGRESS).unlink(missing_ok=True)
+            _seal(partial, final, _manifest(spec, segment_key, ids, hashes, array_specs))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            shutil.rmtree(partial, ignore_errors=True)  # cannot be finished on this disk; it only holds space
+            free = shutil.disk_usage(self.root).free if self.root.exists() else 0
+            raise FeatureStoreError(
+                f"{partial}: the disk is full while building the {spec.kind} features "
+                f"({free / 2**20:.1f} MiB free under {self.root}); the unfinished segment was removed. "
+                "Free some space and run again"
+            ) from None
+        loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
+        return _Segment(final, ids, hashes, loaded)
+
+    def _write_batches(
+        self,
+        builder: Builder,
+        news: pa.Table,
+        batches: list[np.ndarray],
+        done: int,
+        writers: dict[str, _NpyRowWriter],
+        partial: Path,
+        segment_key: str,
+    ) -> None:
+        """Computes batches ``done`` onwards into the partial segment, saving progress now and then."""
+        last_save = time.monotonic()
+        kind = builder.spec().kind
+        try:
+            with tqdm(total=news.num_rows, desc=f"featurize {kind}", unit="news", disable=not self.progress) as bar:
                 bar.update(sum(len(b) for b in batches[:done]))
                 for k in range(done, len(batches)):
                     rows = batches[k]
@@ -439,10 +468,6 @@ class FeatureStore:
         finally:
             for writer in writers.values():
                 writer.close()
-        (partial / PROGRESS).unlink(missing_ok=True)
-        _seal(partial, final, _manifest(spec, segment_key, ids, hashes, array_specs))
-        loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
-        return _Segment(final, ids, hashes, loaded)
 
     def _build_sharded(self, builder: Builder, news: pa.Table, plan: _Planned) -> _Segment:
         hashes, ids, segment_key, final, partial = plan
@@ -505,3 +530,30 @@ class FeatureStore:
         except (OSError, ValueError):
             return 0
         return int(state["done_batches"]) if state.get("segment_key") == segment_key else 0
+
+
+class MemoryStore(FeatureStore):
+    """Computes every requested feature in memory and writes nothing.
+
+    For news whose results are kept elsewhere: the live service's posted news (their vectors are
+    durable in the state store's news log), or a notebook encoding a handful of records. Builders
+    that read upstream features (frozen encoders over tokens) read them from this store too.
+    """
+
+    def __init__(self, progress: bool = False):
+        super().__init__(Path("/dev/null/mmnewsrec-memory-store"), progress=progress)
+
+    def lookup(self, builder: Builder, news: pa.Table) -> FeatureSet | None:
+        return None
+
+    def features(self, builder: Builder, news: pa.Table) -> FeatureSet:
+        specs = builder.arrays()
+        arrays = {name: np.empty((news.num_rows, *a.row_shape), dtype=a.dtype) for name, a in specs.items()}
+        if news.num_rows:
+            for rows in builder.batches(news):
+                for name, values in builder.compute(news, rows).items():
+                    arrays[name][rows] = values
+        ids = news["news_id"].to_pylist()
+        segment_of, row_in = np.zeros(len(ids), dtype=np.int64), np.arange(len(ids))
+        wrapped = {name: FeatureArray([array], segment_of, row_in) for name, array in arrays.items()}
+        return FeatureSet(builder.spec(), Path(), ids, wrapped, "built")

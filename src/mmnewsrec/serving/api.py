@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from mmnewsrec.serving.predictor import RequestError
+from mmnewsrec.serving.records import RequestError
 from mmnewsrec.serving.service import NotFound, RecommenderService, RecommendRequest
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Largest k, news per POST /news, candidates per /rank.
 MAX_K, MAX_NEWS_PER_REQUEST, MAX_CANDIDATES = 1000, 5000, 1000
+#: News waiting to be encoded (queued POST /news batches) before more are refused with 503.
+MAX_PENDING_NEWS = 20_000
 
 Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^\S+$")]
 Text = Annotated[str, Field(max_length=20_000)]
@@ -159,7 +162,7 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         lambda: len(service.index)
     )
     Gauge("mmnewsrec_cached_users", "user vectors in this replica's cache", registry=registry).set_function(
-        lambda: len(service._users)
+        lambda: service.stats()["cached_users"]
     )
 
     app.add_middleware(_LimitAndTime, max_body=max_body, latency=latency)
@@ -171,6 +174,12 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return _error(404, str(exc))
+
+    @app.exception_handler(Busy)
+    async def busy(_: Request, exc: Busy) -> JSONResponse:
+        response = _error(503, str(exc))
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(RequestError)
     async def bad_request(_: Request, exc: RequestError) -> JSONResponse:
@@ -213,6 +222,7 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
+        service.sync_news()  # the news other replicas posted count here too
         return {
             "status": "ok",
             "news": len(service.index),
@@ -224,9 +234,13 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    ingestion = _Ingestion(service)
+
     @app.post("/news", dependencies=write, status_code=201)
     async def add_news(body: NewsBatch) -> dict[str, Any]:
-        ids = service.add_news([item.model_dump() for item in body.news], time=body.time)
+        """Answers 201 once the news are durable (in the state store's news log) and served by every
+        replica. They are encoded on a worker thread, so other requests keep being answered."""
+        ids = await ingestion.submit([item.model_dump() for item in body.news], body.time)
         return {"added": len(ids), "news": len(service.index)}
 
     @app.delete("/news/{news_id}", dependencies=write)
@@ -296,6 +310,34 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
 
 class _Unauthorised(Exception):
     pass
+
+
+class Busy(RequestError):
+    """More news are waiting to be encoded than the service queues (HTTP 503)."""
+
+
+class _Ingestion:
+    """``POST /news`` off the event loop: one worker thread encodes the batches in arrival order.
+
+    At most ``max_pending`` news wait or are being encoded; a batch beyond that is refused with 503
+    (and ``Retry-After``), so a flood of posts cannot grow memory without bound.
+    """
+
+    def __init__(self, service: RecommenderService, max_pending: int = MAX_PENDING_NEWS):
+        self.service = service
+        self.max_pending = max_pending
+        self.pending = 0
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmnewsrec-ingest")
+
+    async def submit(self, records: list[dict[str, Any]], time: int | None) -> list[str]:
+        if self.pending and self.pending + len(records) > self.max_pending:
+            raise Busy(f"{self.pending} news are being encoded; retry later (at most {self.max_pending} wait)")
+        self.pending += len(records)
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.executor, lambda: self.service.add_news(records, time=time))
+        finally:
+            self.pending -= len(records)
 
 
 class _Batcher:

@@ -18,99 +18,59 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import torch
 
-from mmnewsrec.data.schema import NEWS_COLUMNS
-from mmnewsrec.errors import MmnewsrecError
 from mmnewsrec.evaluation.evaluate import encode_all_news
-from mmnewsrec.training.rundir import RunDir
+from mmnewsrec.runs.artifact import TrainedRun
+from mmnewsrec.serving.catalogue import NewsCatalogue, meta_of
+from mmnewsrec.serving.records import NewsRecord, RequestError, records_table
 
 logger = logging.getLogger(__name__)
-
-
-class RequestError(MmnewsrecError, ValueError):
-    """A request the predictor cannot answer: an unknown news id, a malformed record."""
-
-
-@dataclass(frozen=True)
-class NewsRecord:
-    """One news article as plain values (a row of MIND's news.tsv, plus an optional image file)."""
-
-    news_id: str
-    category: str
-    subcategory: str = ""
-    title: str = ""
-    abstract: str = ""
-    image: str | None = None
-
-    @classmethod
-    def of(cls, value: NewsRecord | Mapping[str, object], position: int = 0) -> NewsRecord:
-        """A record from a mapping with these keys (``image`` optional), checked."""
-        if isinstance(value, NewsRecord):
-            record = value
-        else:
-            known = {f.name for f in fields(cls)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise RequestError(f"news record {position}: unknown field {unknown[0]!r}; fields are {sorted(known)}")
-            try:
-                record = cls(**value)  # type: ignore[arg-type]
-            except TypeError as exc:
-                raise RequestError(f"news record {position}: {exc}") from None
-        for name in ("news_id", "category", "subcategory", "title", "abstract"):
-            if not isinstance(getattr(record, name), str):
-                raise RequestError(f"news record {position}: {name} must be a string")
-        if not record.news_id or any(c.isspace() for c in record.news_id):
-            raise RequestError(f"news record {position}: news_id {record.news_id!r} must be non-empty, without spaces")
-        if record.image is not None and not Path(record.image).is_file():
-            raise RequestError(f"news record {position} ({record.news_id}): image file {record.image} not found")
-        return record
-
-
-def records_table(records: Sequence[NewsRecord]) -> pa.Table:
-    """The news table (news.tsv columns + ``image_path``) the feature code reads."""
-    columns = {name: [getattr(r, name, "") for r in records] for name in NEWS_COLUMNS}
-    columns["image_path"] = [r.image for r in records]
-    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
 
 
 class Predictor:
     """A trained run ready to encode news and users and to score candidates (see the module docstring).
 
-    News vectors are kept by id once encoded; users are encoded from those ids.
+    News vectors are kept by id in :attr:`catalogue` once encoded; users are encoded from those ids.
     """
 
-    def __init__(self, run: RunDir, checkpoint: str = "best", cache_dir: str | Path | None = None):
-        self.run = run
-        self.config, self.info, self.model = run.load_model(checkpoint)
-        self.cache_dir = cache_dir
+    def __init__(self, trained: TrainedRun):
+        self.trained = trained
+        self.config, self.info, self.model = trained.config, trained.info, trained.model
         self.history_len = self.config.training.history_len
-        self._rows: dict[str, int] = {}
-        self._vectors = torch.zeros((0, self.model.news_encoder.dim))
+        self.catalogue = NewsCatalogue(self.dim)
 
     @classmethod
     def load(cls, run: str | Path, checkpoint: str = "best", cache_dir: str | Path | None = None) -> Predictor:
         """Loads a run folder written by ``mmnewsrec train`` (the training data is not needed)."""
-        return cls(RunDir(run), checkpoint, cache_dir)
+        return cls(TrainedRun.load(run, checkpoint, cache_dir))
 
     @property
     def dim(self) -> int:
         return self.model.news_encoder.dim
 
     @property
+    def identity(self) -> str:
+        """Names the run and weights that encode news: logged news vectors are reused only by the same."""
+        return f"{self.trained.path}|{self.info.created}|{self.trained.checkpoint}"
+
+    @property
     def news_ids(self) -> list[str]:
-        return list(self._rows)
+        return list(self.catalogue)
 
     @torch.inference_mode()
-    def encode_news(
-        self, records: Iterable[NewsRecord | Mapping[str, object]], batch_size: int = 256, progress: bool = False
+    def encode(
+        self,
+        records: Iterable[NewsRecord | Mapping[str, object]],
+        batch_size: int = 256,
+        progress: bool = False,
+        cache: bool = False,
     ) -> torch.Tensor:
-        """Encodes news records and keeps their vectors by id (a known id is replaced).
+        """Encodes news records (keeping nothing). ``cache=True`` keeps their features in the run's
+        feature store (content-keyed; worth it for a dataset's news that will be encoded again).
 
         Shape:
             returns (N, D) in the records' order.
@@ -128,24 +88,36 @@ class Predictor:
         # Similar lengths side by side: each encoder batch is cut to its longest text, so less padding.
         order = sorted(range(len(checked)), key=lambda i: len(checked[i].title) + len(checked[i].abstract))
         table = records_table([checked[i] for i in order])
-        features = self.run.news_features(self.config, self.info, table, self.cache_dir, progress)
+        features = self.trained.featurize(table, progress, cache=cache)
         by_length = encode_all_news(self.model, features, batch_size=batch_size, progress=progress).cpu()  # (N, D)
         vectors = torch.empty_like(by_length)
         vectors[torch.tensor(order)] = by_length  # back to the records' order
-        fresh = [i for i in ids if i not in self._rows]
-        for i in fresh:
-            self._rows[i] = len(self._rows)
-        self._vectors = torch.cat([self._vectors, torch.zeros((len(fresh), self.dim))])
-        self._vectors[torch.tensor([self._rows[i] for i in ids])] = vectors
+        return vectors
+
+    def encode_news(
+        self,
+        records: Iterable[NewsRecord | Mapping[str, object]],
+        batch_size: int = 256,
+        progress: bool = False,
+        cache: bool = False,
+        published: int = 0,
+    ) -> torch.Tensor:
+        """:meth:`encode`, then keeps the vectors by id in :attr:`catalogue` (a known id is replaced).
+
+        Shape:
+            returns (N, D) in the records' order.
+        """
+        checked = [NewsRecord.of(record, i) for i, record in enumerate(records)]
+        vectors = self.encode(checked, batch_size, progress, cache)
+        metas = [meta_of(record, published) for record in checked]
+        self.catalogue.add([r.news_id for r in checked], vectors.numpy(), metas)
         return vectors
 
     def news_vectors(self, news_ids: Sequence[str]) -> torch.Tensor:
         """Shape: (N,) ids -> (N, D). Raises RequestError naming the first id never encoded."""
-        try:
-            rows = [self._rows[i] for i in news_ids]
-        except KeyError as exc:
-            raise RequestError(f"news id {exc.args[0]!r} is unknown: encode it with encode_news first") from None
-        return self._vectors[torch.tensor(rows, dtype=torch.long)] if rows else torch.zeros((0, self.dim))
+        if not news_ids:
+            return torch.zeros((0, self.dim))
+        return torch.from_numpy(self.catalogue.vectors(news_ids, hint="encode it with encode_news first"))
 
     @torch.inference_mode()
     def encode_user(self, history: Sequence[str]) -> torch.Tensor:
@@ -189,7 +161,7 @@ class Predictor:
 
     def knows(self, news_id: str) -> bool:
         """Whether the news has been encoded."""
-        return news_id in self._rows
+        return self.catalogue.knows(news_id)
 
     @torch.inference_mode()
     def score(

@@ -1,11 +1,15 @@
 """The live recommender service, framework-free: the HTTP API, the CLI's replay and tests all call it.
 
-A loaded run (:class:`Predictor`) encodes news once; their vectors go to the candidate index
-(:class:`NewsIndex`). Users live in a state store (:mod:`mmnewsrec.serving.state`) shared by every
-replica. A click is written to the store first (acknowledged only once committed), then the
-user's vector is recomputed from cached news vectors at once: the next recommendation, from any
-replica, reads the grown history. Popularity and recency counters (what a ``popularity`` scorer
-reads) follow the store's event log, so every replica counts the same clicks.
+A loaded run (:class:`Predictor`) encodes news once; their vectors go to the news catalogue
+(:class:`~mmnewsrec.serving.catalogue.NewsCatalogue`, with the candidate index). News posted to the
+service are written to the state store's news log first and then applied from it, so every replica
+serves the same news and a restart restores them; encoding runs outside the service's lock, so
+requests keep being answered while a batch of news is encoded. Users live in the same state store
+(:mod:`mmnewsrec.serving.state`), shared by every replica. A click is written to the store first
+(acknowledged only once committed), then the user's vector is recomputed from cached news vectors
+at once: the next recommendation, from any replica, reads the grown history. Popularity and
+recency counters (what a ``popularity`` scorer reads) follow the store's event log, so every
+replica counts the same clicks.
 
 Recommendation = retrieval + re-ranking: the index's exact inner-product top ``pool`` for the
 user's vector, joined by the news most clicked in the last day when the scorer reads log counters,
@@ -18,7 +22,6 @@ import logging
 import os
 import threading
 import time as clock
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,20 +30,21 @@ import numpy as np
 import torch
 
 from mmnewsrec.data.popularity import LiveCounters
-from mmnewsrec.serving.index import NewsIndex, NewsMeta
-from mmnewsrec.serving.predictor import NewsRecord, Predictor, RequestError
+from mmnewsrec.serving.catalogue import NewsEvent, NotFound, meta_of
+from mmnewsrec.serving.index import NewsIndex
+from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.records import NewsRecord, RequestError
 from mmnewsrec.serving.state import Event, StateStore
+from mmnewsrec.serving.users import UserVectorCache
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["COLD_START", "NotFound", "Recommendation", "RecommendRequest", "RecommenderService", "RequestError"]
 
 #: How a user without clicks is served: the most clicked fresh news, or the model's empty-history
 #: vector. ``mmnewsrec replay`` measures both on impressions of users without clicks: popularity
 #: ranks better (AUC 0.624 vs 0.599 on synthetic small, 0.656 vs 0.498 on the realistic preset).
 COLD_START = ("popularity", "model")
-
-
-class NotFound(RequestError):
-    """A request names a news id the service does not hold."""
 
 
 @dataclass(frozen=True)
@@ -100,65 +104,101 @@ class RecommenderService:
         self.now = now
         self.encode_threads = encode_threads or os.cpu_count() or 1
         self.history_len = predictor.history_len
-        self.index = NewsIndex(predictor.dim)
-        self.catalogue: dict[str, NewsMeta] = {}  # every news ever added, retired ones included
+        self.catalogue = predictor.catalogue  # every news ever added (retired ones too), with the index
         self.uses_stats = bool(getattr(predictor.model.scorer, "needs_stats", False))
         # Scorers of the form q(user) . c + o: the index's inner-product search is exact for them.
         probe = getattr(predictor.model.scorer, "as_inner_product", lambda user: None)
         self.exact_search = probe(torch.zeros((1, predictor.dim))) is not None
-        self.counters = LiveCounters(predictor.run.read_log_counters() if self.uses_stats else None)
+        self.counters = LiveCounters(predictor.trained.log_counters() if self.uses_stats else None)
         self._cursor = ""
         self._synced = 0.0
         self._lock = threading.RLock()
-        self._users: OrderedDict[str, tuple[tuple[tuple[str, int], ...], torch.Tensor]] = OrderedDict()
-        self._user_cache_size = user_cache_size
+        self._ingest = threading.Lock()  # one batch of news encoded at a time, beside the requests
+        self._users = UserVectorCache(user_cache_size)
+        self._catalogue_version = -1
         self._version = 0  # bumped whenever news or counters change (invalidates the popularity order)
         self._popular_order: tuple[int, list[str], np.ndarray] | None = None
         self._popular_at, self._news_changed = 0.0, False
-        self.sync(force=True)
+        # Clicks are counted now; the news log is applied at the first request or sync_news(), so
+        # that news preloaded from files come first and the logged posts and retirements override them.
+        self._sync_counters(force=True)
+
+    @property
+    def index(self) -> NewsIndex:
+        """The candidates: news added and not retired."""
+        return self.catalogue.index
 
     # ----------------------------------------------------------------------------------- news
     def add_news(
-        self, records: Iterable[NewsRecord | Mapping[str, object]], time: int | None = None, progress: bool = False
+        self,
+        records: Iterable[NewsRecord | Mapping[str, object]],
+        time: int | None = None,
+        progress: bool = False,
+        durable: bool = True,
+        cache: bool = False,
     ) -> list[str]:
         """Encodes fresh news (batched, with the run's own encoder) and makes them candidates.
 
-        A known id is re-encoded and replaced. Returns the ids in order.
+        With ``durable`` (the API's way) the news are written to the state store's news log, with
+        their vectors, before they are applied: when this returns, every replica serves them and a
+        restart restores them. Without it (news preloaded from files at start-up) they are this
+        process's alone. Encoding holds no lock that requests wait on. A known id is re-encoded and
+        replaced. Returns the ids in order.
 
         Raises:
             RequestError: a malformed record, a duplicate id, a missing image file.
         """
         checked = [NewsRecord.of(record, i) for i, record in enumerate(records)]
         published = int(self.now()) if time is None else int(time)
-        with self._lock, _threads(self.encode_threads):  # a batch: worth every core, unlike a request
-            vectors = self.predictor.encode_news(checked, progress=progress).numpy()  # (N, D)
-            metas = [NewsMeta(r.category, r.subcategory, r.title, r.abstract, r.image, published) for r in checked]
-            self.index.add([r.news_id for r in checked], vectors, metas)
-            self.catalogue.update(zip((r.news_id for r in checked), metas, strict=True))
-            self._version += 1
-            self._news_changed = True
-            self._users.clear()  # a replaced news vector changes the users who clicked it
-        return [r.news_id for r in checked]
+        metas = [meta_of(r, published) for r in checked]
+        ids = [r.news_id for r in checked]
+        with self._ingest, _threads(self.encode_threads):  # a batch: worth every core, unlike a request
+            vectors = self.predictor.encode(checked, progress=progress, cache=cache).numpy()  # (N, D)
+        if durable:
+            model = self.predictor.identity
+            self.store.record_news(
+                [
+                    NewsEvent("add", i, published, m, v, model).encode()
+                    for i, m, v in zip(ids, metas, vectors, strict=True)
+                ]
+            )
+            self.sync_news()
+        else:
+            with self._lock:
+                self.catalogue.add(ids, vectors, metas)
+                self._users.clear()  # a replaced news vector changes the users who clicked it
+        return ids
 
     def retire_news(self, news_ids: Sequence[str]) -> int:
-        """Stops recommending these news (they stay readable in histories). Returns how many were candidates."""
-        with self._lock:
-            self._version += 1
-            self._news_changed = True
-            return self.index.retire(news_ids)
+        """Stops recommending these news on every replica (they stay readable in histories).
+        Returns how many were candidates."""
+        self.sync_news()
+        present = [news_id for news_id in dict.fromkeys(news_ids) if news_id in self.index]
+        if present:
+            at = int(self.now())
+            self.store.record_news([NewsEvent("retire", news_id, at).encode() for news_id in present])
+            self.sync_news()
+        return len(present)
 
     def retire_older_than(self, hours: float, now: int | None = None) -> int:
         """Stops recommending news published more than ``hours`` before ``now``."""
         now = int(self.now()) if now is None else now
+        self.sync_news()
+        return self.retire_news(self.catalogue.older_than(now - int(hours * 3600)))
+
+    def sync_news(self) -> None:
+        """Applies the news log's events this replica has not applied yet (every replica's posts)."""
         with self._lock:
-            self._version += 1
-            self._news_changed = True
-            return self.index.retire_older_than(now - int(hours * 3600))
+            changed = self.catalogue.follow(self.store, self.predictor.identity, self._encode_logged)
+            if changed:
+                self._users.clear()  # a replaced news vector changes the users who clicked it
+
+    def _encode_logged(self, records: list[NewsRecord]) -> np.ndarray:
+        with _threads(self.encode_threads):
+            return self.predictor.encode(records).numpy()
 
     def _require_news(self, news_ids: Iterable[str]) -> None:
-        for news_id in news_ids:
-            if not self.predictor.knows(news_id):
-                raise NotFound(f"news id {news_id!r} is unknown: add it with POST /news first")
+        self.catalogue.require(list(news_ids))
 
     # ----------------------------------------------------------------------------------- events
     def click(self, user_id: str, news_id: str, time: int | None = None, event_id: str | None = None) -> bool:
@@ -184,6 +224,7 @@ class RecommenderService:
             raise RequestError(f"clicked news {sorted(missing)[0]!r} is not among the shown news")
         if not shown:
             raise RequestError("an impression needs at least one shown news")
+        self.sync_news()
         self._require_news(shown)
         at = int(self.now()) if time is None else int(time)
         picked = set(clicked)
@@ -199,7 +240,12 @@ class RecommenderService:
         return new
 
     def sync(self, force: bool = False) -> None:
-        """Counts the store's events this replica has not counted yet (every replica's)."""
+        """Applies the news log (always), and counts the store's click events this replica has not
+        counted yet (every replica's; at most every ``sync_seconds`` unless ``force``)."""
+        self.sync_news()
+        self._sync_counters(force)
+
+    def _sync_counters(self, force: bool) -> None:
         if not force and clock.monotonic() - self._synced < self.sync_seconds:
             return
         with self._lock:
@@ -220,20 +266,17 @@ class RecommenderService:
 
     def _user_vector(self, user_id: str) -> tuple[torch.Tensor, list[str]]:
         history = tuple(self.store.history(user_id, self.history_len))
-        cached = self._users.get(user_id)
-        if cached is not None and cached[0] == history:
-            self._users.move_to_end(user_id)
-            return cached[1], [news_id for news_id, _ in history]
-        clicked = [news_id for news_id, _ in history if self.predictor.knows(news_id)]
-        vector = self.predictor.encode_user(clicked)
-        self._users[user_id] = (history, vector)
-        if len(self._users) > self._user_cache_size:
-            self._users.popitem(last=False)
+        vector = self._users.get(user_id, history)
+        if vector is None:
+            clicked = [news_id for news_id, _ in history if self.predictor.knows(news_id)]
+            vector = self.predictor.encode_user(clicked)
+            self._users.put(user_id, history, vector)
         return vector, [news_id for news_id, _ in history]
 
     def explain(self, user_id: str, news_id: str, top: int = 5) -> list[dict[str, object]]:
         """The clicked news that weigh most in the user's vector, with their similarity to ``news_id``."""
         check_user(user_id)
+        self.sync_news()
         self._require_news([news_id])
         history = [n for n, _ in self.store.history(user_id, self.history_len) if self.predictor.knows(n)]
         with self._lock:
@@ -246,6 +289,16 @@ class RecommenderService:
     def _title(self, news_id: str) -> str:
         meta = self.catalogue.get(news_id)
         return meta.title if meta else ""
+
+    def stats(self) -> dict[str, int]:
+        """What this replica holds: candidates, news known (retired included), cached user vectors,
+        clicks counted from the store's log."""
+        return {
+            "candidates": len(self.index),
+            "news": len(self.catalogue),
+            "cached_users": len(self._users),
+            "clicks_counted": int(sum(self.counters.clicks.values())),
+        }
 
     # ----------------------------------------------------------------------------------- ranking
     def _scores(self, user: torch.Tensor, news_ids: list[str], now: int) -> np.ndarray:
@@ -370,6 +423,9 @@ class RecommenderService:
         """The ``n`` most popular candidates outside ``exclude`` (and inside ``allowed``)."""
         # Recomputed when news or counters changed, at most once per ``sync_seconds`` for counters
         # (an order a second old serves a cold user as well).
+        if self._catalogue_version != self.catalogue.version:  # news added or retired
+            self._catalogue_version, self._news_changed = self.catalogue.version, True
+            self._version += 1
         version = self._version
         stale = self._popular_order is None or (
             self._popular_order[0] != version
@@ -399,9 +455,9 @@ class RecommenderService:
             raise RequestError("rank needs at least one candidate")
         if len(set(candidates)) != len(candidates):
             raise RequestError("candidates must be distinct news ids")
+        self.sync()
         self._require_news(list(history) + list(candidates))
         now = int(self.now()) if time is None else int(time)
-        self.sync()
         with self._lock:
             user = self.predictor.encode_user(list(history))
             return self._scores(user, list(candidates), now)

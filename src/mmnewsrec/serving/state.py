@@ -1,4 +1,5 @@
-"""User state for the live service: an append-only log of clicks and displays, in a real store.
+"""State of the live service: an append-only log of clicks and displays, and a log of the news
+posted or retired through the service, in a real store.
 
 Every replica of the service reads and writes the same store, so a click posted to one replica is
 in the history the next replica reads. Two stores pass the same contract:
@@ -12,6 +13,10 @@ in the history the next replica reads. Two stores pass the same contract:
 
 An event may carry a client-chosen ``event_id``: recording it twice is a no-op, so a client that
 retries after a timeout never duplicates a click.
+
+The news log holds :class:`~mmnewsrec.serving.catalogue.NewsEvent` fields (kind, news id, time,
+metadata JSON, the vector as float32 bytes, the run that encoded it), committed together per call:
+every worker and every restart replays it in order (see :mod:`mmnewsrec.serving.catalogue`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ class Event:
     event_id: str | None = None
 
 
+#: One news event as stored: kind, news_id, time, metadata JSON, vector bytes, model.
+NewsRow = tuple[str, str, int, str, bytes, str]
+
+
 class StateStore(Protocol):
     """What the service needs from a user-state store."""
 
@@ -64,6 +73,14 @@ class StateStore(Protocol):
 
     def recent_users(self, limit: int) -> list[str]:
         """Up to ``limit`` users who clicked lately (for the demo page)."""
+        ...
+
+    def record_news(self, events: Sequence[NewsRow]) -> None:
+        """Appends news events (kind, news_id, time, meta JSON, vector bytes, model) in order, atomically."""
+        ...
+
+    def news_since(self, cursor: str, limit: int = 5_000) -> tuple[list[NewsRow], str]:
+        """News events recorded after ``cursor`` ("" = the start), and the new cursor."""
         ...
 
     def close(self) -> None: ...
@@ -95,6 +112,15 @@ class SQLiteStore:
                     event_id TEXT UNIQUE
                 );
                 CREATE INDEX IF NOT EXISTS events_user_clicks ON events (user_id, clicked, seq);
+                CREATE TABLE IF NOT EXISTS news_events (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL,
+                    news_id TEXT NOT NULL,
+                    time INTEGER NOT NULL,
+                    meta TEXT NOT NULL,
+                    vector BLOB NOT NULL,
+                    model TEXT NOT NULL
+                );
                 """
             )
         except sqlite3.DatabaseError as exc:
@@ -150,6 +176,34 @@ class SQLiteStore:
                 (limit,),
             ).fetchall()
         return [user for (user,) in rows]
+
+    def record_news(self, events: Sequence[NewsRow]) -> None:
+        rows = [
+            (kind, news_id, int(time), meta, sqlite3.Binary(vector), model)
+            for kind, news_id, time, meta, vector, model in events
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO news_events (kind, news_id, time, meta, vector, model) VALUES (?, ?, ?, ?, ?, ?)", rows
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def news_since(self, cursor: str, limit: int = 5_000) -> tuple[list[NewsRow], str]:
+        after = int(cursor or 0)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, kind, news_id, time, meta, vector, model FROM news_events "
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        if not rows:
+            return [], str(after)
+        return [(k, n, t, m, bytes(v), model) for _, k, n, t, m, v, model in rows], str(rows[-1][0])
 
     def close(self) -> None:
         with self._lock:
@@ -259,6 +313,37 @@ class RedisStore:
             if len(users) == limit:
                 break
         return users
+
+    @property
+    def _news_stream(self) -> str:
+        return f"{self.prefix}:news"
+
+    def record_news(self, events: Sequence[NewsRow]) -> None:
+        # One MULTI/EXEC transaction: the events enter the stream together, in order, or not at all.
+        with self._redis.pipeline(transaction=True) as pipe:
+            for kind, news_id, time, meta, vector, model in events:
+                fields = {"k": kind, "n": news_id, "t": str(int(time)), "m": meta, "v": vector, "r": model}
+                pipe.xadd(self._news_stream, fields)
+            pipe.execute()
+
+    def news_since(self, cursor: str, limit: int = 5_000) -> tuple[list[NewsRow], str]:
+        start = f"({cursor}" if cursor else "-"
+        entries = self._redis.xrange(self._news_stream, min=start, max="+", count=limit)
+        rows = []
+        for entry_id, fields in entries:
+            values = {k.decode(): v for k, v in fields.items()}
+            rows.append(
+                (
+                    values["k"].decode(),
+                    values["n"].decode(),
+                    int(values["t"]),
+                    values["m"].decode(),
+                    bytes(values["v"]),
+                    values["r"].decode(),
+                )
+            )
+            cursor = entry_id.decode()
+        return rows, cursor
 
     def close(self) -> None:
         self._redis.close()

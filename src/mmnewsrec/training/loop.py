@@ -15,56 +15,34 @@ an uninterrupted run. Learning-rate settings given on resume replace the saved o
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from pickle import UnpicklingError
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.batching.batch import ImpressionArrays, TrainSampler
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import TrainingConfig
-from mmnewsrec.errors import MmnewsrecError
 from mmnewsrec.evaluation.evaluate import evaluate
-from mmnewsrec.models.build import load_weights, save_weights
 from mmnewsrec.models.recommender import NewsRecommender, NewsVectorCache
-from mmnewsrec.training.losses import training_loss
-from mmnewsrec.training.metrics_log import MetricsLog
-from mmnewsrec.training.rundir import (
-    HISTORY_CACHE_FILE,
-    OPTIMIZER_FILE,
-    RNG_FILE,
-    STATE_FILE,
-    RunDir,
-    RunError,
+from mmnewsrec.runs.checkpoint import (
+    Checkpoint,
+    LoopState,
+    has_checkpoint,
+    read_checkpoint,
+    write_checkpoint,
+    write_weights,
 )
+from mmnewsrec.runs.distributed import distributed_state
+from mmnewsrec.runs.layout import RunDir, RunError
+from mmnewsrec.runs.metrics_log import MetricsLog
+from mmnewsrec.training.losses import training_loss
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class LoopState:
-    """Where training is; saved with every checkpoint."""
-
-    epoch: int = 0
-    batch_in_epoch: int = 0  # micro-batches of this epoch already consumed (all processes)
-    step: int = 0  # optimiser steps
-    best_auc: float = -1.0
-    best_step: int = -1
-    evals_without_gain: int = 0
-    stopped_early: bool = False
-    processes: int = 1
-    history: list[dict] = field(default_factory=list)
-    elapsed_s: float = 0.0  # wall-clock seconds of training (evaluations included), across resumes
 
 
 def learning_rates(config: TrainingConfig) -> dict[str, float]:
@@ -108,17 +86,6 @@ def apply_settings(optimizer: torch.optim.Optimizer, scheduler, config: Training
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
-def distributed_state():
-    """The process group this process belongs to (one process unless launched by torchrun/accelerate).
-
-    Without a GPU, several launched processes form a CPU (gloo) process group, so ``torchrun
-    --nproc_per_node 2 -m mmnewsrec train ...`` runs data-parallel on a CPU machine too.
-    """
-    from accelerate import PartialState
-
-    return PartialState(cpu=not torch.cuda.is_available())
-
-
 def resolve_mixed_precision(setting: str) -> str:
     """The accelerate setting that ``training.mixed_precision`` means on this machine (auto: bf16,
     else fp16, on a GPU; no autocast on the CPU)."""
@@ -139,12 +106,16 @@ def train(
     resume: bool = False,
     progress: bool = False,
     on_step: Callable[[LoopState], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> LoopState:
     """Trains ``model`` in place; returns the final loop state. Best weights go to ``run/checkpoints/best``
     (without ``dev_arrays``: the final weights).
 
     Args:
+        resume: continue from ``run/checkpoints/last`` when it holds a checkpoint.
         on_step: called after every optimiser step (tests use it to interrupt a run).
+        checkpoint: the checkpoint to continue from, already read (and its weights loaded into
+            ``model``) by :func:`~mmnewsrec.runs.checkpoint.read_checkpoint`; implies ``resume``.
     """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -173,9 +144,11 @@ def train(
     history_cache = None
     if config.history_cache_steps:
         history_cache = NewsVectorCache(features.num_news, model.news_encoder.body_dim, config.history_cache_steps)
-    resumed = resume and (last / STATE_FILE).is_file()
-    if resumed:
-        state = _load_checkpoint(last, model, optimizer, scheduler, history_cache)
+    if checkpoint is None and resume and has_checkpoint(last):
+        checkpoint = read_checkpoint(last, model, history_cache is not None)
+    resume = resume or checkpoint is not None
+    if checkpoint is not None:
+        state = checkpoint.restore(optimizer, scheduler, history_cache)
         if state.processes != world:
             raise RunError(
                 f"{last}: saved by {state.processes} processes, resumed with {world}: sample order would differ"
@@ -268,8 +241,7 @@ def train(
         _evaluate(core, features, dev_arrays, config, clock(), run, log, accelerator, progress)
     _save_checkpoint(last, core, optimizer, scheduler, clock(), accelerator, history_cache)
     if accelerator.is_main_process and dev_arrays is None:  # nothing to select on: the final weights
-        with atomic_directory(run.best) as tmp:
-            save_weights(core, tmp)
+        write_weights(run.best, core)
     accelerator.wait_for_everyone()
     log.close()
     return state
@@ -310,8 +282,7 @@ def _evaluate(
         )
         if metrics["auc"] > state.best_auc:
             state.best_auc, state.best_step, state.evals_without_gain = metrics["auc"], state.step, 0
-            with atomic_directory(run.best) as tmp:
-                save_weights(model, tmp)
+            write_weights(run.best, model)
         else:
             state.evals_without_gain += 1
             state.stopped_early = bool(config.patience) and state.evals_without_gain >= config.patience
@@ -325,47 +296,5 @@ def _save_checkpoint(
     folder: Path, model, optimizer, scheduler, state: LoopState, accelerator, history_cache: NewsVectorCache | None
 ) -> None:
     accelerator.wait_for_everyone()
-    if not accelerator.is_main_process:
-        return
-
-    with atomic_directory(folder) as tmp:
-        save_weights(model, tmp)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / OPTIMIZER_FILE)
-        torch.save({"torch": torch.get_rng_state()}, tmp / RNG_FILE)
-        if history_cache is not None:
-            save_file(history_cache.state_tensors(), str(tmp / HISTORY_CACHE_FILE))
-        (tmp / STATE_FILE).write_text(json.dumps(state.__dict__, indent=1))
-
-
-def _load_checkpoint(
-    folder: Path, model, optimizer, scheduler, history_cache: NewsVectorCache | None = None
-) -> LoopState:
-    """Restores a checkpoint; a damaged or missing file is a :class:`RunError` naming it."""
-    path = folder / STATE_FILE
-    try:
-        state = LoopState(**json.loads(path.read_text()))
-        load_weights(model, folder)
-        path = folder / OPTIMIZER_FILE
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        path = folder / RNG_FILE
-        rng = torch.load(path, weights_only=False)["torch"]
-        if history_cache is not None:
-            path = folder / HISTORY_CACHE_FILE
-            history_cache.load_state_tensors(load_file(str(path)), step=state.step)
-    except RunError:
-        raise
-    except MmnewsrecError as exc:
-        raise RunError(f"{exc}; the checkpoint in {folder} cannot be resumed") from None
-    except FileNotFoundError:
-        raise RunError(
-            f"{path}: missing from the checkpoint; it cannot be resumed (train again with --overwrite)"
-        ) from None
-    except (OSError, EOFError, RuntimeError, ValueError, TypeError, KeyError, SafetensorError, UnpicklingError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunError(
-            f"{path}: damaged checkpoint file ({reason}); it cannot be resumed (train again with --overwrite)"
-        ) from None
-    torch.set_rng_state(rng)
-    return state
+    if accelerator.is_main_process:
+        write_checkpoint(folder, model, optimizer, scheduler, state, history_cache)

@@ -28,7 +28,8 @@ from mmnewsrec.evaluation.baselines import BASELINES as BASELINES_REGISTRY
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.metrics import ranking_metrics_subset
 from mmnewsrec.evaluation.report import metrics_table
-from mmnewsrec.training.rundir import RunDir, absolute_paths, config_changes
+from mmnewsrec.runs.layout import RunDir, absolute_paths
+from mmnewsrec.runs.resume import config_changes
 from mmnewsrec.workflows.baseline import run_baseline
 from mmnewsrec.workflows.train import load_run, run_train
 

@@ -41,8 +41,9 @@ from mmnewsrec.evaluation.metrics import RankingMetrics
 from mmnewsrec.evaluation.stream import MetricSums, score_blocks
 from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
 from mmnewsrec.models.build import reads_log_counters
-from mmnewsrec.training.loop import distributed_state
-from mmnewsrec.training.rundir import RunDir, RunError
+from mmnewsrec.runs.artifact import TrainedRun
+from mmnewsrec.runs.distributed import distributed_state
+from mmnewsrec.runs.layout import ORIGIN_SUFFIX, RunDir, RunError
 from mmnewsrec.workflows.baseline import run_baseline
 from mmnewsrec.workflows.train import load_run, with_log_counters
 
@@ -54,14 +55,12 @@ BLOCK_IMPRESSIONS = 20_000
 
 def origin_path(prediction: Path) -> Path:
     """The file beside a prediction file that names the run which wrote it."""
-    return prediction.with_name(prediction.name + ".origin.json")
+    return prediction.with_name(prediction.name + ORIGIN_SUFFIX)
 
 
 def _origin(folder: RunDir, split: str) -> dict[str, str]:
-    created = ""
-    if folder.info_path.is_file():  # a baseline run has none: its folder alone names it
-        created = str(json.loads(folder.info_path.read_text(encoding="utf-8")).get("created", ""))
-    return {"run": str(folder.path.resolve()), "created": created, "split": split}
+    # A baseline run has no run.json: its folder alone names it. A damaged one is a RunError.
+    return {"run": str(folder.path.resolve()), "created": folder.created(), "split": split}
 
 
 def check_prediction_target(
@@ -164,13 +163,14 @@ def _evaluate_in_blocks(
     """Block-by-block scoring; returns (metrics, whether this process is the one that reports)."""
     state = distributed_state()
     world, rank = state.num_processes, state.process_index
-    config, info, model = folder.load_model()
+    trained = TrainedRun.load(folder, cache_dir=cache_dir)
+    config, model = trained.config, trained.model
     training = config.training
     root = Path(data_root or config.data.root)
     directory = root / split
     news = read_split_news(directory, dataset_image_dir(root, config.data))
     with state.main_process_first():  # one process builds missing features, the others reuse them
-        features = folder.news_features(config, info, news, cache_dir, progress)
+        features = trained.featurize(news, progress)
     device = state.device
     model.to(device)
     lookup = encode_all_news(model, features, None, training.eval_batch_size, device, progress)  # (N, D)

@@ -12,7 +12,7 @@ from mmnewsrec.features.build import NamedBuilder, build_features, default_store
 from mmnewsrec.features.plan import declared_needs, plan_builders
 from mmnewsrec.features.store import Shard
 from mmnewsrec.models.build import news_feature_builders
-from mmnewsrec.training.loop import distributed_state
+from mmnewsrec.runs.distributed import distributed_state
 
 logger = logging.getLogger(__name__)
 

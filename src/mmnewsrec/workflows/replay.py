@@ -32,10 +32,11 @@ from mmnewsrec.data.mind import MindSplit, find_image_dir, read_split
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
 from mmnewsrec.evaluation.report import metrics_table
-from mmnewsrec.serving.predictor import NewsRecord, Predictor
+from mmnewsrec.runs.layout import RunDir
+from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.records import NewsRecord, read_news_records
 from mmnewsrec.serving.service import RecommenderService
 from mmnewsrec.serving.state import SQLiteStore
-from mmnewsrec.workflows.serve import read_news_records
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def _replay(
     with tempfile.TemporaryDirectory(prefix="mmnewsrec-replay-") as folder:
         store = SQLiteStore(Path(folder) / "state.db", synchronous="OFF")  # a measurement, not live state
         service = RecommenderService(predictor, store, cold_start=cold_start, sync_seconds=0.0)
-        service.add_news(records, time=int(times.min(initial=0)), progress=progress)
+        service.add_news(records, time=int(times.min(initial=0)), progress=progress, durable=False, cache=True)
         earlier: dict[str, int] = defaultdict(int)
         static: dict[str, tuple[list, list]] = {name: ([], []) for name, _, _ in EARLIER_GROUPS}
         online: dict[str, tuple[list, list]] = {name: ([], []) for name, _, _ in EARLIER_GROUPS}
@@ -157,7 +158,7 @@ def _replay(
             rows[f"no clicks yet: {policy}"] = metrics.to_dict()
     result["cold_start"] = cold_result
     result["table"] = metrics_table(rows, title=f"replay of {directory} ({len(order)} impressions, time order)")
-    out = Path(run) / split / "replay.json"
+    out = RunDir(run).replay_path(split)
     out.parent.mkdir(exist_ok=True)
     atomic_write_text(out, json.dumps({k: v for k, v in result.items() if k != "table"}, indent=1) + "\n")
     return result

@@ -42,8 +42,8 @@ from mmnewsrec.evaluation.analysis import (
     subset_metrics,
 )
 from mmnewsrec.evaluation.submission import read_prediction
-from mmnewsrec.training.metrics_log import read_records
-from mmnewsrec.training.rundir import RunDir
+from mmnewsrec.runs.layout import RunDir
+from mmnewsrec.runs.metrics_log import read_records
 from mmnewsrec.workflows.evaluate import run_evaluate
 
 logger = logging.getLogger(__name__)
@@ -407,7 +407,8 @@ def run_report(
 
 def _news_vectors(folder: RunDir, data: MindSplit, news_ids: np.ndarray) -> np.ndarray | None:
     """The run's vectors (V, D) of ``news_ids`` (news of the split), None when the run cannot encode them here."""
-    from mmnewsrec.serving.predictor import NewsRecord, Predictor
+    from mmnewsrec.serving.predictor import Predictor
+    from mmnewsrec.serving.records import NewsRecord
 
     wanted = data.news.filter(pc.is_in(data.news["news_id"], value_set=pa.array(news_ids.tolist())))
     try:
@@ -416,7 +417,7 @@ def _news_vectors(folder: RunDir, data: MindSplit, news_ids: np.ndarray) -> np.n
             NewsRecord(r["news_id"], r["category"], r["subcategory"], r["title"], r["abstract"], r.get("image_path"))
             for r in wanted.to_pylist()
         ]
-        predictor.encode_news(records)
+        predictor.encode_news(records, cache=True)
         return predictor.news_vectors(news_ids.tolist()).numpy()
     except (MmnewsrecError, OSError) as exc:  # e.g. a backbone not available offline: the table says "-"
         logger.warning("no news vectors for %s (%s): vector diversity left out", folder.path.name, exc)

@@ -11,13 +11,12 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-import pyarrow as pa
 import torch
 
-from mmnewsrec.data.images import attach_images
-from mmnewsrec.data.mind import NEWS_FILE, build_catalogue, find_image_dir, read_news
 from mmnewsrec.errors import ConfigError, MmnewsrecError
-from mmnewsrec.serving.predictor import NewsRecord, Predictor
+from mmnewsrec.runs.layout import RunDir
+from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.records import news_files, read_news_records
 from mmnewsrec.serving.service import RecommenderService
 from mmnewsrec.serving.state import open_store
 
@@ -25,53 +24,6 @@ logger = logging.getLogger(__name__)
 
 #: The environment variable that holds the write token when no token file is given.
 TOKEN_ENV = "MMNEWSREC_TOKEN"
-
-
-def news_files(paths: Sequence[str | Path]) -> list[Path]:
-    """``news.tsv`` files from files, split folders (``dev/``) or dataset roots (``train/ dev/ ...``)."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_file():
-            found.append(path)
-        elif (path / NEWS_FILE).is_file():
-            found.append(path / NEWS_FILE)
-        elif path.is_dir():
-            inside = sorted(path.glob(f"*/{NEWS_FILE}"))
-            if not inside:
-                raise ConfigError(f"--news {path}: no {NEWS_FILE} in it or in its sub-folders")
-            found.extend(inside)
-        else:
-            raise ConfigError(f"--news {path}: no such file or folder")
-    return found
-
-
-def read_news_records(paths: Sequence[str | Path]) -> list[NewsRecord]:
-    """The news of MIND-format files (first occurrence of each id), with their images where a folder has them."""
-    tables = []
-    for path in news_files(paths):
-        table = read_news(path)
-        image_dir = find_image_dir(path.parent)
-        if image_dir is not None:
-            table = attach_images(table, image_dir)
-        else:
-            table = table.append_column("image_path", pa.nulls(table.num_rows, pa.string()))
-        tables.append(table.select(["news_id", "category", "subcategory", "title", "abstract", "image_path"]))
-    if not tables:
-        return []
-    catalogue = build_catalogue(tables)
-    columns = catalogue.to_pydict()
-    return [
-        NewsRecord(n, c, s, t, a, i)
-        for n, c, s, t, a, i in zip(
-            columns["news_id"],
-            columns["category"],
-            columns["subcategory"],
-            columns["title"],
-            columns["abstract"],
-            columns["image_path"],
-            strict=True,
-        )
-    ]
 
 
 def read_token(token_file: str | Path | None) -> str | None:
@@ -97,12 +49,15 @@ def build_service(
 ) -> RecommenderService:
     """Loads the run, opens the store (default: ``RUN/serve/state.db``), preloads the news."""
     predictor = Predictor.load(run, cache_dir=cache_dir)
-    state = state or default_state(run)
+    state = state or RunDir(run).default_state_url()
     service = RecommenderService(predictor, open_store(state), cold_start=cold_start)
     records = read_news_records(news)
     if records:
         logger.info("encoding %d news from %s", len(records), ", ".join(map(str, news)))
-        service.add_news(records, progress=progress)  # encoded once, batched, with a progress bar
+        # Encoded once, batched, with a progress bar; features kept in the run's feature store, so a
+        # restart reuses them. Not logged: every start reads the files again.
+        service.add_news(records, progress=progress, durable=False, cache=True)
+    service.sync_news()  # then the news posted and retired through the API, from the store's log
     logger.info("serving %d news; user state in %s", len(service.index), service.store.url)
     return service
 
@@ -136,7 +91,7 @@ def serve(
         raise ConfigError(f"serve needs a write token: --token-file FILE or {TOKEN_ENV}=... (or --demo, local only)")
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    state = state or default_state(run)
+    state = state or RunDir(run).default_state_url()
     settings = {
         "run": str(run),
         "news": [str(n) for n in news],
@@ -207,13 +162,6 @@ def _worker(host: str, port: int, settings: dict, token: str | None) -> None:
     """One ``serve --workers N`` process: a full replica over the shared state store, on its own socket."""
     app = _app(settings, token, progress=False)  # ready before it takes connections
     _run(_listen(host, port, reuse_port=True), app)
-
-
-def default_state(run: str | Path) -> str:
-    """``sqlite:///RUN/serve/state.db``, the folder created."""
-    folder = Path(run) / "serve"
-    folder.mkdir(exist_ok=True)
-    return f"sqlite:///{folder / 'state.db'}"
 
 
 def _app(settings: dict, token: str | None, progress: bool):

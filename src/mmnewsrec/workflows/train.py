@@ -1,7 +1,7 @@
 """``mmnewsrec train``: from an experiment config to a run folder (``evaluate`` is in
 :mod:`mmnewsrec.workflows.evaluate`).
 
-The run folder's layout belongs to :class:`~mmnewsrec.training.rundir.RunDir`. Training refuses a
+The run folder's layout belongs to :class:`~mmnewsrec.runs.layout.RunDir`. Training refuses a
 folder that already holds a run unless told to ``resume`` it (checking first that the new config
 can continue the checkpoint) or to ``overwrite`` it (the old run is moved aside). Nothing is written
 until the data, features and model have been prepared, so a failure there leaves no run behind.
@@ -35,8 +35,12 @@ from mmnewsrec.models.build import (
 )
 from mmnewsrec.models.news_encoders import ModelContext
 from mmnewsrec.models.recommender import NewsRecommender
-from mmnewsrec.training.loop import distributed_state, train
-from mmnewsrec.training.rundir import RunDir, RunError, RunInfo, absolute_paths, check_resumable
+from mmnewsrec.runs.artifact import TrainedRun
+from mmnewsrec.runs.checkpoint import has_checkpoint, read_checkpoint
+from mmnewsrec.runs.distributed import distributed_state
+from mmnewsrec.runs.layout import RunDir, RunError, RunInfo, absolute_paths
+from mmnewsrec.runs.resume import check_resumable
+from mmnewsrec.training.loop import train
 from mmnewsrec.workflows.baseline import run_baseline
 
 logger = logging.getLogger(__name__)
@@ -100,14 +104,16 @@ def run_train(
     """Trains (or, for a baseline, scores) an experiment; returns the final dev metrics record.
 
     Args:
-        resume: continue the run in ``run_dir`` from its last checkpoint (a fresh start when it has
-            none). Changed settings are applied when a resume can follow them (see
-            :data:`~mmnewsrec.training.rundir.RESUMABLE_CHANGES`) and recorded in ``run.json``.
+        resume: continue the run in ``run_dir`` from its last checkpoint (from step 0 when it has
+            none yet; refused when the folder holds no run). Changed settings are applied when a
+            resume can follow them (see :data:`~mmnewsrec.runs.resume.RESUMABLE_CHANGES`) and recorded in ``run.json``.
         overwrite: start again in a folder that holds a run, moving the old one aside.
 
     Raises:
-        RunError: the folder holds a run and neither ``resume`` nor ``overwrite`` is set, or a
-            resume with a change the checkpoint cannot follow. Raised before anything is written.
+        RunError: the folder holds a run and neither ``resume`` nor ``overwrite`` is set; ``resume``
+            of a folder without a run; a resume with a change the checkpoint cannot follow, or of a
+            damaged checkpoint. Raised before anything is written. A checkpoint that cannot be saved
+            (a full disk) is a RunError too, the previous checkpoint kept and the run marked ``failed``.
 
     Under a multi-process launch only the main process evaluates, writes and returns the record;
     the others return None.
@@ -122,7 +128,13 @@ def run_train(
         config = replace(config, features=replace(config.features, cache_dir=str(cache_dir)))
     config = absolute_paths(config)
     root = Path(config.data.root)
-    continuing = resume and run.is_run()
+    if resume and not run.is_run():
+        raise RunError(
+            f"{run.path}: --resume, but no run is there ({'an empty folder' if run.path.is_dir() else 'no such folder'}"
+            f"{'' if not run.has_run() else ', only files of an unfinished start'}); "
+            "leave out --resume to start a new run" + (" (with --overwrite)" if run.has_run() else "")
+        )
+    continuing = resume
     changes: dict[str, list[object]] = {}
     if continuing:
         changes = check_resumable(run.read_config(), config, run)
@@ -138,9 +150,16 @@ def run_train(
         run.write_metrics(record)
         return record
     prepared = prepare(config, progress=progress, splits=_training_splits(config, root))
+    dev = config.training.dev_split
+    if dev and not prepared.dataset[dev].labelled:
+        raise ConfigError(
+            f"training.dev_split: {root / dev} has no click labels (an unlabelled split such as MIND's test); "
+            "name a labelled split (dev), or null to train without evaluation"
+        )
     torch.manual_seed(config.training.seed)  # the initial weights are part of the run's identity
     model = build_model(config.model, prepared.context)
     logger.info("model %s: %s parameters", config.name, count_parameters(model))
+    checkpoint = None
     if continuing:
         stored = run.read_info()
         old, new = run.read_vocabs(), prepared.dataset.vocabs
@@ -150,6 +169,8 @@ def run_train(
                 f"{run.path}: the data or features differ from those the run was trained on "
                 f"(model context {stored.context} now {prepared.context}); resume on the same data"
             )
+        if has_checkpoint(run.last):  # read whole before anything is written: a damaged one changes nothing
+            checkpoint = read_checkpoint(run.last, model, bool(config.training.history_cache_steps))
     if main_process:  # everything the user could get wrong has been checked: now write
         if continuing:
             run.write_config(config)
@@ -159,18 +180,13 @@ def run_train(
             history = stored.changes + ([{"step": step, "changed": changes}] if changes else [])
             run.write_info(replace(stored, changes=history, status="training"))
         else:
-            run.prepare_new(overwrite)
-            run.write_config(config)
-            run.write_vocabs(prepared.dataset.vocabs)
-            run.write_info(
-                RunInfo(
-                    name=config.name,
-                    context=prepared.context,
-                    feature_keys=prepared.feature_keys,
-                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                )
+            info = RunInfo(
+                name=config.name,
+                context=prepared.context,
+                feature_keys=prepared.feature_keys,
+                created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             )
-    dev = config.training.dev_split
+            run.create(config, prepared.dataset.vocabs, info, overwrite)  # whole, or nothing at all
     dataset = prepared.dataset
     train_arrays = with_log_counters(config, ImpressionArrays.from_split(dataset, "train"), dataset["train"])
     dev_arrays = None
@@ -179,10 +195,24 @@ def run_train(
         dev_arrays = with_log_counters(config, ImpressionArrays.from_split(dataset, dev), dataset[dev], prior)
         if main_process and reads_log_counters(config.model):
             run.write_log_counters(prior)
-    with run.logging_to_file() if main_process else contextlib.nullcontext():
-        state = train(
-            model, prepared.features, train_arrays, dev_arrays, config.training, run, resume, progress, on_step
-        )
+    try:
+        with run.logging_to_file() if main_process else contextlib.nullcontext():
+            state = train(
+                model,
+                prepared.features,
+                train_arrays,
+                dev_arrays,
+                config.training,
+                run,
+                resume,
+                progress,
+                on_step,
+                checkpoint=checkpoint,
+            )
+    except RunError:
+        if main_process:
+            run.mark_failed()
+        raise
     if not main_process:
         return None
     record: dict[str, object] = {
@@ -195,7 +225,7 @@ def run_train(
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
     if dev_arrays is not None:
-        _, _, best = run.load_model()
+        best = TrainedRun.load(run).model
         result = evaluate(
             best, prepared.features, dev_arrays, config.training.history_len, config.training.eval_batch_size
         )
@@ -235,9 +265,8 @@ def load_run(
 ) -> LoadedRun:
     """A run's best model plus the features of ``splits`` of a dataset (default: the run's own data
     root). The training split is not needed: the model is rebuilt from the run folder alone."""
-    folder = RunDir(run)
-    config, info, model = folder.load_model()
-    root = Path(data_root or config.data.root)
-    dataset = load_mind(root, config.data, splits=splits)
-    features = folder.news_features(config, info, dataset.news, cache_dir, progress)
-    return LoadedRun(config, info, model, dataset, features)
+    trained = TrainedRun.load(run, cache_dir=cache_dir)
+    root = Path(data_root or trained.config.data.root)
+    dataset = load_mind(root, trained.config.data, splits=splits)
+    features = trained.featurize(dataset.news, progress)
+    return LoadedRun(trained.config, trained.info, trained.model, dataset, features)

@@ -1,4 +1,5 @@
-"""A run folder: one object that owns its layout, so no other module spells a path inside it.
+"""A run folder: one object that owns its layout, so no other module spells a path inside it
+(``tests/runs/test_layout.py`` fails when one does).
 
 ::
 
@@ -14,7 +15,9 @@
       metrics.jsonl, train_metrics.csv, eval_metrics.csv, tensorboard/   training curves
       metrics.json           final dev metrics of the best checkpoint
       train.log              the library's log records of every training session of the run
-      SPLIT/                 evaluate's prediction.txt and metrics.json per split
+      SPLIT/                 evaluate's prediction.txt (+ .origin.json) and metrics.json per split,
+                             replay's replay.json
+      serve/state.db         the live service's default state store (users, clicks, posted news)
 
 A run loads from these files alone: evaluation and serving never re-read the training split.
 Every file is written whole or not at all (temporary file or folder, then rename).
@@ -34,20 +37,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import yaml
 
-from mmnewsrec.atomic import atomic_write_bytes, atomic_write_text
-from mmnewsrec.batching.features import NewsFeatures
+from mmnewsrec.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
 from mmnewsrec.config import ExperimentConfig, from_dict, to_dict
 from mmnewsrec.data.mind import Vocabs
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.data.vocab import Vocab
 from mmnewsrec.errors import ConfigError, MmnewsrecError
-from mmnewsrec.features.build import default_store
-from mmnewsrec.models.build import build_model, load_weights, news_feature_builders, news_features
 from mmnewsrec.models.news_encoders import ModelContext
-from mmnewsrec.models.recommender import NewsRecommender
 
 logger = logging.getLogger(__name__)
 
@@ -59,30 +57,16 @@ STATE_FILE = "state.json"
 OPTIMIZER_FILE = "optimizer.pt"
 RNG_FILE = "rng.pt"
 HISTORY_CACHE_FILE = "history_cache.safetensors"
-
-#: Settings a resumed run may change: they steer the rest of training without invalidating the
-#: checkpoint or the order of samples. Any other change is refused before anything is written.
-RESUMABLE_CHANGES = frozenset(
-    {
-        "name",
-        "run_dir",
-        "data.root",
-        "features.cache_dir",
-        "training.epochs",
-        "training.max_steps",
-        "training.lr",
-        "training.pretrained_lr",
-        "training.weight_decay",
-        "training.warmup_ratio",
-        "training.max_grad_norm",
-        "training.eval_every",
-        "training.eval_impressions",
-        "training.eval_batch_size",
-        "training.patience",
-        "training.mixed_precision",
-        "training.log_every",
-    }
-)
+#: The training log: one JSON record per line, and one CSV per record kind (``train``, ``eval``).
+METRICS_LOG_FILE = "metrics.jsonl"
+METRICS_CSV_SUFFIX = "_metrics.csv"
+TENSORBOARD_DIR = "tensorboard"
+PREDICTION_FILE = "prediction.txt"
+#: Beside a prediction file (wherever ``--out`` puts it): which run wrote it.
+ORIGIN_SUFFIX = ".origin.json"
+REPLAY_FILE = "replay.json"
+SERVE_DIR = "serve"
+STATE_DB_FILE = "state.db"
 
 
 class RunError(MmnewsrecError):
@@ -120,21 +104,6 @@ class RunInfo:
         return cls(**values)
 
 
-def config_changes(old: ExperimentConfig, new: ExperimentConfig) -> dict[str, list[Any]]:
-    """Dotted field -> [old, new] for every leaf setting that differs."""
-    changes: dict[str, list[Any]] = {}
-
-    def walk(a: Any, b: Any, prefix: str) -> None:
-        if isinstance(a, dict) and isinstance(b, dict):
-            for key in sorted(set(a) | set(b)):
-                walk(a.get(key), b.get(key), f"{prefix}{key}.")
-        elif a != b:
-            changes[prefix[:-1]] = [a, b]
-
-    walk(to_dict(old), to_dict(new), "")
-    return changes
-
-
 def absolute_paths(config: ExperimentConfig, base: Path | None = None) -> ExperimentConfig:
     """The config with every path made absolute (relative ones resolved against ``base`` or the
     working directory), so a run folder works from anywhere."""
@@ -160,6 +129,10 @@ class RunDir:
     CONFIG = "config.yaml"
     INFO = "run.json"
     METRICS = "metrics.json"
+    VOCABS = "vocabs"
+    CHECKPOINTS = "checkpoints"
+    TRAIN_LOG = "train.log"
+    COUNTERS = "log_counters.npz"
 
     def __init__(self, path: str | Path):
         self.path = Path(path).expanduser().absolute()
@@ -178,17 +151,17 @@ class RunDir:
 
     @property
     def vocab_dir(self) -> Path:
-        return self.path / "vocabs"
+        return self.path / self.VOCABS
 
     @property
     def last(self) -> Path:
         """The resumable checkpoint."""
-        return self.path / "checkpoints" / "last"
+        return self.path / self.CHECKPOINTS / "last"
 
     @property
     def best(self) -> Path:
         """The weights of the best dev evaluation (the final weights without a dev split)."""
-        return self.path / "checkpoints" / "best"
+        return self.path / self.CHECKPOINTS / "best"
 
     def checkpoint_step(self) -> int:
         """The optimiser step of the resumable checkpoint (0 when there is none yet)."""
@@ -199,7 +172,7 @@ class RunDir:
 
     @property
     def log_path(self) -> Path:
-        return self.path / "train.log"
+        return self.path / self.TRAIN_LOG
 
     @contextmanager
     def logging_to_file(self) -> Iterator[None]:
@@ -246,6 +219,11 @@ class RunDir:
         moved = None
         if self.has_run():
             if not overwrite:
+                if self.is_run() and not self.info_path.is_file() and not (self.path / self.CHECKPOINTS).is_dir():
+                    raise RunError(
+                        f"{self.path}: holds a run whose start was cut short (config.yaml without {self.INFO}); "
+                        "start it again with --overwrite (the old files are moved aside, never deleted)"
+                    )
                 raise RunError(
                     f"{self.path}: already holds a run; continue it with --resume, start again with --overwrite "
                     "(the old run is moved aside, never deleted), or choose another --run-dir"
@@ -259,6 +237,35 @@ class RunDir:
             logger.warning("moved the previous run in %s to %s", self.path, moved)
         self.path.mkdir(parents=True, exist_ok=True)
         return moved
+
+    def create(self, config: ExperimentConfig, vocabs: Vocabs, info: RunInfo, overwrite: bool = False) -> Path | None:
+        """Writes a new run's config, vocabularies and ``run.json`` into a temporary folder that then
+        takes the run's place: a failure (a full disk) leaves no half-made run behind. Returns where
+        an older run was moved (``overwrite``), if any.
+
+        Raises:
+            RunError: the folder holds something and ``overwrite`` is False; the files could not be
+                written (the disk and its free space named).
+        """
+        moved = self.prepare_new(overwrite)
+        try:
+            with atomic_directory(self.path) as tmp:
+                staged = RunDir(tmp)
+                staged.write_config(config)
+                staged.write_vocabs(vocabs)
+                staged.write_info(info)
+        except OSError as exc:
+            from mmnewsrec.runs.checkpoint import save_failure
+
+            raise RunError(save_failure(self.path, exc).replace("the checkpoint", "the new run")) from None
+        return moved
+
+    def mark_failed(self) -> None:
+        """Sets ``run.json``'s status to ``failed`` (best effort: on a full disk it may not be written)."""
+        try:
+            self.update_info(status="failed")
+        except (OSError, RunError):
+            logger.warning("%s: could not record the failed status", self.info_path)
 
     # ---------------------------------------------------------------------------------- config
     def write_config(self, config: ExperimentConfig) -> None:
@@ -289,6 +296,11 @@ class RunDir:
             values = json.loads(self.info_path.read_text(encoding="utf-8"))
             info = RunInfo.from_json(values)
         except FileNotFoundError:
+            if not self.last.is_dir() and not self.best.is_dir():  # config.yaml alone: a start cut short
+                raise RunError(
+                    f"{self.path}: a run whose start was cut short (config.yaml but no {self.INFO} or checkpoint); "
+                    "start it again with --overwrite"
+                ) from None
             raise RunError(
                 f"{self.info_path}: missing; this run was written by an older mmnewsrec without its model context "
                 "and must be trained again"
@@ -334,7 +346,7 @@ class RunDir:
     # ---------------------------------------------------------------------------------- log counters
     @property
     def counters_path(self) -> Path:
-        return self.path / "log_counters.npz"
+        return self.path / self.COUNTERS
 
     def write_log_counters(self, counters: LogCounters) -> None:
         """The training log's popularity summary (what evaluation and serving count against)."""
@@ -351,71 +363,39 @@ class RunDir:
             raise RunError(f"{self.counters_path}: damaged ({exc})") from None
 
     def prediction_path(self, split: str) -> Path:
-        return self.split_dir(split) / "prediction.txt"
+        return self.split_dir(split) / PREDICTION_FILE
 
-    # ---------------------------------------------------------------------------------- the model
-    def load_model(self, checkpoint: str = "best") -> tuple[ExperimentConfig, RunInfo, NewsRecommender]:
-        """The run's config, info and model with the weights of ``checkpoint`` (``best`` or ``last``),
-        in eval mode, from the run folder alone (no dataset is read)."""
-        config = self.read_config()
-        if config.baseline:
-            raise RunError(f"{self.path}: a '{config.baseline}' baseline run has no model to load")
-        info = self.read_info()
-        model = build_model(config.model, info.context)
-        folder = self.best if checkpoint == "best" else self.last
-        if not folder.is_dir():
-            raise RunError(f"{folder}: no saved weights; the run has not reached its first evaluation or checkpoint")
-        load_weights(model, folder)
-        return config, info, model.eval()
+    def replay_path(self, split: str) -> Path:
+        """Where ``replay`` writes its record for a split."""
+        return self.split_dir(split) / REPLAY_FILE
 
-    def news_features(
-        self,
-        config: ExperimentConfig,
-        info: RunInfo,
-        news: pa.Table,
-        cache_dir: str | Path | None = None,
-        progress: bool = False,
-    ) -> NewsFeatures:
-        """The model's inputs for ``news`` (any news, seen in training or not), built by the same
-        feature code as training into the run's feature store (content-keyed: known news are reused).
+    @property
+    def metrics_log_path(self) -> Path:
+        return self.path / METRICS_LOG_FILE
 
-        Raises:
-            RunError: the features no longer have the shapes the model was trained on (a changed
-                backbone folder, say).
-        """
-        store = default_store(config.features, cache_dir, progress)
-        builders = news_feature_builders(config, store)
-        for named in builders:
-            trained_on = info.feature_keys.get(named.name)
-            if trained_on and trained_on != named.builder.spec().dirname:
-                logger.warning(
-                    "feature %s is now computed with other settings or model files (%s) than in training (%s)",
-                    named.name,
-                    named.builder.spec().dirname,
-                    trained_on,
-                )
-        features = news_features(config, store, news, self.read_vocabs(), builders)
-        for name, dim in info.context.feature_dims.items():
-            if name in features.names() and features.dim(name) != dim:
-                raise RunError(
-                    f"{self.info_path}: feature {name!r} now has size {features.dim(name)}, but the model was trained "
-                    f"on size {dim}; the model or tokenizer it reads changed since training"
-                )
-        return features
+    def metrics_csv_path(self, kind: str) -> Path:
+        return self.path / f"{kind}{METRICS_CSV_SUFFIX}"
 
+    def metrics_csv_paths(self) -> list[Path]:
+        return sorted(self.path.glob(f"*{METRICS_CSV_SUFFIX}"))
 
-def check_resumable(stored: ExperimentConfig, new: ExperimentConfig, run: RunDir) -> dict[str, list[Any]]:
-    """The changes a resume would apply; raises when any of them breaks the checkpoint.
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / TENSORBOARD_DIR
 
-    Raises:
-        RunError: naming every refused field with its stored and new value.
-    """
-    changes = config_changes(stored, new)
-    refused = {key: values for key, values in changes.items() if key not in RESUMABLE_CHANGES}
-    if refused:
-        listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in refused.items())
-        raise RunError(
-            f"{run.path}: --resume with changed settings the checkpoint cannot follow ({listed}). Undo them, or "
-            f"start a new run (--overwrite or another --run-dir). A resume may change: {sorted(RESUMABLE_CHANGES)}"
-        )
-    return changes
+    def serve_dir(self, create: bool = False) -> Path:
+        """The live service's folder inside the run (its default state store)."""
+        folder = self.path / SERVE_DIR
+        if create:
+            folder.mkdir(exist_ok=True)
+        return folder
+
+    def default_state_url(self) -> str:
+        """``sqlite:///RUN/serve/state.db``, the folder created."""
+        return f"sqlite:///{self.serve_dir(create=True) / STATE_DB_FILE}"
+
+    def created(self) -> str:
+        """When the run was created (``run.json``), "" for a run without one (a baseline's)."""
+        if not self.info_path.is_file():
+            return ""
+        return self.read_info().created

@@ -9,16 +9,14 @@ import logging
 from pathlib import Path
 
 from mmnewsrec.atomic import atomic_write_text
+from mmnewsrec.runs.layout import RunDir
 
 logger = logging.getLogger(__name__)
 
-#: The run's metric records, one JSON object per line (``kind``: ``train`` or ``eval``).
-LOG_FILE = "metrics.jsonl"
 
-
-def read_records(run_dir: str | Path) -> list[dict]:
+def read_records(run_dir: str | Path | RunDir) -> list[dict]:
     """The run's metric records in order (none when it has no log); a line cut short by a crash is skipped."""
-    path = Path(run_dir) / LOG_FILE
+    path = (run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)).metrics_log_path
     if not path.is_file():
         return []
     records = []
@@ -31,16 +29,17 @@ def read_records(run_dir: str | Path) -> list[dict]:
 
 
 class MetricsLog:
-    """Appends records to ``{run}/metrics.jsonl`` and ``{run}/{kind}_metrics.csv``.
+    """Appends records to the run's metric log (one JSON line each) and one CSV per record kind.
 
     TensorBoard event files go to ``{run}/tensorboard`` when ``torch.utils.tensorboard`` can be
     imported (``pip install tensorboard``); otherwise that sink is skipped.
     """
 
-    def __init__(self, run_dir: str | Path, enabled: bool = True, resume_step: int | None = None):
+    def __init__(self, run_dir: str | Path | RunDir, enabled: bool = True, resume_step: int | None = None):
         """``resume_step``: the step of the checkpoint a resumed run continues from; records after it
         (written before an interruption, and about to be written again) are dropped first."""
-        self.run_dir = Path(run_dir)
+        self.run = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+        self.run_dir = self.run.path
         self.enabled = enabled
         self._writer = None
         if enabled:
@@ -51,16 +50,16 @@ class MetricsLog:
                 from torch.utils.tensorboard import SummaryWriter
 
                 purge = None if resume_step is None else resume_step + 1
-                self._writer = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=purge)
+                self._writer = SummaryWriter(str(self.run.tensorboard_dir), purge_step=purge)
             except ImportError:
                 logger.debug("tensorboard not installed: metrics go to JSONL and CSV only")
 
     def write(self, kind: str, record: dict) -> None:
         if not self.enabled:
             return
-        with (self.run_dir / LOG_FILE).open("a") as handle:
+        with self.run.metrics_log_path.open("a") as handle:
             handle.write(json.dumps({"kind": kind, **record}) + "\n")
-        path = self.run_dir / f"{kind}_metrics.csv"
+        path = self.run.metrics_csv_path(kind)
         new = not path.exists()
         with path.open("a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(record))
@@ -74,7 +73,7 @@ class MetricsLog:
 
     def _truncate(self, step: int) -> None:
         """Keeps the records of steps <= ``step``; a line cut short by a crash is dropped too."""
-        jsonl = self.run_dir / LOG_FILE
+        jsonl = self.run.metrics_log_path
         if jsonl.is_file():
             kept = []
             for line in jsonl.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -85,7 +84,7 @@ class MetricsLog:
                 if isinstance(record, dict) and record.get("step", 0) <= step:
                     kept.append(line + "\n")
             atomic_write_text(jsonl, "".join(kept))
-        for path in self.run_dir.glob("*_metrics.csv"):
+        for path in self.run.metrics_csv_paths():
             with path.open(newline="", encoding="utf-8", errors="replace") as handle:
                 rows = list(csv.reader(handle))
             if not rows:

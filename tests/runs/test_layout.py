@@ -18,10 +18,10 @@ import torch
 from safetensors.torch import load_file
 
 from mmnewsrec.config import load_yaml
-from mmnewsrec.training.rundir import RunDir, RunError
+from mmnewsrec.runs.layout import RunDir, RunError
 from mmnewsrec.workflows.evaluate import run_evaluate
 from mmnewsrec.workflows.train import run_train
-from tests.runs import word_config, write_config
+from tests.run_fixtures import word_config, write_config
 
 METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
 
@@ -208,7 +208,7 @@ def test_damaged_best_weights_are_named_by_evaluate(word_run_copy: Path) -> None
 def test_a_full_disk_during_a_checkpoint_keeps_the_previous_one(
     tiny_mind, tiny_bert, tmp_path: Path, monkeypatch
 ) -> None:
-    import mmnewsrec.training.loop as loop
+    import mmnewsrec.runs.checkpoint as loop  # where checkpoints are written
 
     config = word_config(tiny_mind, tiny_bert, tmp_path / "cache", max_steps=8, eval_every=4, eval_impressions=40)
     saves = {"count": 0}

@@ -1,0 +1,108 @@
+"""News records as plain values: what the service, the predictor and replay take in, and MIND
+files read into them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import pyarrow as pa
+
+from mmnewsrec.data.images import attach_images
+from mmnewsrec.data.mind import NEWS_FILE, build_catalogue, find_image_dir, read_news
+from mmnewsrec.data.schema import NEWS_COLUMNS
+from mmnewsrec.errors import ConfigError, MmnewsrecError
+
+
+class RequestError(MmnewsrecError, ValueError):
+    """A request the predictor cannot answer: an unknown news id, a malformed record."""
+
+
+@dataclass(frozen=True)
+class NewsRecord:
+    """One news article as plain values (a row of MIND's news.tsv, plus an optional image file)."""
+
+    news_id: str
+    category: str
+    subcategory: str = ""
+    title: str = ""
+    abstract: str = ""
+    image: str | None = None
+
+    @classmethod
+    def of(cls, value: NewsRecord | Mapping[str, object], position: int = 0) -> NewsRecord:
+        """A record from a mapping with these keys (``image`` optional), checked."""
+        if isinstance(value, NewsRecord):
+            record = value
+        else:
+            known = {f.name for f in fields(cls)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise RequestError(f"news record {position}: unknown field {unknown[0]!r}; fields are {sorted(known)}")
+            try:
+                record = cls(**value)  # type: ignore[arg-type]
+            except TypeError as exc:
+                raise RequestError(f"news record {position}: {exc}") from None
+        for name in ("news_id", "category", "subcategory", "title", "abstract"):
+            if not isinstance(getattr(record, name), str):
+                raise RequestError(f"news record {position}: {name} must be a string")
+        if not record.news_id or any(c.isspace() for c in record.news_id):
+            raise RequestError(f"news record {position}: news_id {record.news_id!r} must be non-empty, without spaces")
+        if record.image is not None and not Path(record.image).is_file():
+            raise RequestError(f"news record {position} ({record.news_id}): image file {record.image} not found")
+        return record
+
+
+def records_table(records: Sequence[NewsRecord]) -> pa.Table:
+    """The news table (news.tsv columns + ``image_path``) the feature code reads."""
+    columns = {name: [getattr(r, name, "") for r in records] for name in NEWS_COLUMNS}
+    columns["image_path"] = [r.image for r in records]
+    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+
+
+def news_files(paths: Sequence[str | Path]) -> list[Path]:
+    """``news.tsv`` files from files, split folders (``dev/``) or dataset roots (``train/ dev/ ...``)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_file():
+            found.append(path)
+        elif (path / NEWS_FILE).is_file():
+            found.append(path / NEWS_FILE)
+        elif path.is_dir():
+            inside = sorted(path.glob(f"*/{NEWS_FILE}"))
+            if not inside:
+                raise ConfigError(f"--news {path}: no {NEWS_FILE} in it or in its sub-folders")
+            found.extend(inside)
+        else:
+            raise ConfigError(f"--news {path}: no such file or folder")
+    return found
+
+
+def read_news_records(paths: Sequence[str | Path]) -> list[NewsRecord]:
+    """The news of MIND-format files (first occurrence of each id), with their images where a folder has them."""
+    tables = []
+    for path in news_files(paths):
+        table = read_news(path)
+        image_dir = find_image_dir(path.parent)
+        if image_dir is not None:
+            table = attach_images(table, image_dir)
+        else:
+            table = table.append_column("image_path", pa.nulls(table.num_rows, pa.string()))
+        tables.append(table.select(["news_id", "category", "subcategory", "title", "abstract", "image_path"]))
+    if not tables:
+        return []
+    catalogue = build_catalogue(tables)
+    columns = catalogue.to_pydict()
+    return [
+        NewsRecord(n, c, s, t, a, i)
+        for n, c, s, t, a, i in zip(
+            columns["news_id"],
+            columns["category"],
+            columns["subcategory"],
+            columns["title"],
+            columns["abstract"],
+            columns["image_path"],
+            strict=True,
+        )
+    ]

@@ -11,6 +11,9 @@ a fixed time per cell) drives it over loopback in a separate process:
 * click then recommend, 200 times: is the clicked news gone from the very next recommendation, and
   how long from the click's acknowledgement to that recommendation;
 * ``POST /news`` of fresh articles (new titles, so MiniLM encodes them): news/s;
+* ``fresh_news``: 2,000 posts of one article each, one after another: the mean latency of the first
+  and the last 200, p50 / p99, news/s, and the disk the feature store and the state store use
+  before and after (posted news keep their vectors in the state store's news log, not in segments);
 * the server's peak RSS (VmHWM);
 * ``--index``: exact numpy search against faiss ``IndexIDMap2(IndexFlatIP)`` at 100k news
   (``benchmarks/index_search.py``).
@@ -140,6 +143,50 @@ async def add_news(port: int, titles: list[str], batches: int, size: int) -> dic
     return {"news": total, "seconds": elapsed, "news_per_s": total / elapsed, "first_post_s": first_post_s}
 
 
+def folder_bytes(*paths: Path) -> int:
+    """Bytes of the files under (or at) each path."""
+    total = 0
+    for path in paths:
+        if path.is_file():
+            total += path.stat().st_size
+        elif path.is_dir():
+            total += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return total
+
+
+async def fresh_news(port: int, titles: list[str], posts: int, stores: dict[str, list[Path]]) -> dict[str, float]:
+    """``posts`` POST /news of one unseen article each, one after another: does each get slower?"""
+    connection = await Connection(port).open()
+    rng = random.Random(time.time_ns())
+    before = {name: folder_bytes(*paths) for name, paths in stores.items()}
+    latencies, started = [], time.perf_counter()
+    for i in range(posts):
+        news = [
+            {"news_id": f"ONE-{i}-{rng.randrange(10**9)}", "category": "news", "title": f"{rng.choice(titles)} {i}"}
+        ]
+        start = time.perf_counter()
+        status, body = await connection.request("POST", "/news", {"news": news})
+        latencies.append(time.perf_counter() - start)
+        assert status == 201, body
+    elapsed = time.perf_counter() - started
+    connection.close()
+    ms = np.array(latencies) * 1000
+    window = min(200, posts // 2)
+    first, last = float(ms[:window].mean()), float(ms[-window:].mean())
+    after = {name: folder_bytes(*paths) for name, paths in stores.items()}
+    return {
+        "posts": posts,
+        "first_mean_ms": first,
+        "last_mean_ms": last,
+        "last_over_first": last / first,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "news_per_s": posts / elapsed,
+        **{f"{name}_mib_before": b / 2**20 for name, b in before.items()},
+        **{f"{name}_mib_after": b / 2**20 for name, b in after.items()},
+    }
+
+
 def prepare_state(data: Path, folder: Path, users: int) -> tuple[list[str], list[str], list[str]]:
     """10k users with their training histories in a SQLite store; returns users, news ids, titles."""
     from mmnewsrec.data.mind import read_news, read_split
@@ -208,8 +255,11 @@ def main() -> None:
     parser.add_argument("--index", action="store_true", help="also compare numpy and faiss search at 100k news")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     parser.add_argument(
-        "--parts", default="load,click,add_news", help="comma-separated: load, click, add_news (default: all)"
+        "--parts",
+        default="load,click,add_news,fresh_news",
+        help="comma-separated: load, click, add_news, fresh_news (default: all)",
     )
+    parser.add_argument("--fresh-posts", type=int, default=2000, help="fresh_news: POST /news of one article each")
     args = parser.parse_args()
     import yaml
 
@@ -249,6 +299,12 @@ def main() -> None:
             if "add_news" in parts:
                 results["add_news"] = asyncio.run(add_news(args.port, titles, batches=4, size=500))
                 print(json.dumps(results["add_news"]), flush=True)
+            if "fresh_news" in parts:
+                cache = Path(yaml.safe_load((args.run / "config.yaml").read_text())["features"]["cache_dir"])
+                state_files = [folder / name for name in ("state.db", "state.db-wal", "state.db-shm")]
+                stores = {"feature_store": [cache], "state_store": state_files}
+                results["fresh_news"] = asyncio.run(fresh_news(args.port, titles, args.fresh_posts, stores))
+                print(json.dumps(results["fresh_news"]), flush=True)
             results["server_peak_rss_mib"] = peak_rss_mib(server.pid)
         finally:
             server.terminate()

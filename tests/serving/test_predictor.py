@@ -79,3 +79,24 @@ def test_the_readme_example_runs(word_run: Path, monkeypatch, capsys) -> None:
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out
     assert re.search(r"\[\('N\d', -?\d", printed), printed
+
+
+def test_encoding_500_single_news_loads_the_tokenizer_once_and_writes_no_segment(word_run: Path, monkeypatch) -> None:
+    import mmnewsrec.features.text as text
+
+    loads = {"n": 0}
+    real = text.load_tokenizer
+
+    def counted(*args, **kwargs):
+        loads["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(text, "load_tokenizer", counted)
+    predictor = Predictor.load(word_run)
+    cache = Path(predictor.config.features.cache_dir)
+    segments = sorted(p.name for p in cache.rglob("seg-*"))
+    for i in range(500):
+        predictor.encode_news([NewsRecord(f"ONE-{i}", "news", "", f"a story number {i}", "")])
+    assert loads["n"] == 1
+    assert len(predictor.news_ids) == 500 and predictor.news_vectors(["ONE-499"]).shape == (1, predictor.dim)
+    assert sorted(p.name for p in cache.rglob("seg-*")) == segments  # nothing left behind per call

@@ -540,6 +540,10 @@ class MemoryStore(FeatureStore):
     that read upstream features (frozen encoders over tokens) read them from this store too.
     """
 
+    #: Rows per compute call: a tokenizer or model call holds the interpreter until it returns, so
+    #: small calls let the other threads of a live service (its requests) run in between.
+    ROWS_PER_CALL = 256
+
     def __init__(self, progress: bool = False):
         super().__init__(Path("/dev/null/mmnewsrec-memory-store"), progress=progress)
 
@@ -550,9 +554,10 @@ class MemoryStore(FeatureStore):
         specs = builder.arrays()
         arrays = {name: np.empty((news.num_rows, *a.row_shape), dtype=a.dtype) for name, a in specs.items()}
         if news.num_rows:
-            for rows in builder.batches(news):
-                for name, values in builder.compute(news, rows).items():
-                    arrays[name][rows] = values
+            for batch in builder.batches(news):
+                for rows in np.array_split(batch, -(-len(batch) // self.ROWS_PER_CALL)):
+                    for name, values in builder.compute(news, rows).items():
+                        arrays[name][rows] = values
         ids = news["news_id"].to_pylist()
         segment_of, row_in = np.zeros(len(ids), dtype=np.int64), np.arange(len(ids))
         wrapped = {name: FeatureArray([array], segment_of, row_in) for name, array in arrays.items()}

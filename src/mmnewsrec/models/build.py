@@ -45,7 +45,7 @@ def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
 
 def reads_log_counters(config: ModelConfig) -> bool:
     """Whether the model's scorer reads the candidates' log counters (popularity and recency)."""
-    return bool(SCORERS.get(config.scorer).needs_stats)
+    return SCORERS.get(config.scorer).capabilities.reads_log_counters
 
 
 class WeightsError(MmnewsrecError):

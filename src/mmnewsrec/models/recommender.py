@@ -9,6 +9,7 @@ from torch import nn
 
 from mmnewsrec.batching.batch import Batch
 from mmnewsrec.models.news_encoders import NewsEncoder
+from mmnewsrec.models.scorers import Scorer
 
 #: Gathers news encoder inputs for catalogue rows (U,) onto the model's device: ``gather(rows)``
 #: all of the encoder's inputs, ``gather(rows, names)`` only those named.
@@ -87,7 +88,7 @@ class NewsRecommender(nn.Module):
     Everything returns logits.
     """
 
-    def __init__(self, news_encoder: NewsEncoder, user_encoder: nn.Module, scorer: nn.Module):
+    def __init__(self, news_encoder: NewsEncoder, user_encoder: nn.Module, scorer: Scorer):
         super().__init__()
         self.news_encoder = news_encoder
         self.user_encoder = user_encoder
@@ -109,9 +110,8 @@ class NewsRecommender(nn.Module):
 
         Shape: (B, ...) user state -> (B, D).
         """
-        folded = self.scorer.as_inner_product(user_state) if hasattr(self.scorer, "as_inner_product") else None
-        if folded is not None:
-            return folded[0]
+        if self.scorer.capabilities.inner_product:
+            return self.scorer.as_inner_product(user_state)[0]
         query = getattr(self.user_encoder, "query", None)
         return query(user_state) if query is not None else user_state
 

@@ -7,6 +7,8 @@ encoder's output: a user vector (B, D) for these, the history sequence for the s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -17,12 +19,40 @@ from mmnewsrec.registry import Registry
 SCORERS: Registry = Registry("scorer")
 
 
+@dataclass(frozen=True)
+class ScorerCapabilities:
+    """What a scorer can do beyond scoring, declared once on its class (``Scorer.capabilities``).
+
+    Attributes:
+        reads_log_counters: the score reads the candidates' log counters (``Batch.cand_stats``),
+            so evaluation and serving must supply them.
+        inner_product: the score is ``q(user) . c + o`` (:meth:`Scorer.as_inner_product`), so an
+            inner-product index search over the news vectors gives the model's own ranking.
+    """
+
+    reads_log_counters: bool = False
+    inner_product: bool = False
+
+
+class Scorer(nn.Module):
+    """Base of every scorer: user state x candidate vectors (x log counters) -> click logits."""
+
+    capabilities = ScorerCapabilities()
+
+    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """A query q and offset o with score(user, c) = q . c + o for every candidate c (what an
+        inner-product index can search exactly); only for ``capabilities.inner_product`` scorers.
+
+        Shape: (B, D) -> (B, D), float.
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not an inner product of user and candidate")
+
+
 @SCORERS.register("dot")
-class DotScorer(nn.Module):
+class DotScorer(Scorer):
     """Dot product (NRMS). Shape: user (B, D), candidates (B, C, D) -> logits (B, C)."""
 
-    #: Whether the scorer reads the candidates' log counters (``Batch.cand_stats``).
-    needs_stats = False
+    capabilities = ScorerCapabilities(inner_product=True)
 
     def __init__(self, dim: int = 0, config: ModelConfig | None = None):
         super().__init__()
@@ -32,24 +62,19 @@ class DotScorer(nn.Module):
     ) -> torch.Tensor:
         return torch.einsum("bd,bcd->bc", user_vecs, cand_vecs)
 
-    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
-        """A query q and offset o with score(user, c) = q . c + o for every candidate c (what an
-        inner-product index can search exactly); None when the scorer is not of that form.
-
-        Shape: (B, D) -> (B, D), float.
-        """
+    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float]:
         return user_vecs, 0.0
 
 
 @SCORERS.register("dot_bias")
-class DotBiasScorer(nn.Module):
+class DotBiasScorer(Scorer):
     """Dot product plus a bias read from the candidate's own vector: how clickable a news looks to
     everyone (a telling title), which a dot product with a user vector cannot express alone.
 
     Shape: user (B, D), candidates (B, C, D) -> logits (B, C).
     """
 
-    needs_stats = False
+    capabilities = ScorerCapabilities(inner_product=True)
 
     def __init__(self, dim: int, config: ModelConfig | None = None):
         super().__init__()
@@ -60,13 +85,13 @@ class DotBiasScorer(nn.Module):
     ) -> torch.Tensor:
         return torch.einsum("bd,bcd->bc", user_vecs, cand_vecs) + self.bias(cand_vecs).squeeze(-1)
 
-    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
+    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float]:
         """(user + w) . c + b: the bias folds into the query. Shape: (B, D) -> (B, D), float."""
         return user_vecs + self.bias.weight[0], float(self.bias.bias.detach()[0])
 
 
 @SCORERS.register("popularity")
-class PopularityScorer(nn.Module):
+class PopularityScorer(Scorer):
     """The NRMS dot product plus a popularity score that each user weighs (after PP-Rec, Qi et al.,
     ACL 2021, kept simple).
 
@@ -80,7 +105,8 @@ class PopularityScorer(nn.Module):
         user (B, D), candidates (B, C, D), cand_stats (B, C, F) or None -> logits (B, C).
     """
 
-    needs_stats = True
+    # The popularity term depends on live counters: retrieve, then re-score.
+    capabilities = ScorerCapabilities(reads_log_counters=True)
 
     def __init__(self, dim: int, config: ModelConfig | None = None, hidden: int = 64):
         super().__init__()
@@ -98,6 +124,3 @@ class PopularityScorer(nn.Module):
         popularity = self.popularity(features).squeeze(-1)  # (B, C)
         gate = torch.sigmoid(self.gate(user_vecs))  # (B, 1)
         return personal + gate * popularity
-
-    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
-        return None  # the popularity term depends on live counters: retrieve, then re-score

@@ -20,7 +20,7 @@ from torch import nn
 
 from mmnewsrec.config import ModelConfig
 from mmnewsrec.features.encoding import masked_mean
-from mmnewsrec.models.scorers import SCORERS
+from mmnewsrec.models.scorers import SCORERS, Scorer, ScorerCapabilities
 from mmnewsrec.models.user_encoders import HistorySequenceEncoder
 
 
@@ -35,7 +35,7 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
 
 
 @SCORERS.register("transformer")
-class TransformerRanker(nn.Module):
+class TransformerRanker(Scorer):
     """Scores each candidate by a Transformer over (history..., candidate), pooled, then linear layers.
 
     Each token's position is the number of real tokens before it, so the candidate sits right after
@@ -47,7 +47,8 @@ class TransformerRanker(nn.Module):
         user state (B, H, D + 1) from :class:`HistorySequenceEncoder`, candidates (B, C, D) -> (B, C).
     """
 
-    needs_stats = False
+    # Reads the sequence with each candidate: retrieve, then re-score.
+    capabilities = ScorerCapabilities()
 
     def __init__(self, dim: int, config: ModelConfig, chunk_tokens: int = 1 << 15):
         super().__init__()
@@ -103,6 +104,3 @@ class TransformerRanker(nn.Module):
     ) -> torch.Tensor:
         logits = self.click_logits(user_state, cand_vecs)  # (B, C, 2)
         return logits[..., 1] - logits[..., 0]
-
-    def as_inner_product(self, user_vecs: torch.Tensor) -> tuple[torch.Tensor, float] | None:
-        return None  # reads the sequence with each candidate: retrieve, then re-score

@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -87,6 +88,7 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
         self._vectors = np.zeros((1024, dim), dtype=np.float32)
         self._lock = threading.RLock()
         self._cursor = ""
+        self._follow = threading.Lock()  # one thread reads the log at a time
         self.version = 0  # bumped by every change (what caches of derived orders compare)
 
     # ------------------------------------------------------------------------------ reading
@@ -158,27 +160,53 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
         return [news_id for news_id, meta in zip(ids, metas, strict=True) if meta.published < time]
 
     # ------------------------------------------------------------------------------ the log
-    def follow(self, store: StateStore, model: str, encode: Callable[[list[NewsRecord]], np.ndarray]) -> list[str]:
+    def follow(
+        self,
+        store: StateStore,
+        model: str,
+        encode: Callable[[list[NewsRecord]], np.ndarray],
+        guard: Callable[[], AbstractContextManager] = nullcontext,
+        wait: bool = True,
+        chunk: int = 500,
+    ) -> list[str]:
         """Applies the news log's events after this catalogue's cursor, in order; returns the ids
         whose vectors were added or replaced (cached user vectors that read them are stale).
+
+        Events are read and decoded outside ``guard`` (the service's lock) and applied under it
+        ``chunk`` at a time, so requests wait at most for one chunk's index update, not for a whole
+        batch of thousands of news.
 
         Args:
             store: the state store whose news log is followed.
             model: this service's run identity; an event encoded by another run is encoded again.
             encode: records -> (N, D) vectors, for those events.
+            guard: held while each chunk is applied.
+            wait: when another thread is following already, wait for it (else return at once: it
+                applies what this call would have).
         """
-        changed: list[str] = []
-        with self._lock:
+        if not self._follow.acquire(blocking=wait):
+            return []
+        try:
+            changed: list[str] = []
             while True:
-                rows, cursor = store.news_since(self._cursor)
-                events = [NewsEvent.decode(*row) for row in rows]
-                if not events:
+                rows, cursor = store.news_since(self._cursor, limit=chunk)
+                if not rows:
                     return changed
-                self._apply(events, model, encode, changed)
+                steps = self._prepare([NewsEvent.decode(*row) for row in rows], model, encode)
+                with guard():
+                    for kind, ids, vectors, metas in steps:
+                        if kind == "add":
+                            self.add(ids, vectors, metas)
+                            changed.extend(ids)
+                        else:
+                            self.retire(ids)
                 self._cursor = cursor
+        finally:
+            self._follow.release()
 
-    def _apply(self, events: list[NewsEvent], model: str, encode, changed: list[str]) -> None:
-        # Consecutive events of one kind are applied together (one index update per run of adds).
+    def _prepare(self, events: list[NewsEvent], model: str, encode) -> list[tuple]:
+        """Runs of consecutive events of one kind, as (kind, ids, vectors, metadata) to apply."""
+        steps: list[tuple] = []
         start = 0
         while start < len(events):
             end = start
@@ -195,15 +223,14 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
                         vectors[i] = latest[news_id].vector
                 if stale:
                     logger.info("news log: encoding %d news written by another run", len(stale))
-                    records = [record_of(ids[i], latest[ids[i]].meta) for i in stale]
-                    vectors[stale] = encode(records)
-                self.add(ids, vectors, [latest[news_id].meta for news_id in ids])
-                changed.extend(ids)
+                    vectors[stale] = encode([record_of(ids[i], latest[ids[i]].meta) for i in stale])
+                steps.append(("add", ids, vectors, [latest[news_id].meta for news_id in ids]))
             elif run[0].kind == "retire":
-                self.retire([event.news_id for event in run])
+                steps.append(("retire", [event.news_id for event in run], None, None))
             else:
                 logger.warning("news log: skipping %d events of unknown kind %r", len(run), run[0].kind)
             start = end
+        return steps
 
     def _usable(self, event: NewsEvent, model: str) -> bool:
         return event.model == model and event.vector is not None and event.vector.shape == (self.dim,)

@@ -25,6 +25,7 @@ import time as clock
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -57,6 +58,32 @@ class RecommendRequest:
     categories: Sequence[str] | None = None
     max_age_hours: float | None = None
     time: int | None = None
+
+
+#: How a request is served (see :meth:`RecommenderService.recommend_many`).
+Route = Literal["search", "rerank", "popular"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One recommendation request, planned: everything its route needs.
+
+    Attributes:
+        now: the request's time (Unix seconds).
+        user: the user's state (the user encoder's output for the current history).
+        history: the user's clicked news ids, oldest first.
+        exclude: news left out (the history, unless ``exclude_seen`` is off).
+        allowed: a (rows,) bool mask of the index's rows the filters allow, or None for all.
+        route: ``search``, ``rerank`` or ``popular``.
+    """
+
+    request: RecommendRequest
+    now: int
+    user: torch.Tensor
+    history: list[str]
+    exclude: frozenset[str]
+    allowed: np.ndarray | None
+    route: Route
 
 
 @dataclass(frozen=True)
@@ -103,12 +130,14 @@ class RecommenderService:
         self.sync_seconds = sync_seconds
         self.now = now
         self.encode_threads = encode_threads or os.cpu_count() or 1
+        # News posted while serving are encoded beside the requests: one core stays theirs.
+        self.ingest_threads = max(1, self.encode_threads - 1)
         self.history_len = predictor.history_len
         self.catalogue = predictor.catalogue  # every news ever added (retired ones too), with the index
-        self.uses_stats = bool(getattr(predictor.model.scorer, "needs_stats", False))
+        capabilities = predictor.model.scorer.capabilities
+        self.uses_stats = capabilities.reads_log_counters
         # Scorers of the form q(user) . c + o: the index's inner-product search is exact for them.
-        probe = getattr(predictor.model.scorer, "as_inner_product", lambda user: None)
-        self.exact_search = probe(torch.zeros((1, predictor.dim))) is not None
+        self.exact_search = capabilities.inner_product
         self.counters = LiveCounters(predictor.trained.log_counters() if self.uses_stats else None)
         self._cursor = ""
         self._synced = 0.0
@@ -152,7 +181,8 @@ class RecommenderService:
         published = int(self.now()) if time is None else int(time)
         metas = [meta_of(r, published) for r in checked]
         ids = [r.news_id for r in checked]
-        with self._ingest, _threads(self.encode_threads):  # a batch: worth every core, unlike a request
+        # A batch is worth every core, unlike a request; a durable (served) one leaves a core to requests.
+        with self._ingest, _threads(self.ingest_threads if durable else self.encode_threads):
             vectors = self.predictor.encode(checked, progress=progress, cache=cache).numpy()  # (N, D)
         if durable:
             model = self.predictor.identity
@@ -186,12 +216,17 @@ class RecommenderService:
         self.sync_news()
         return self.retire_news(self.catalogue.older_than(now - int(hours * 3600)))
 
-    def sync_news(self) -> None:
-        """Applies the news log's events this replica has not applied yet (every replica's posts)."""
-        with self._lock:
-            changed = self.catalogue.follow(self.store, self.predictor.identity, self._encode_logged)
-            if changed:
-                self._users.clear()  # a replaced news vector changes the users who clicked it
+    def sync_news(self, wait: bool = True) -> None:
+        """Applies the news log's events this replica has not applied yet (every replica's posts).
+        Never call it while holding ``self._lock`` (the thread applying the log takes it per chunk).
+
+        ``wait=False``: return at once when another thread of this replica is applying the log.
+        """
+        changed = self.catalogue.follow(
+            self.store, self.predictor.identity, self._encode_logged, guard=lambda: self._lock, wait=wait
+        )
+        if changed:
+            self._users.clear()  # a replaced news vector changes the users who clicked it
 
     def _encode_logged(self, records: list[NewsRecord]) -> np.ndarray:
         with _threads(self.encode_threads):
@@ -233,8 +268,9 @@ class RecommenderService:
             for i, news_id in enumerate(shown)
         ]
         new = self.store.record(events)
+        self.sync_news()  # never under self._lock: a thread applying the log takes it
         with self._lock:
-            self.sync(force=True)
+            self._sync_counters(force=True)
             if picked and new:
                 self._user_vector(user_id)  # refreshed now, not at the next request
         return new
@@ -325,70 +361,72 @@ class RecommenderService:
     def recommend_many(self, requests: Sequence[RecommendRequest]) -> list[list[Recommendation] | RequestError]:
         """:meth:`recommend` for several requests at once (the API batches concurrent requests):
         their index searches share one pass over the news vectors. A request that cannot be
-        answered gets its :class:`RequestError` in its place; the others are served."""
+        answered gets its :class:`RequestError` in its place; the others are served.
+
+        Each request is planned (:class:`Plan`: the user's vector and history, what is excluded and
+        allowed, its route), then served by its route: ``search`` (the index's exact inner-product
+        search is the model's own ranking), ``rerank`` (retrieve a pool, join popular news, score
+        with the model) or ``popular`` (a cold user: the most clicked fresh news).
+        """
         self.sync()
         with self._lock:
-            plans: list[tuple | RequestError] = []
+            plans: list[Plan | RequestError] = []
             for request in requests:
                 try:
                     plans.append(self._plan(request))
                 except RequestError as exc:
                     plans.append(exc)
-            # Scorers of the form q(user) . c + o: the index's exact search gives the model's own scores.
-            direct = [i for i, plan in enumerate(plans) if not isinstance(plan, RequestError) and plan[-1] == "search"]
-            queries, offset = np.zeros((0, self.index.dim), dtype=np.float32), 0.0
-            if direct:
-                folded = self.predictor.model.scorer.as_inner_product(torch.stack([plans[i][1] for i in direct]))
-                queries, offset = folded[0].detach().numpy(), folded[1]
-            found = self.index.search_many(
-                queries,
-                [requests[i].k for i in direct],
-                [tuple(plans[i][3]) for i in direct],
-                [plans[i][4] for i in direct],
-            )
+            searched = self._search([plan for plan in plans if isinstance(plan, Plan) and plan.route == "search"])
             out: list[list[Recommendation] | RequestError] = []
-            searched = dict(zip(direct, found, strict=True))
-            for i, (request, plan) in enumerate(zip(requests, plans, strict=True)):
+            for plan in plans:
                 if isinstance(plan, RequestError):
                     out.append(plan)
-                elif i in searched:
-                    out.append([self._recommendation(news_id, score + offset) for news_id, score in searched[i]])
+                elif plan.route == "search":
+                    out.append(searched[id(plan)])
                 else:
-                    now, user, _, exclude, allowed, how = plan
-                    out.append(self._rerank(request, now, user, exclude, allowed, cold=how == "popular"))
+                    out.append(self._rerank(plan))
             return out
 
-    def _plan(self, request: RecommendRequest) -> tuple:
+    def _search(self, plans: list[Plan]) -> dict[int, list[Recommendation]]:
+        """The ``search`` route for several plans: one index pass, the scorer's own query and offset."""
+        if not plans:
+            return {}
+        query, offset = self.predictor.model.scorer.as_inner_product(torch.stack([plan.user for plan in plans]))
+        found = self.index.search_many(
+            query.detach().numpy(),
+            [plan.request.k for plan in plans],
+            [tuple(plan.exclude) for plan in plans],
+            [plan.allowed for plan in plans],
+        )
+        return {
+            id(plan): [self._recommendation(news_id, score + offset) for news_id, score in hits]
+            for plan, hits in zip(plans, found, strict=True)
+        }
+
+    def _plan(self, request: RecommendRequest) -> Plan:
         check_user(request.user_id)
         if request.k < 1:
             raise RequestError(f"k must be >= 1, got {request.k}")
         now = int(self.now()) if request.time is None else int(request.time)
         user, history = self._user_vector(request.user_id)
-        exclude = set(history) if request.exclude_seen else set()
+        exclude = frozenset(history) if request.exclude_seen else frozenset()
         allowed = self._allowed(request.categories, request.max_age_hours, now)
-        # How the request is served: exact index search, or a pool re-scored by the model or by popularity.
-        how = "popular" if self._by_popularity(history) else "search" if self.exact_search else "rerank"
-        return now, user, history, exclude, allowed, how
+        route: Route = "popular" if self._by_popularity(history) else "search" if self.exact_search else "rerank"
+        return Plan(request, now, user, history, exclude, allowed, route)
 
-    def _rerank(
-        self,
-        request: RecommendRequest,
-        now: int,
-        user: torch.Tensor,
-        exclude: set[str],
-        allowed: np.ndarray | None,
-        cold: bool,
-    ) -> list[Recommendation]:
-        k = request.k
+    def _rerank(self, plan: Plan) -> list[Recommendation]:
+        """The ``rerank`` and ``popular`` routes: a pool of candidates, scored, the top k kept."""
+        k, exclude, allowed = plan.request.k, set(plan.exclude), plan.allowed
+        cold = plan.route == "popular"
         if cold:
             pool = self._popular(exclude, allowed, max(k, self.pool))
         else:
-            query = self.predictor.retrieval_query(user)
+            query = self.predictor.retrieval_query(plan.user)
             pool = [i for i, _ in self.index.search(query, max(k, self.pool), tuple(exclude), allowed)]
             pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
         if not pool:
             return []
-        scores = self._popularity_scores(pool) if cold else self._scores(user, pool, now)
+        scores = self._popularity_scores(pool) if cold else self._scores(plan.user, pool, plan.now)
         order = np.argsort(-scores, kind="stable")[:k]
         return [self._recommendation(pool[i], float(scores[i])) for i in order]
 

@@ -123,6 +123,10 @@ class SQLiteStore:
                 );
                 """
             )
+            # The logs are followed on every request: a second connection reads them, so a reader
+            # never waits for a writer's commit (WAL lets readers see the last committed state).
+            self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            self._read_lock = threading.Lock()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"state store {self.url}: {exc}") from None
 
@@ -154,8 +158,8 @@ class SQLiteStore:
 
     def events_since(self, cursor: str, limit: int = 10_000) -> tuple[list[Event], str]:
         after = int(cursor or 0)
-        with self._lock:
-            rows = self._db.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT seq, user_id, news_id, time, clicked, event_id FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             ).fetchall()
@@ -195,8 +199,8 @@ class SQLiteStore:
 
     def news_since(self, cursor: str, limit: int = 5_000) -> tuple[list[NewsRow], str]:
         after = int(cursor or 0)
-        with self._lock:
-            rows = self._db.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT seq, kind, news_id, time, meta, vector, model FROM news_events "
                 "WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
@@ -206,8 +210,9 @@ class SQLiteStore:
         return [(k, n, t, m, bytes(v), model) for _, k, n, t, m, v, model in rows], str(rows[-1][0])
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            self._reader.close()
 
 
 # KEYS: the user's click list, the event stream. ARGV: user_id, idempotency-key prefix, clicks kept,

@@ -7,8 +7,7 @@ import pytest
 
 from mmnewsrec.data.mind import load_mind
 from mmnewsrec.errors import ConfigError, DataFormatError
-from mmnewsrec.evaluation.baselines import BASELINES, popularity_scores
-from mmnewsrec.workflows.baseline import run_baseline
+from mmnewsrec.evaluation.baselines import BASELINES, popularity_scores, run_baseline
 
 
 @pytest.fixture(scope="module")

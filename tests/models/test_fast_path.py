@@ -11,9 +11,9 @@ import torch
 from mmnewsrec.batching.batch import ImpressionArrays, impression_batches
 from mmnewsrec.config import ExperimentConfig, from_dict
 from mmnewsrec.data.popularity import LogCounters
-from mmnewsrec.evaluation.evaluate import evaluate
+from mmnewsrec.evaluation.evaluate import evaluate, with_log_counters
 from mmnewsrec.models.build import build_model
-from mmnewsrec.workflows.train import prepare, with_log_counters
+from mmnewsrec.workflows.train import prepare
 
 
 @pytest.mark.parametrize(

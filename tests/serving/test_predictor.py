@@ -11,9 +11,9 @@ import torch
 
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.evaluation.evaluate import evaluate
+from mmnewsrec.runs.artifact import load_run
 from mmnewsrec.serving import NewsRecord, Predictor
 from mmnewsrec.serving.predictor import RequestError
-from mmnewsrec.workflows.train import load_run
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

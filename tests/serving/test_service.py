@@ -151,7 +151,7 @@ def test_impressions_feed_the_live_counters_of_a_popularity_model(
 def test_static_scores_equal_evaluate(word_run: Path, tiny_mind: Path, tmp_path: Path) -> None:
     from mmnewsrec.batching.batch import ImpressionArrays
     from mmnewsrec.evaluation.evaluate import evaluate
-    from mmnewsrec.workflows.train import load_run
+    from mmnewsrec.runs.artifact import load_run
 
     loaded = load_run(word_run, splits=("dev",))
     arrays = ImpressionArrays.from_split(loaded.dataset, "dev")
@@ -222,7 +222,7 @@ def test_a_service_that_has_seen_no_click_serves_cold_users_from_the_model(
 def test_the_study_ranker_is_served_by_reranking_its_own_scores(study_run: Path, tiny_mind: Path, tmp_path: Path):
     from mmnewsrec.batching.batch import ImpressionArrays
     from mmnewsrec.evaluation.evaluate import evaluate
-    from mmnewsrec.workflows.train import load_run
+    from mmnewsrec.runs.artifact import load_run
 
     service = make_service(study_run, tiny_mind, open_store(f"sqlite:///{tmp_path / 's.db'}"), now=Clock())
     assert not service.exact_search  # the score reads the history with each candidate: no inner product

@@ -18,9 +18,9 @@ from mmnewsrec.cli.main import main
 from mmnewsrec.data.mind import read_split
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.submission import read_prediction, scores_to_ranks
+from mmnewsrec.runs.artifact import load_run
 from mmnewsrec.runs.layout import RunError
 from mmnewsrec.workflows.evaluate import origin_path, run_evaluate
-from mmnewsrec.workflows.train import load_run
 
 
 @pytest.mark.parametrize("block", [64, 128, 20_000])  # 8, 4 and 1 blocks of the 500 dev impressions

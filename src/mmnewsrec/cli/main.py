@@ -99,7 +99,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     from mmnewsrec.data.mind import load_mind
-    from mmnewsrec.workflows.baseline import run_baseline
+    from mmnewsrec.evaluation.baselines import run_baseline
 
     splits = tuple(dict.fromkeys(("train", args.split)))  # popularity counts train clicks
     dataset = load_mind(args.data, splits=tuple(s for s in splits if (Path(args.data) / s).is_dir()))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -12,11 +14,15 @@ from mmnewsrec.data.mind import MindDataset, MindSplit, entry_owner
 from mmnewsrec.data.popularity import LogCounters, recent_clicks
 from mmnewsrec.data.synthetic import ORACLE_FILE, read_oracle_probs
 from mmnewsrec.errors import DataFormatError
+from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
+from mmnewsrec.evaluation.submission import write_prediction, write_truth
 from mmnewsrec.registry import Registry
 
 #: A baseline maps (dataset, split name, seed) to one score per candidate, shape (N,), flat in
 #: impression order.
 Baseline = Callable[[MindDataset, str, int], np.ndarray]
+
+logger = logging.getLogger(__name__)
 
 BASELINES: Registry[Baseline] = Registry("baseline")
 
@@ -115,3 +121,29 @@ def recent_popularity_scores(dataset: MindDataset, split: str, seed: int = 0) ->
     prior = LogCounters.of_split(dataset["train"]) if split != "train" and "train" in dataset.splits else None
     scores = recent_clicks(prior or LogCounters.empty(), dataset[split])
     return scores + 0.5 * np.random.default_rng(seed).random(len(scores))
+
+
+def run_baseline(
+    dataset: MindDataset,
+    split: str,
+    method: str,
+    seed: int = 0,
+    prediction_out: str | Path | None = None,
+    truth_out: str | Path | None = None,
+) -> RankingMetrics | None:
+    """Scores ``split`` with baseline ``method``; returns metrics, or None for an unlabelled split."""
+    scorer = BASELINES.get(method)
+    data = dataset[split]
+    scores = scorer(dataset, split, seed)
+    offsets = data.candidate_offsets()
+    impression_ids = data.behaviors["impression_id"].to_numpy()
+    if prediction_out is not None:
+        write_prediction(prediction_out, impression_ids, scores, offsets)
+        logger.info("wrote %s", prediction_out)
+    if not data.labelled:
+        return None
+    labels = data.flat_labels()
+    if truth_out is not None:
+        write_truth(truth_out, impression_ids, labels, offsets)
+        logger.info("wrote %s", truth_out)
+    return ranking_metrics(scores, labels, offsets)

@@ -7,7 +7,7 @@ impressions instead of being recomputed for every history and candidate slot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -15,7 +15,11 @@ from tqdm.auto import tqdm
 
 from mmnewsrec.batching.batch import ImpressionArrays, impression_batches
 from mmnewsrec.batching.features import NewsFeatures
+from mmnewsrec.config import ExperimentConfig
+from mmnewsrec.data.mind import MindSplit
+from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
+from mmnewsrec.models.build import reads_log_counters
 from mmnewsrec.models.recommender import NewsRecommender
 
 
@@ -98,3 +102,13 @@ def score_impressions(
         flat = logits[batch.cand_mask].cpu().numpy()  # row-major: impressions in order
         scores[arrays.cand_offsets[impressions[0]] : arrays.cand_offsets[impressions[-1] + 1]] = flat
     return scores
+
+
+def with_log_counters(
+    config: ExperimentConfig, arrays: ImpressionArrays, split: MindSplit, prior: LogCounters | None = None
+) -> ImpressionArrays:
+    """``arrays`` with each candidate's log counters when the model reads them (counted against
+    ``prior``, a summary of an earlier log, and the split's own earlier impressions)."""
+    if not reads_log_counters(config.model):
+        return arrays
+    return replace(arrays, cand_stats=(prior or LogCounters.empty()).candidate_stats(split))

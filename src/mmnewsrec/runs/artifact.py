@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import Vocabs
+from mmnewsrec.data.mind import MindDataset, Vocabs, load_mind
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.features.build import NamedBuilder, default_store
 from mmnewsrec.features.store import FeatureStore, MemoryStore
@@ -129,3 +129,30 @@ class TrainedRun:
                     f"{self.folder.info_path}: feature {name!r} now has size {features.dim(name)}, but the model was "
                     f"trained on size {dim}; the model or tokenizer it reads changed since training"
                 )
+
+
+@dataclass
+class LoadedRun:
+    """A run's model and the features of one dataset's news, ready to score its splits."""
+
+    config: ExperimentConfig
+    info: RunInfo
+    model: NewsRecommender
+    dataset: MindDataset
+    features: NewsFeatures
+
+
+def load_run(
+    run: str | Path,
+    data_root: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+    splits: tuple[str, ...] = ("dev",),
+) -> LoadedRun:
+    """A run's best model plus the features of ``splits`` of a dataset (default: the run's own data
+    root). The training split is not needed: the model is rebuilt from the run folder alone."""
+    trained = TrainedRun.load(run, cache_dir=cache_dir)
+    root = Path(data_root or trained.config.data.root)
+    dataset = load_mind(root, trained.config.data, splits=splits)
+    features = trained.featurize(dataset.news, progress)
+    return LoadedRun(trained.config, trained.info, trained.model, dataset, features)

@@ -130,8 +130,6 @@ class RecommenderService:
         self.sync_seconds = sync_seconds
         self.now = now
         self.encode_threads = encode_threads or os.cpu_count() or 1
-        # News posted while serving are encoded beside the requests: one core stays theirs.
-        self.ingest_threads = max(1, self.encode_threads - 1)
         self.history_len = predictor.history_len
         self.catalogue = predictor.catalogue  # every news ever added (retired ones too), with the index
         capabilities = predictor.model.scorer.capabilities
@@ -181,8 +179,8 @@ class RecommenderService:
         published = int(self.now()) if time is None else int(time)
         metas = [meta_of(r, published) for r in checked]
         ids = [r.news_id for r in checked]
-        # A batch is worth every core, unlike a request; a durable (served) one leaves a core to requests.
-        with self._ingest, _threads(self.ingest_threads if durable else self.encode_threads):
+        # A batch is worth every core, unlike a request (requests still get their turns: see MemoryStore).
+        with self._ingest, _threads(self.encode_threads):
             vectors = self.predictor.encode(checked, progress=progress, cache=cache).numpy()  # (N, D)
         if durable:
             model = self.predictor.identity

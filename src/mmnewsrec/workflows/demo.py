@@ -25,13 +25,14 @@ from mmnewsrec.data.stats import split_stats
 from mmnewsrec.data.synthetic import GENERATOR_VERSION, SCALES, SUMMARY_FILE, generate_mind
 from mmnewsrec.errors import MmnewsrecError
 from mmnewsrec.evaluation.baselines import BASELINES as BASELINES_REGISTRY
+from mmnewsrec.evaluation.baselines import run_baseline
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.metrics import ranking_metrics_subset
 from mmnewsrec.evaluation.report import metrics_table
+from mmnewsrec.runs.artifact import load_run
 from mmnewsrec.runs.layout import RunDir, absolute_paths
 from mmnewsrec.runs.resume import config_changes
-from mmnewsrec.workflows.baseline import run_baseline
-from mmnewsrec.workflows.train import load_run, run_train
+from mmnewsrec.workflows.train import run_train
 
 logger = logging.getLogger(__name__)
 

@@ -36,16 +36,15 @@ from mmnewsrec.data.mind import (
     read_split_news,
 )
 from mmnewsrec.data.schema import BEHAVIORS_FILE
-from mmnewsrec.evaluation.evaluate import encode_all_news, evaluate
+from mmnewsrec.evaluation.baselines import run_baseline
+from mmnewsrec.evaluation.evaluate import encode_all_news, evaluate, with_log_counters
 from mmnewsrec.evaluation.metrics import RankingMetrics
 from mmnewsrec.evaluation.stream import MetricSums, score_blocks
 from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
 from mmnewsrec.models.build import reads_log_counters
-from mmnewsrec.runs.artifact import TrainedRun
+from mmnewsrec.runs.artifact import TrainedRun, load_run
 from mmnewsrec.runs.distributed import distributed_state
 from mmnewsrec.runs.layout import ORIGIN_SUFFIX, RunDir, RunError
-from mmnewsrec.workflows.baseline import run_baseline
-from mmnewsrec.workflows.train import load_run, with_log_counters
 
 logger = logging.getLogger(__name__)
 

@@ -20,10 +20,11 @@ import torch
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import MindDataset, MindSplit, load_mind
+from mmnewsrec.data.mind import MindDataset, load_mind
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.errors import ConfigError
-from mmnewsrec.evaluation.evaluate import evaluate
+from mmnewsrec.evaluation.baselines import run_baseline
+from mmnewsrec.evaluation.evaluate import evaluate, with_log_counters
 from mmnewsrec.features.build import default_store
 from mmnewsrec.models.build import (
     build_model,
@@ -34,14 +35,12 @@ from mmnewsrec.models.build import (
     reads_log_counters,
 )
 from mmnewsrec.models.news_encoders import ModelContext
-from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.runs.artifact import TrainedRun
 from mmnewsrec.runs.checkpoint import has_checkpoint, read_checkpoint
 from mmnewsrec.runs.distributed import distributed_state
 from mmnewsrec.runs.layout import RunDir, RunError, RunInfo, absolute_paths
 from mmnewsrec.runs.resume import check_resumable
 from mmnewsrec.training.loop import train
-from mmnewsrec.workflows.baseline import run_baseline
 
 logger = logging.getLogger(__name__)
 
@@ -233,40 +232,3 @@ def run_train(
     run.write_metrics(record)
     run.update_info(status="finished")
     return record
-
-
-def with_log_counters(
-    config: ExperimentConfig, arrays: ImpressionArrays, split: MindSplit, prior: LogCounters | None = None
-) -> ImpressionArrays:
-    """``arrays`` with each candidate's log counters when the model reads them (counted against
-    ``prior``, a summary of an earlier log, and the split's own earlier impressions)."""
-    if not reads_log_counters(config.model):
-        return arrays
-    return replace(arrays, cand_stats=(prior or LogCounters.empty()).candidate_stats(split))
-
-
-@dataclass
-class LoadedRun:
-    """A run's model and the features of one dataset's news, ready to score its splits."""
-
-    config: ExperimentConfig
-    info: RunInfo
-    model: NewsRecommender
-    dataset: MindDataset
-    features: NewsFeatures
-
-
-def load_run(
-    run: str | Path,
-    data_root: str | Path | None = None,
-    cache_dir: str | Path | None = None,
-    progress: bool = False,
-    splits: tuple[str, ...] = ("dev",),
-) -> LoadedRun:
-    """A run's best model plus the features of ``splits`` of a dataset (default: the run's own data
-    root). The training split is not needed: the model is rebuilt from the run folder alone."""
-    trained = TrainedRun.load(run, cache_dir=cache_dir)
-    root = Path(data_root or trained.config.data.root)
-    dataset = load_mind(root, trained.config.data, splits=splits)
-    features = trained.featurize(dataset.news, progress)
-    return LoadedRun(trained.config, trained.info, trained.model, dataset, features)

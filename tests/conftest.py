@@ -31,3 +31,19 @@ def tiny_mind(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "tiny"
     generate_mind(root, scale="tiny", seed=0)
     return root
+
+
+@pytest.fixture()
+def tokenizer_loads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts the tokenizers the feature code loads (``{"n": count}``) from now on."""
+    import mmnewsrec.features.text as text
+
+    loads = {"n": 0}
+    real = text.load_tokenizer
+
+    def counted(*args, **kwargs):
+        loads["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(text, "load_tokenizer", counted)
+    return loads

@@ -84,18 +84,10 @@ def test_trained_run_loads_from_the_folder_alone(word_run: Path) -> None:
         TrainedRun.load(word_run, "final")
 
 
-def test_featurize_plans_once_and_in_memory_writes_nothing(word_run: Path, tiny_mind: Path, monkeypatch) -> None:
-    import mmnewsrec.features.text as text
+def test_featurize_plans_once_and_in_memory_writes_nothing(word_run: Path, tiny_mind: Path, tokenizer_loads) -> None:
     from mmnewsrec.data.mind import read_news
 
-    loads = {"n": 0}
-    real = text.load_tokenizer
-
-    def counted(*args, **kwargs):
-        loads["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(text, "load_tokenizer", counted)
+    loads = tokenizer_loads
     trained = TrainedRun.load(word_run)
     cache = Path(trained.config.features.cache_dir)
     before = sorted(p.name for p in cache.rglob("seg-*"))

@@ -242,3 +242,21 @@ def test_the_study_ranker_is_served_by_reranking_its_own_scores(study_run: Path,
     for m, row in enumerate(read_split(tiny_mind / "dev").behaviors.to_pylist()[:10]):
         want = expected[arrays.cand_offsets[m] : arrays.cand_offsets[m + 1]]
         np.testing.assert_allclose(service.scores(row["history"], row["candidates"]), want, rtol=1e-5, atol=1e-5)
+
+
+def test_the_news_log_is_shared_by_replicas_and_restores_a_restart(word_run: Path, open_fresh_store) -> None:
+    first = RecommenderService(Predictor.load(word_run), open_fresh_store())
+    second = RecommenderService(Predictor.load(word_run), open_fresh_store())
+    first.add_news([{"news_id": "LOG-1", "category": "news", "title": "one"}, {"news_id": "LOG-2", "category": "x"}])
+    assert {"LOG-1", "LOG-2"} <= {r.news_id for r in second.recommend("u", k=50)}  # applied before answering
+    np.testing.assert_allclose(
+        second.predictor.news_vectors(["LOG-1"]).numpy(), first.predictor.news_vectors(["LOG-1"]).numpy()
+    )  # the logged vector is reused, not encoded again
+    assert second.retire_news(["LOG-1", "NEVER-ADDED"]) == 1
+    assert "LOG-1" not in {r.news_id for r in first.recommend("u", k=50)}
+    assert first.catalogue["LOG-1"].title == "one"  # retired news stay readable in histories
+    first.add_news([{"news_id": "LOG-2", "category": "y", "title": "replaced"}])
+    restarted = RecommenderService(Predictor.load(word_run), open_fresh_store())
+    restarted.sync_news()
+    assert "LOG-1" in restarted.catalogue and "LOG-1" not in restarted.index
+    assert restarted.catalogue["LOG-2"].category == "y" and "LOG-2" in restarted.index

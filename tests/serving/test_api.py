@@ -80,6 +80,15 @@ def test_news_impressions_rank_and_retire(client: TestClient, app_service: Recom
     assert "API-N1" not in [r["news_id"] for r in recs] and len(recs) == len(app_service.index)
 
 
+def test_metrics_labels_stay_few_whatever_clients_send(client: TestClient) -> None:
+    before = len(client.get("/metrics").text)
+    for i in range(300):
+        client.request(f"M{i}X", f"/made/up/path/{i}")
+    metrics = client.get("/metrics").text
+    assert 'method="other",route="other"' in metrics and "M17X" not in metrics and "/made/up" not in metrics
+    assert len(metrics) < before + 20_000  # one series for all of them, not 300
+
+
 def test_health_metrics_and_docs(client: TestClient, app_service: RecommenderService) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["news"] == len(app_service.index)

@@ -148,3 +148,39 @@ def test_two_workers_share_one_port_and_every_click(word_run: Path, tiny_mind: P
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     assert server.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (b"\xff\xfe\x00token", [], "not UTF-8 text (byte 0)"),
+        (b"\n\nsecond-line", [], "the first line is empty"),
+        (b"t0ken", ["--demo"], "--demo leaves writes open, so it takes no --token-file"),
+    ],
+)
+def test_token_files_are_read_as_the_docs_say(
+    word_run: Path, tmp_path: Path, capsys, content: bytes, extra: list[str], message: str
+) -> None:
+    token = tmp_path / "token"
+    token.write_bytes(content)
+    assert main(["serve", "--run", str(word_run), "--token-file", str(token), *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_the_token_is_the_first_line_of_its_file(tmp_path: Path) -> None:
+    from mmnewsrec.workflows.serve import read_token
+
+    token = tmp_path / "token"
+    token.write_text("  s3cret  \nnotes for the operator\n")
+    assert read_token(token) == "s3cret"
+
+
+def test_serving_a_folder_that_is_no_run_creates_nothing_in_it(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "not-a-run"
+    folder.mkdir()
+    assert main(["serve", "--run", str(folder), "--demo"]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder}: not a run folder" in err and list(folder.iterdir()) == []
+    assert main(["serve", "--run", str(tmp_path / "missing"), "--demo"]) == 1
+    assert "missing: not a run folder" in capsys.readouterr().err and not (tmp_path / "missing").exists()

@@ -9,6 +9,9 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from prometheus_client import Histogram
 
+#: The methods the latency histogram names; any other method counts as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 def error_response(status: int, message: str) -> JSONResponse:
     """The API's error body: ``{"error": message}``."""
@@ -50,8 +53,11 @@ class LimitAndTime:
                 await self.app(scope, _replay(body, receive), send_status)
         else:
             await self.app(scope, receive, send_status)
+        # Every label takes few values, whatever clients send: a route template (never the raw path),
+        # a known method, a status code.
         route = getattr(scope.get("route"), "path", "other")
-        self.latency.labels(scope["method"], route, str(status[0])).observe(time.perf_counter() - start)
+        method = scope["method"] if scope["method"] in METHODS else "other"
+        self.latency.labels(method, route, str(status[0])).observe(time.perf_counter() - start)
 
     async def _read_body(self, receive: Any) -> bytes | None:
         """The whole body, or None when it is over the limit (or the client left)."""

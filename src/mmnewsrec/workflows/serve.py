@@ -30,11 +30,16 @@ def read_token(token_file: str | Path | None) -> str | None:
     """The write token from a file (first line) or :data:`TOKEN_ENV`; None when neither is set."""
     if token_file is not None:
         try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
+            lines = Path(token_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ConfigError(f"--token-file {token_file}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"--token-file {token_file}: not UTF-8 text (byte {exc.start}); write the token as text"
+            ) from None
+        token = lines[0].strip() if lines else ""
         if not token:
-            raise ConfigError(f"--token-file {token_file}: the file is empty")
+            raise ConfigError(f"--token-file {token_file}: the first line is empty; write the token on it")
         return token
     return os.environ.get(TOKEN_ENV) or None
 
@@ -84,6 +89,9 @@ def serve(
         import uvicorn  # noqa: F401
     except ImportError:
         raise ConfigError("serve needs the serving extra: pip install 'mmnewsrec[serve]'") from None
+    if demo and token_file is not None:
+        raise ConfigError("--demo leaves writes open, so it takes no --token-file: choose one")
+    RunDir(run).require_run()  # before anything is created inside it
     token = read_token(token_file)
     if demo and host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"--demo leaves writes open and serves only on 127.0.0.1, not {host}")

@@ -80,6 +80,21 @@ def test_news_impressions_rank_and_retire(client: TestClient, app_service: Recom
     assert "API-N1" not in [r["news_id"] for r in recs] and len(recs) == len(app_service.index)
 
 
+def test_a_client_without_the_token_cannot_make_the_server_parse_its_body(app_service: RecommenderService) -> None:
+    import time
+
+    client = TestClient(create_app(app_service, TOKEN), raise_server_exceptions=False)  # the default 4 MiB limit
+    huge = b"[" + b"1," * 1_390_000 + b"1]"  # 2.8 MB: parsing it took seconds before the 401
+    started = time.perf_counter()
+    response = client.post("/users/x/clicks", content=huge, headers={"Content-Type": "application/json"})
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert time.perf_counter() - started < 1.0
+    for path in ("/users/x/clicks", "/users/x/impressions", "/news"):
+        malformed = client.post(path, content=b"{not json", headers={"Content-Type": "application/json"})
+        assert malformed.status_code == 401, path  # the token first, then the body
+    assert client.post("/rank", content=b"{not json").status_code == 422  # an open route parses it
+
+
 def test_metrics_labels_stay_few_whatever_clients_send(client: TestClient) -> None:
     before = len(client.get("/metrics").text)
     for i in range(300):

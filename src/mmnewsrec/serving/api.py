@@ -8,7 +8,6 @@ here logs request bodies, click histories or tokens.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from importlib import resources
@@ -20,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
 
-from mmnewsrec.serving.asgi import LimitAndTime, error_response
+from mmnewsrec.serving.asgi import LimitAndTime, WriteGuard, error_response, token_matches, unauthorised_response
 from mmnewsrec.serving.queues import Batcher, Busy, Ingestion
 from mmnewsrec.serving.records import RequestError
 from mmnewsrec.serving.schemas import (
@@ -82,6 +81,7 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         lambda: service.stats()["cached_users"]
     )
 
+    app.add_middleware(WriteGuard, token=token)  # inside the size limit and the timing
     app.add_middleware(LimitAndTime, max_body=max_body, latency=latency)
 
     @app.exception_handler(RequestValidationError)
@@ -103,17 +103,12 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         return error_response(400, str(exc))
 
     async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        if token is None:
-            return
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        if token is not None and not token_matches(authorization, token):
             raise _Unauthorised()
 
     @app.exception_handler(_Unauthorised)
     async def unauthorised(_: Request, __: _Unauthorised) -> JSONResponse:
-        response = error_response(401, "this endpoint needs Authorization: Bearer TOKEN (the service's write token)")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+        return unauthorised_response()
 
     write = [Depends(authorised)]
     batcher = Batcher(service)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 from typing import Any
@@ -85,3 +86,41 @@ def _replay(body: bytes, receive: Any) -> Any:
         return await receive()
 
     return replay
+
+
+#: What a request without the write token gets (``WWW-Authenticate: Bearer``).
+UNAUTHORISED = "this endpoint needs Authorization: Bearer TOKEN (the service's write token)"
+
+
+def token_matches(authorization: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer token`` (compared in constant time)."""
+    scheme, _, given = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+
+
+def unauthorised_response() -> JSONResponse:
+    response = error_response(401, UNAUTHORISED)
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+class WriteGuard:
+    """ASGI middleware: a request with a body (POST, PUT, PATCH, DELETE) to anything but the open
+    routes needs the write token before a byte of its body is read, so a client without the token
+    cannot make the server parse megabytes (the routes check the token again)."""
+
+    def __init__(self, app: Any, token: str | None, open_paths: frozenset[str] = frozenset({"/rank"})):
+        self.app, self.token, self.open_paths = app, token, open_paths
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if (
+            self.token is not None
+            and scope["type"] == "http"
+            and scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
+            and scope["path"] not in self.open_paths
+        ):
+            authorization = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not token_matches(authorization, self.token):
+                await unauthorised_response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -193,3 +193,40 @@ def test_health_answers_while_5000_news_are_encoded(word_run: Path, tiny_mind: P
             assert client.get("/news/BULK-4999").json()["candidate"] is True
     finally:
         stop(server)
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting to be reaped does not)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.slow
+def test_workers_die_with_their_parent_even_after_kill_9(word_run: Path, tiny_mind: Path, tmp_path: Path) -> None:
+    import socket
+
+    port = free_port()
+    server = serve(word_run, tiny_mind / "dev", tmp_path / "state.db", tmp_path, port, workers=2)
+    workers: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(workers) < 2 and time.monotonic() < deadline:
+        with httpx.Client() as client:
+            workers.add(int(client.get(f"http://127.0.0.1:{port}/healthz", timeout=2).headers["x-mmnewsrec-worker"]))
+    assert len(workers) == 2
+    os.kill(server.pid, signal.SIGKILL)  # the parent alone, as an operator's kill -9 would
+    server.wait()
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        assert not any(alive(pid) for pid in workers), "orphaned workers still serve"
+        with socket.socket() as probe:  # the port is free again: a restart can take it
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+    finally:
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

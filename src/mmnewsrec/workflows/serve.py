@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def serve(
         return
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker, args=(host, port, settings, token), name=f"mmnewsrec-serve-{i}")
+        context.Process(target=_worker, args=(host, port, settings, token, os.getpid()), name=f"mmnewsrec-serve-{i}")
         for i in range(workers)
     ]
     for process in processes:
@@ -166,10 +167,39 @@ def _run(listener: socket.socket, app) -> None:
     uvicorn.Server(config).run(sockets=[listener])
 
 
-def _worker(host: str, port: int, settings: dict, token: str | None) -> None:
-    """One ``serve --workers N`` process: a full replica over the shared state store, on its own socket."""
+def _worker(host: str, port: int, settings: dict, token: str | None, parent: int) -> None:
+    """One ``serve --workers N`` process: a full replica over the shared state store, on its own socket.
+
+    It dies with the parent, however the parent ends (``kill -9`` included): orphaned workers would
+    keep the port, or serve beside a restarted generation with other news.
+    """
+    _die_with_parent(parent)
     app = _app(settings, token, progress=False)  # ready before it takes connections
     _run(_listen(host, port, reuse_port=True), app)
+
+
+def _die_with_parent(parent: int, poll_seconds: float = 0.5) -> None:
+    """Ends this process when ``parent`` ends: the kernel's parent-death signal where Linux offers it,
+    and a thread that watches the parent id (it changes once the parent is gone) everywhere."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent ended before the signal was set
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        logger.warning("serve worker %d: the parent process ended; stopping", os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        os._exit(1)  # uvicorn did not stop on SIGTERM in time
+
+    threading.Thread(target=watch, name="mmnewsrec-parent-watch", daemon=True).start()
 
 
 def _app(settings: dict, token: str | None, progress: bool):

@@ -95,6 +95,21 @@ def test_a_client_without_the_token_cannot_make_the_server_parse_its_body(app_se
     assert client.post("/rank", content=b"{not json").status_code == 422  # an open route parses it
 
 
+def test_click_and_impression_ids_are_per_user_and_a_conflicting_reuse_is_409(
+    client: TestClient, app_service: RecommenderService
+) -> None:
+    first, second = some_news(app_service, 2)
+    post = client.post
+    assert post("/users/idem-d1/clicks", json={"news_id": first, "click_id": "k1"}, headers=AUTH).json()["recorded"]
+    assert post("/users/idem-d2/clicks", json={"news_id": first, "click_id": "k1"}, headers=AUTH).json()["recorded"]
+    shown = {"shown": [second], "clicked": [], "impression_id": "k1"}
+    assert post("/users/idem-d1/impressions", json=shown, headers=AUTH).json()["recorded"] == 1  # its own ids
+    conflict = post("/users/idem-d1/clicks", json={"news_id": second, "click_id": "k1"}, headers=AUTH)
+    assert conflict.status_code == 409 and "click_id 'k1' was already used" in conflict.json()["error"]
+    assert [n for n, _ in app_service.history("idem-d1")] == [first]
+    assert [n for n, _ in app_service.history("idem-d2")] == [first]
+
+
 def test_metrics_labels_stay_few_whatever_clients_send(client: TestClient) -> None:
     before = len(client.get("/metrics").text)
     for i in range(300):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mmnewsrec.errors import ConfigError
-from mmnewsrec.serving.state import Event, open_store
+from mmnewsrec.serving.state import Event, SQLiteStore, open_store
 
 
 def test_clicks_come_back_oldest_first_and_limited(open_fresh_store) -> None:
@@ -90,3 +90,36 @@ def test_a_sqlite_file_that_is_no_database_is_named(tmp_path: Path) -> None:
     (tmp_path / "state.db").write_bytes(b"not a database at all" * 100)
     with pytest.raises(ConfigError, match="state store"):
         open_store(f"sqlite:///{tmp_path / 'state.db'}")
+
+
+def test_event_ids_are_each_users_own_and_a_conflicting_reuse_writes_nothing(open_fresh_store) -> None:
+    from mmnewsrec.serving.state import IdempotencyConflict
+
+    store = open_fresh_store()
+    assert store.record([Event("D1", "N1", 10, event_id="k1:0")]) == 1
+    assert store.record([Event("D2", "N1", 11, event_id="k1:0")]) == 1  # another user's k1 is not D1's
+    assert store.record([Event("D1", "N1", 12, event_id="k1:0")]) == 0  # a retry: same news, same kind
+    with pytest.raises(IdempotencyConflict, match=r"id 'k1:0' of user 'D1' was already used for news 'N1'"):
+        store.record([Event("D1", "N9", 13, event_id="k1:0")])
+    with pytest.raises(IdempotencyConflict):  # a display is not the click it reuses the id of
+        store.record([Event("D1", "N1", 14, clicked=False, event_id="k1:0")])
+    assert store.history("D1", 10) == [("N1", 10)] and store.history("D2", 10) == [("N1", 11)]
+
+
+def test_a_store_with_global_event_ids_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the layout before ids were scoped per user
+        db.executescript(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, "
+            "news_id TEXT NOT NULL, time INTEGER NOT NULL, clicked INTEGER NOT NULL, event_id TEXT UNIQUE);"
+            "INSERT INTO events (user_id, news_id, time, clicked, event_id) VALUES ('D1', 'N1', 5, 1, 'k1:0');"
+        )
+    store = SQLiteStore(path)
+    assert store.history("D1", 10) == [("N1", 5)]
+    assert (
+        store.record([Event("D2", "N2", 6, event_id="k1:0")]) == 1
+        and store.record([Event("D1", "N1", 7, event_id="k1:0")]) == 0
+    )
+    store.close()

@@ -37,7 +37,7 @@ from mmnewsrec.serving.schemas import (
     Recommendations,
     UserOut,
 )
-from mmnewsrec.serving.service import NotFound, RecommenderService, RecommendRequest
+from mmnewsrec.serving.service import Conflict, NotFound, RecommenderService, RecommendRequest
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,10 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return error_response(404, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return error_response(409, str(exc))
 
     @app.exception_handler(Busy)
     async def busy(_: Request, exc: Busy) -> JSONResponse:

@@ -35,17 +35,29 @@ from mmnewsrec.serving.catalogue import NewsEvent, NotFound, meta_of
 from mmnewsrec.serving.index import NewsIndex
 from mmnewsrec.serving.predictor import Predictor
 from mmnewsrec.serving.records import NewsRecord, RequestError
-from mmnewsrec.serving.state import Event, StateStore
+from mmnewsrec.serving.state import Event, IdempotencyConflict, StateStore
 from mmnewsrec.serving.users import UserVectorCache
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["COLD_START", "NotFound", "Recommendation", "RecommendRequest", "RecommenderService", "RequestError"]
+__all__ = [
+    "COLD_START",
+    "Conflict",
+    "NotFound",
+    "Recommendation",
+    "RecommendRequest",
+    "RecommenderService",
+    "RequestError",
+]
 
 #: How a user without clicks is served: the most clicked fresh news, or the model's empty-history
 #: vector. ``mmnewsrec replay`` measures both on impressions of users without clicks: popularity
 #: ranks better (AUC 0.624 vs 0.599 on synthetic small, 0.656 vs 0.498 on the realistic preset).
 COLD_START = ("popularity", "model")
+
+
+class Conflict(RequestError):
+    """A request that reuses an idempotency key for something else (HTTP 409)."""
 
 
 @dataclass(frozen=True)
@@ -235,8 +247,12 @@ class RecommenderService:
 
     # ----------------------------------------------------------------------------------- events
     def click(self, user_id: str, news_id: str, time: int | None = None, event_id: str | None = None) -> bool:
-        """Records a click and refreshes the user's vector; False when ``event_id`` was already recorded."""
-        return self.impression(user_id, [news_id], [news_id], time, event_id) > 0
+        """Records a click and refreshes the user's vector; False when ``event_id`` was already recorded.
+
+        Raises:
+            Conflict: the user already used ``event_id`` for a click on another news.
+        """
+        return self.impression(user_id, [news_id], [news_id], time, event_id, kind="click") > 0
 
     def impression(
         self,
@@ -245,10 +261,15 @@ class RecommenderService:
         clicked: Sequence[str],
         time: int | None = None,
         event_id: str | None = None,
+        kind: str = "impression",
     ) -> int:
         """Records one impression: every shown news is a display, the clicked ones (a subset) clicks.
 
-        Returns how many events were new (0 when ``event_id`` was already recorded).
+        Returns how many events were new (0 when ``event_id`` was already recorded). Event ids are
+        the user's own, and clicks and impressions have separate ones (``kind``).
+
+        Raises:
+            Conflict: the user already used ``event_id`` for another impression.
         """
         check_user(user_id)
         shown = list(dict.fromkeys(shown))
@@ -261,11 +282,16 @@ class RecommenderService:
         self._require_news(shown)
         at = int(self.now()) if time is None else int(time)
         picked = set(clicked)
+        # Stored ids: "ID:0" for a click, "ID:i0", "ID:i1", ... for an impression's news.
+        tag = "" if kind == "click" else "i"
         events = [
-            Event(user_id, news_id, at, news_id in picked, f"{event_id}:{i}" if event_id else None)
+            Event(user_id, news_id, at, news_id in picked, f"{event_id}:{tag}{i}" if event_id else None)
             for i, news_id in enumerate(shown)
         ]
-        new = self.store.record(events)
+        try:
+            new = self.store.record(events)
+        except IdempotencyConflict as exc:
+            raise Conflict(f"{kind}_id {event_id!r} was already used by this user for another {kind}") from exc
         self.sync_news()  # never under self._lock: a thread applying the log takes it
         with self._lock:
             self._sync_counters(force=True)

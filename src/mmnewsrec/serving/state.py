@@ -50,13 +50,26 @@ class Event:
 NewsRow = tuple[str, str, int, str, bytes, str]
 
 
+class IdempotencyConflict(ValueError):
+    """An event id the user already used for another event (another news, or a display vs a click)."""
+
+    def __init__(self, event: Event, recorded_news: str):
+        self.event, self.recorded_news = event, recorded_news
+        super().__init__(
+            f"id {event.event_id!r} of user {event.user_id!r} was already used for news {recorded_news!r}, "
+            f"not {event.news_id!r}; use a new id for another event"
+        )
+
+
 class StateStore(Protocol):
     """What the service needs from a user-state store."""
 
     url: str
 
     def record(self, events: Sequence[Event]) -> int:
-        """Appends the events in order, atomically; returns how many were new (not seen ``event_id``)."""
+        """Appends the events in order, atomically; returns how many were new. An ``event_id`` is unique
+        per user: one seen before with the same news and kind is skipped (a retry), one seen with
+        another news or kind raises :class:`IdempotencyConflict` and nothing is written."""
         ...
 
     def history(self, user_id: str, limit: int) -> list[tuple[str, int]]:
@@ -109,7 +122,8 @@ class SQLiteStore:
                     news_id TEXT NOT NULL,
                     time INTEGER NOT NULL,
                     clicked INTEGER NOT NULL,
-                    event_id TEXT UNIQUE
+                    event_id TEXT,
+                    UNIQUE (user_id, event_id)
                 );
                 CREATE INDEX IF NOT EXISTS events_user_clicks ON events (user_id, clicked, seq);
                 CREATE TABLE IF NOT EXISTS news_events (
@@ -127,15 +141,47 @@ class SQLiteStore:
             # never waits for a writer's commit (WAL lets readers see the last committed state).
             self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             self._read_lock = threading.Lock()
+            self._scope_event_ids_per_user()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"state store {self.url}: {exc}") from None
 
+    def _scope_event_ids_per_user(self) -> None:
+        """Stores made before event ids were scoped per user (``event_id TEXT UNIQUE``) are rebuilt
+        with the per-user key, in one transaction."""
+        (schema,) = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'events'").fetchone()
+        if "UNIQUE (user_id, event_id)" in schema:
+            return
+        self._db.executescript(
+            """
+            BEGIN IMMEDIATE;
+            ALTER TABLE events RENAME TO events_global_ids;
+            DROP INDEX IF EXISTS events_user_clicks;
+            CREATE TABLE events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, news_id TEXT NOT NULL,
+                time INTEGER NOT NULL, clicked INTEGER NOT NULL, event_id TEXT, UNIQUE (user_id, event_id)
+            );
+            INSERT INTO events SELECT * FROM events_global_ids;
+            DROP TABLE events_global_ids;
+            CREATE INDEX events_user_clicks ON events (user_id, clicked, seq);
+            COMMIT;
+            """
+        )
+        logger.info("%s: event ids are now unique per user", self.url)
+
     def record(self, events: Sequence[Event]) -> int:
         rows = [(e.user_id, e.news_id, int(e.time), int(e.clicked), e.event_id) for e in events]
+        keyed = [e for e in events if e.event_id is not None]
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                for event in keyed:  # a reused id must name the same event, else nothing is written
+                    found = self._db.execute(
+                        "SELECT news_id, clicked FROM events WHERE user_id = ? AND event_id = ?",
+                        (event.user_id, event.event_id),
+                    ).fetchone()
+                    if found is not None and (found[0], bool(found[1])) != (event.news_id, event.clicked):
+                        raise IdempotencyConflict(event, found[0])
                 self._db.executemany(
                     "INSERT OR IGNORE INTO events (user_id, news_id, time, clicked, event_id) VALUES (?, ?, ?, ?, ?)",
                     rows,
@@ -215,16 +261,27 @@ class SQLiteStore:
             self._reader.close()
 
 
-# KEYS: the user's click list, the event stream. ARGV: user_id, idempotency-key prefix, clicks kept,
-# then (news_id, time, clicked, event_id or "") per event. The idempotency key is set first: a replayed event_id
-# changes nothing.
+# KEYS: the user's click list, the event stream. ARGV: user_id, idempotency-key prefix (per user), clicks
+# kept, then (news_id, time, clicked, event_id or "") per event. Every id is checked first: a reused one
+# with another news or kind fails the call before anything is written; a replayed one changes nothing.
 _RECORD_SCRIPT = """
-local new = 0
 local user_id, prefix, keep = ARGV[1], ARGV[2], tonumber(ARGV[3])
 for i = 4, #ARGV, 4 do
   local id = ARGV[i + 3]
+  if id ~= '' then
+    local seen = redis.call('GET', prefix .. id)
+    if seen and seen ~= ARGV[i] .. '\\t' .. ARGV[i + 2] then
+      return redis.error_reply('CONFLICT ' .. id .. '\\t' .. seen)
+    end
+  end
+end
+local new = 0
+for i = 4, #ARGV, 4 do
+  local id = ARGV[i + 3]
   local fresh = 1
-  if id ~= '' then fresh = redis.call('SET', prefix .. id, '1', 'NX') and 1 or 0 end
+  if id ~= '' then
+    fresh = redis.call('SET', prefix .. id, ARGV[i] .. '\\t' .. ARGV[i + 2], 'NX') and 1 or 0
+  end
   if fresh == 1 then
     new = new + 1
     if ARGV[i + 2] == '1' then
@@ -277,11 +334,20 @@ class RedisStore:
         by_user: dict[str, list[Event]] = {}
         for event in events:
             by_user.setdefault(event.user_id, []).append(event)
+        import redis
+
         for user_id, own in by_user.items():
-            args: list[str] = [user_id, f"{self.prefix}:event:", str(self.keep)]
+            args: list[str] = [user_id, f"{self.prefix}:event:{user_id}:", str(self.keep)]
             for e in own:
                 args += [e.news_id, str(int(e.time)), "1" if e.clicked else "0", e.event_id or ""]
-            new += int(self._script(keys=[self._user_key(user_id), self._stream], args=args))
+            try:
+                new += int(self._script(keys=[self._user_key(user_id), self._stream], args=args))
+            except redis.ResponseError as exc:
+                if not str(exc).startswith("CONFLICT "):
+                    raise
+                event_id, _, seen = str(exc).removeprefix("CONFLICT ").partition("\t")
+                event = next(e for e in own if e.event_id == event_id)
+                raise IdempotencyConflict(event, seen.partition("\t")[0]) from None
         return new
 
     def history(self, user_id: str, limit: int) -> list[tuple[str, int]]:

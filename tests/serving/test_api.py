@@ -249,3 +249,65 @@ def test_the_page_and_its_files_are_served_and_images_by_news_id(
         assert image.status_code == 200 and image.headers["content-type"].startswith("image/")
     without = next(n for n, m in app_service.catalogue.items() if not m.image)
     assert client.get(f"/news/{without}/image").status_code == 404
+
+
+def test_unknown_routes_and_wrong_methods_answer_in_the_error_shape(client: TestClient) -> None:
+    missing = client.get("/no/such/route")
+    assert missing.status_code == 404 and set(missing.json()) == {"error"}
+    wrong = client.get("/rank")  # an open route: no token needed to learn it takes POST
+    assert wrong.status_code == 405 and set(wrong.json()) == {"error"} and "POST" in wrong.headers["allow"]
+
+
+@pytest.mark.slow
+def test_a_redis_outage_is_a_503_and_health_says_so(word_run: Path, tiny_mind: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from mmnewsrec.serving.state import RedisStore
+    from tests.serving.conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            shutil.which("redis-server"),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                redis.Redis(port=port).ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
+                time.sleep(0.05)
+        store = RedisStore(f"redis://127.0.0.1:{port}/0")
+        service = RecommenderService(Predictor.load(word_run), store)
+        service.add_news(read_news_records([tiny_mind / "dev"]))
+        client = TestClient(create_app(service, TOKEN), raise_server_exceptions=False)
+        news_id = some_news(service, 1)[0]
+        assert client.get("/healthz").json()["store"] == "ok"
+        server.terminate()
+        server.wait(timeout=10)
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
+        assert f"redis://127.0.0.1:{port}/0" in health.json()["store"] and health.headers["retry-after"] == "5"
+        click = client.post("/users/u1/clicks", json={"news_id": news_id}, headers=AUTH)
+        assert click.status_code == 503 and "state store does not answer" in click.json()["error"]
+        assert click.headers["retry-after"] == "5"
+    finally:
+        if server.poll() is None:
+            server.kill()

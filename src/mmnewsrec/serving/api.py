@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mmnewsrec.serving.asgi import LimitAndTime, WriteGuard, error_response, token_matches, unauthorised_response
 from mmnewsrec.serving.queues import Batcher, Busy, Ingestion
@@ -38,11 +39,27 @@ from mmnewsrec.serving.schemas import (
     UserOut,
 )
 from mmnewsrec.serving.service import Conflict, NotFound, RecommenderService, RecommendRequest
+from mmnewsrec.serving.state import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 #: Largest request body accepted (bytes); POST /news of a few thousand articles fits.
 MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def _store_outage(exc: BaseException) -> bool:
+    """Whether an error means the state store is unreachable (Redis down, SQLite locked or gone)."""
+    if isinstance(exc, StoreUnavailable):
+        return True
+    try:
+        import redis
+    except ImportError:  # pragma: no cover - the serve extra installs it
+        redis = None
+    if redis is not None and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return True
+    import sqlite3
+
+    return isinstance(exc, sqlite3.OperationalError)
 
 
 def _describe(exc: RequestValidationError) -> str:
@@ -92,6 +109,24 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return error_response(404, str(exc))
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown routes (404) and wrong methods (405) answer in the API's error shape too.
+        response = error_response(exc.status_code, str(exc.detail))
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        if _store_outage(exc):
+            logger.warning("state store unavailable: %s", exc)
+            response = error_response(503, f"the state store does not answer ({type(exc).__name__}); retry later")
+            response.headers["Retry-After"] = "5"
+            return response
+        logger.exception("internal error")
+        return error_response(500, "internal error; the server log has the details")
+
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
         return error_response(409, str(exc))
@@ -136,14 +171,22 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
             raise NotFound(f"no page file {name!r}")
         return Response((web / name).read_bytes(), media_type=f"{web_types[name]}; charset=utf-8")
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {
+    @app.get("/healthz", responses={503: {"description": "the state store does not answer"}})
+    async def healthz() -> Response:
+        """Liveness, and whether the state store answers (503 naming it when it does not)."""
+        body = {
             "status": "ok",
             "news": len(service.index),
             "model": service.predictor.config.name,
             "worker": os.getpid(),  # which replica answered (serve --workers N)
+            "store": "ok",
         }
+        try:
+            service.store.ping()
+        except StoreUnavailable as exc:
+            body.update(status="unavailable", store=str(exc))
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(body)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

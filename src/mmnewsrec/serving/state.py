@@ -96,7 +96,15 @@ class StateStore(Protocol):
         """News events recorded after ``cursor`` ("" = the start), and the new cursor."""
         ...
 
+    def ping(self) -> None:
+        """Raises :class:`StoreUnavailable` when the store cannot be read and written now."""
+        ...
+
     def close(self) -> None: ...
+
+
+class StoreUnavailable(ConnectionError):
+    """The state store does not answer (Redis down, the SQLite file locked or gone)."""
 
 
 class SQLiteStore:
@@ -254,6 +262,13 @@ class SQLiteStore:
         if not rows:
             return [], str(after)
         return [(k, n, t, m, bytes(v), model) for _, k, n, t, m, v, model in rows], str(rows[-1][0])
+
+    def ping(self) -> None:
+        try:
+            with self._read_lock:
+                self._reader.execute("SELECT seq FROM events LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"state store {self.url}: {exc}") from None
 
     def close(self) -> None:
         with self._lock, self._read_lock:
@@ -415,6 +430,14 @@ class RedisStore:
             )
             cursor = entry_id.decode()
         return rows, cursor
+
+    def ping(self) -> None:
+        import redis
+
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"state store {self.url}: {exc}") from None
 
     def close(self) -> None:
         self._redis.close()

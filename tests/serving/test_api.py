@@ -311,3 +311,17 @@ def test_a_redis_outage_is_a_503_and_health_says_so(word_run: Path, tiny_mind: P
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_security_headers_head_and_the_demo_host_check(client: TestClient, app_service: RecommenderService) -> None:
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+    for response in (page, client.get("/healthz"), client.get("/no/such/route")):
+        assert response.headers["x-content-type-options"] == "nosniff" and response.headers["x-frame-options"] == "DENY"
+    assert client.head("/").status_code == 200
+    demo = create_app(app_service, None)  # writes open: only requests addressed to the loopback host
+    assert TestClient(demo, base_url="http://127.0.0.1:8000").get("/healthz").status_code == 200
+    assert TestClient(demo, base_url="http://localhost:8000").get("/healthz").status_code == 200
+    rebound = TestClient(demo, base_url="http://attacker.example:8000").post("/users/u/clicks", json={"news_id": "x"})
+    assert rebound.status_code == 421 and "127.0.0.1 or localhost only" in rebound.json()["error"]

@@ -14,6 +14,10 @@ from prometheus_client import Histogram
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+#: Sent with every response.
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"))
+
+
 def error_response(status: int, message: str) -> JSONResponse:
     """The API's error body: ``{"error": message}``."""
     return JSONResponse({"error": message}, status_code=status)
@@ -37,8 +41,13 @@ class LimitAndTime:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 message.setdefault("headers", [])
-                # Which replica answered (serve --workers N): the process id, in every response.
-                message["headers"] = [*message["headers"], (b"x-mmnewsrec-worker", str(os.getpid()).encode())]
+                # Which replica answered (serve --workers N): the process id, in every response; and
+                # no response is sniffed into another type or framed by another site.
+                message["headers"] = [
+                    *message["headers"],
+                    *SECURITY_HEADERS,
+                    (b"x-mmnewsrec-worker", str(os.getpid()).encode()),
+                ]
             await send(message)
 
         declared = dict(scope["headers"]).get(b"content-length")
@@ -88,6 +97,12 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replay
 
 
+def _loopback_host(scope: dict[str, Any]) -> bool:
+    host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+    return name in ("127.0.0.1", "localhost", "[::1]")
+
+
 #: What a request without the write token gets (``WWW-Authenticate: Bearer``).
 UNAUTHORISED = "this endpoint needs Authorization: Bearer TOKEN (the service's write token)"
 
@@ -107,12 +122,22 @@ def unauthorised_response() -> JSONResponse:
 class WriteGuard:
     """ASGI middleware: a request with a body (POST, PUT, PATCH, DELETE) to anything but the open
     routes needs the write token before a byte of its body is read, so a client without the token
-    cannot make the server parse megabytes (the routes check the token again)."""
+    cannot make the server parse megabytes (the routes check the token again).
+
+    Without a token (``serve --demo``, writes open on 127.0.0.1) only requests addressed to the
+    loopback host are served: a web page elsewhere that rebinds its own name to 127.0.0.1 (DNS
+    rebinding) sends its own Host header, and gets 421.
+    """
 
     def __init__(self, app: Any, token: str | None, open_paths: frozenset[str] = frozenset({"/rank"})):
         self.app, self.token, self.open_paths = app, token, open_paths
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.token is None and scope["type"] == "http" and not _loopback_host(scope):
+            await error_response(421, "serve --demo answers requests for 127.0.0.1 or localhost only")(
+                scope, receive, send
+            )
+            return
         if (
             self.token is not None
             and scope["type"] == "http"

@@ -81,17 +81,10 @@ def test_the_readme_example_runs(word_run: Path, monkeypatch, capsys) -> None:
     assert re.search(r"\[\('N\d', -?\d", printed), printed
 
 
-def test_encoding_500_single_news_loads_the_tokenizer_once_and_writes_no_segment(word_run: Path, monkeypatch) -> None:
-    import mmnewsrec.features.text as text
-
-    loads = {"n": 0}
-    real = text.load_tokenizer
-
-    def counted(*args, **kwargs):
-        loads["n"] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(text, "load_tokenizer", counted)
+def test_encoding_500_single_news_loads_the_tokenizer_once_and_writes_no_segment(
+    word_run: Path, tokenizer_loads
+) -> None:
+    loads = tokenizer_loads
     predictor = Predictor.load(word_run)
     cache = Path(predictor.config.features.cache_dir)
     segments = sorted(p.name for p in cache.rglob("seg-*"))

@@ -98,12 +98,6 @@ class NewsIndex:
                 self._compact()
             return removed
 
-    def retire_older_than(self, time: int) -> int:
-        """Retires every news published before ``time`` (Unix seconds); returns how many."""
-        with self._lock:
-            old = [news_id for news_id, row in self._rows.items() if self._meta[row].published < time]
-            return self.retire(old)
-
     def _compact(self) -> None:
         keep = np.flatnonzero(self._active[: self._size])
         self._vectors = np.ascontiguousarray(self._vectors[keep])
@@ -112,13 +106,6 @@ class NewsIndex:
         self._meta = [self._meta[row] for row in keep]
         self._rows = {news_id: row for row, news_id in enumerate(self._ids)}
         self._size = len(keep)
-
-    def vectors_of(self, news_ids: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        """Vectors (N', D) of the ids that are in the index, and the ids that are not."""
-        with self._lock:
-            rows = [self._rows[i] for i in news_ids if i in self._rows]
-            missing = [i for i in news_ids if i not in self._rows]
-            return self._vectors[rows].copy(), missing
 
     def meta(self, news_id: str) -> NewsMeta:
         with self._lock:

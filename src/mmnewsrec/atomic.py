@@ -67,3 +67,16 @@ def atomic_stream(path: str | Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def free_space(path: str | Path) -> tuple[int, str]:
+    """Free bytes on the disk holding ``path`` (its nearest existing folder), and that as words:
+    ``"12.3 MiB free on the disk holding /runs"``; (-1, ...) when the disk cannot be asked."""
+    disk = Path(path)
+    while not disk.exists() and disk != disk.parent:
+        disk = disk.parent
+    try:
+        free = shutil.disk_usage(disk).free
+    except OSError:
+        return -1, f"the disk holding {disk}"
+    return free, f"{free / 2**20:.1f} MiB free on the disk holding {disk}"

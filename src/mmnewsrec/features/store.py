@@ -47,7 +47,7 @@ import pyarrow as pa
 from numpy.lib.format import open_memmap
 from tqdm.auto import tqdm
 
-from mmnewsrec.atomic import atomic_write_text
+from mmnewsrec.atomic import atomic_write_text, free_space
 from mmnewsrec.errors import MmnewsrecError
 
 logger = logging.getLogger(__name__)
@@ -431,11 +431,9 @@ class FeatureStore:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             shutil.rmtree(partial, ignore_errors=True)  # cannot be finished on this disk; it only holds space
-            free = shutil.disk_usage(self.root).free if self.root.exists() else 0
             raise FeatureStoreError(
                 f"{partial}: the disk is full while building the {spec.kind} features "
-                f"({free / 2**20:.1f} MiB free under {self.root}); the unfinished segment was removed. "
-                "Free some space and run again"
+                f"({free_space(self.root)[1]}); the unfinished segment was removed. Free some space and run again"
             ) from None
         loaded = {name: np.load(final / f"{name}.npy", mmap_mode="r") for name in array_specs}
         return _Segment(final, ids, hashes, loaded)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from pickle import UnpicklingError
@@ -21,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mmnewsrec.atomic import atomic_directory
+from mmnewsrec.atomic import atomic_directory, free_space
 from mmnewsrec.errors import MmnewsrecError
 from mmnewsrec.models.build import load_weights, save_weights
 from mmnewsrec.models.recommender import NewsRecommender, NewsVectorCache
@@ -135,7 +134,7 @@ def write_weights(folder: Path, model: NewsRecommender) -> None:
         with atomic_directory(folder) as tmp:
             save_weights(model, tmp)
     except (OSError, RuntimeError, SafetensorError) as exc:
-        raise CheckpointWriteError(save_failure(folder, exc).replace("the checkpoint", "the weights")) from None
+        raise CheckpointWriteError(save_failure(folder, exc, what="the weights")) from None
 
 
 class CheckpointWriteError(RunError, OSError):
@@ -148,20 +147,13 @@ class CheckpointWriteError(RunError, OSError):
         return str(self.args[0]) if self.args else ""
 
 
-def save_failure(folder: Path, exc: BaseException) -> str:
-    """One line for a failed write under ``folder``: the disk and its free space when it is full."""
-    disk = folder.parent if not folder.exists() else folder
-    while not disk.exists() and disk != disk.parent:
-        disk = disk.parent
-    try:
-        free = shutil.disk_usage(disk).free
-    except OSError:
-        free = -1
+def save_failure(
+    folder: Path, exc: BaseException, what: str = "the checkpoint", then: str = "continue with --resume"
+) -> str:
+    """One line for a failed write of ``what`` into ``folder``: the disk and its free space, whether
+    the previous checkpoint is intact, and what to do ``then``."""
+    free, where = free_space(folder)
     full = getattr(exc, "errno", None) == errno.ENOSPC or "unexpected pos" in str(exc) or 0 <= free < 1 << 20
     reason = os.strerror(errno.ENOSPC) if full else (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    where = f"{free / 2**20:.1f} MiB free on the disk holding {disk}" if free >= 0 else f"the disk holding {disk}"
     previous = "the previous checkpoint is intact" if (folder / STATE_FILE).is_file() else "no earlier checkpoint"
-    return (
-        f"{folder}: the checkpoint could not be written ({reason}; {where}); {previous}. "
-        "Free some space, then continue with --resume"
-    )
+    return f"{folder}: {what} could not be written ({reason}; {where}); {previous}. Free some space, then {then}"

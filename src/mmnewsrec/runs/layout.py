@@ -257,7 +257,7 @@ class RunDir:
         except OSError as exc:
             from mmnewsrec.runs.checkpoint import save_failure
 
-            raise RunError(save_failure(self.path, exc).replace("the checkpoint", "the new run")) from None
+            raise RunError(save_failure(self.path, exc, what="the new run", then="train again")) from None
         return moved
 
     def mark_failed(self) -> None:

@@ -128,14 +128,13 @@ def run_train(
     config = absolute_paths(config)
     root = Path(config.data.root)
     if resume and not run.is_run():
-        raise RunError(
-            f"{run.path}: --resume, but no run is there ({'an empty folder' if run.path.is_dir() else 'no such folder'}"
-            f"{'' if not run.has_run() else ', only files of an unfinished start'}); "
-            "leave out --resume to start a new run" + (" (with --overwrite)" if run.has_run() else "")
-        )
-    continuing = resume
+        there = "no such folder" if not run.path.is_dir() else "an empty folder"
+        if run.has_run():
+            there = "only files of an unfinished start"
+        hint = " (with --overwrite)" if run.has_run() else ""
+        raise RunError(f"{run.path}: --resume, but no run is there ({there}); leave out --resume to start one{hint}")
     changes: dict[str, list[object]] = {}
-    if continuing:
+    if resume:
         changes = check_resumable(run.read_config(), config, run)
     elif run.has_run() and not overwrite:
         run.prepare_new(overwrite=False)  # raises: the folder is taken
@@ -143,7 +142,7 @@ def run_train(
         dataset = load_mind(root, config.data, splits=("train", "dev"))
         metrics = run_baseline(dataset, "dev", config.baseline, seed=config.training.seed).to_dict()
         record = {"name": config.name, "baseline": config.baseline, **metrics}
-        if not continuing:
+        if not resume:
             run.prepare_new(overwrite)
         run.write_config(config)
         run.write_metrics(record)
@@ -159,7 +158,7 @@ def run_train(
     model = build_model(config.model, prepared.context)
     logger.info("model %s: %s parameters", config.name, count_parameters(model))
     checkpoint = None
-    if continuing:
+    if resume:
         stored = run.read_info()
         old, new = run.read_vocabs(), prepared.dataset.vocabs
         same_vocabs = old.categories == new.categories and old.subcategories == new.subcategories
@@ -171,7 +170,7 @@ def run_train(
         if has_checkpoint(run.last):  # read whole before anything is written: a damaged one changes nothing
             checkpoint = read_checkpoint(run.last, model, bool(config.training.history_cache_steps))
     if main_process:  # everything the user could get wrong has been checked: now write
-        if continuing:
+        if resume:
             run.write_config(config)
             if changes:
                 logger.info("resuming with changed settings: %s", changes)

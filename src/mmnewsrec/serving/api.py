@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from importlib import resources
 from typing import Annotated, Any
 
+import redis
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -54,19 +56,8 @@ PAGE_POLICY = (
 )
 
 
-def _store_outage(exc: BaseException) -> bool:
-    """Whether an error means the state store is unreachable (Redis down, SQLite locked or gone)."""
-    if isinstance(exc, StoreUnavailable):
-        return True
-    try:
-        import redis
-    except ImportError:  # pragma: no cover - the serve extra installs it
-        redis = None
-    if redis is not None and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-        return True
-    import sqlite3
-
-    return isinstance(exc, sqlite3.OperationalError)
+#: What the stores raise when their server or file does not answer (the serve extra installs redis).
+STORE_OUTAGES = (StoreUnavailable, redis.ConnectionError, redis.TimeoutError, sqlite3.OperationalError)
 
 
 def _describe(exc: RequestValidationError) -> str:
@@ -126,7 +117,7 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-        if _store_outage(exc):
+        if isinstance(exc, STORE_OUTAGES):
             logger.warning("state store unavailable: %s", exc)
             response = error_response(503, f"the state store does not answer ({type(exc).__name__}); retry later")
             response.headers["Retry-After"] = "5"

@@ -67,3 +67,22 @@ def test_live_counters_fed_in_time_order_equal_the_split_counters(tiny_mind: Pat
         for row in rows:
             for news_id, label in zip(candidates[row], labels[row], strict=True):
                 live.observe(news_id, int(time), bool(label))
+
+
+def test_a_click_posted_late_counts_as_recent_only_while_it_is() -> None:
+    """A click dated two days back, posted after newer ones, is a click but not a recent one; one a
+    little out of order is recent and leaves the window when its own time does."""
+    from mmnewsrec.data.popularity import RECENT_SECONDS, STAT_NAMES, LiveCounters
+
+    recent = STAT_NAMES.index("recent_clicks")
+    clicks = STAT_NAMES.index("clicks")
+    live = LiveCounters()
+    now = 10 * RECENT_SECONDS
+    live.observe("N1", now, True)
+    live.observe("OLD", now - 2 * RECENT_SECONDS, True)
+    live.observe("LATE", now - 600, True)  # ten minutes out of order
+    stats = np.expm1(live.stats(["N1", "OLD", "LATE"], now))
+    np.testing.assert_allclose(stats[:, clicks], [1, 1, 1], atol=1e-5)
+    np.testing.assert_allclose(stats[:, recent], [1, 0, 1], atol=1e-5)
+    later = np.expm1(live.stats(["N1", "OLD", "LATE"], now - 600 + RECENT_SECONDS + 1))
+    np.testing.assert_allclose(later[:, recent], [1, 0, 0], atol=1e-5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -56,11 +57,12 @@ def test_a_click_changes_the_next_recommendation(client: TestClient, app_service
 
 def test_a_click_id_makes_a_retry_safe(client: TestClient, app_service: RecommenderService) -> None:
     news_id = some_news(app_service, 1)[0]
-    body = {"news_id": news_id, "time": 1_700_000_000, "click_id": "retry-1"}
+    backfilled = 1_700_000_000  # a client time in the past is taken as given
+    body = {"news_id": news_id, "time": backfilled, "click_id": "retry-1"}
     assert client.post("/users/api-u2/clicks", json=body, headers=AUTH).json()["recorded"] is True
     assert client.post("/users/api-u2/clicks", json=body, headers=AUTH).json()["recorded"] is False
     history = client.get("/users/api-u2", headers=AUTH).json()["history"]
-    assert [(h["news_id"], h["time"]) for h in history] == [(news_id, 1_700_000_000)]
+    assert [(h["news_id"], h["time"]) for h in history] == [(news_id, backfilled)]
     assert history[0]["title"] == app_service.catalogue[news_id].title
 
 
@@ -127,7 +129,14 @@ def test_health_metrics_and_docs(client: TestClient, app_service: RecommenderSer
     assert 'mmnewsrec_request_seconds_bucket{le="0.01",method="GET",route="/users/{user_id}/recommendations"' in metrics
     assert "mmnewsrec_index_news" in metrics and "mmnewsrec_clicks_total" in metrics
     assert "/users/m1/" not in metrics  # routes are templates, never raw paths with user ids
-    assert client.get("/docs").status_code == 200
+    for page in ("/docs", "/redoc"):  # offline: every asset from this server, none from a CDN
+        html = client.get(page)
+        assert html.status_code == 200 and "http://" not in html.text and "https://" not in html.text
+        assets = re.findall(r'(?:src|href)="(/[^"]+)"', html.text)
+        assert any(a.endswith(".js") for a in assets), assets
+        for asset in assets:
+            fetched = client.get(asset)
+            assert fetched.status_code == 200 and len(fetched.content) > 1000, asset
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/news", "/users/{user_id}/clicks", "/users/{user_id}/recommendations", "/rank"} <= set(paths)
 
@@ -142,8 +151,20 @@ def test_health_metrics_and_docs(client: TestClient, app_service: RecommenderSer
         ("post", "/users/u/impressions", {"shown": [], "clicked": []}, 422, "shown: List should have at least 1"),
         ("post", "/rank", {"history": [], "candidates": ["NOPE"]}, 404, "news id 'NOPE' is unknown"),
         ("post", "/rank", {"history": ["NOPE"], "candidates": []}, 422, "candidates: List should have at least"),
-        ("post", "/news", {"news": [{"news_id": "A", "category": "x"}] * 2}, 400, "news id 'A' appears twice"),
-        ("post", "/news", {"news": [{"news_id": "has space", "category": "x"}]}, 422, "news_id: String should match"),
+        ("post", "/news", {"news": [{"news_id": "has space", "category": "x"}]}, 422, "news_id: an id is 1-256"),
+        ("post", "/news", {"news": [{"news_id": "A\x1c", "category": "x"}]}, 422, "news_id: an id is 1-256"),
+        ("post", "/news", {"news": [{"news_id": "A", "category": True}]}, 422, "category: Input should be a valid"),
+        ("post", "/news", {"news": [{"news_id": "A", "category": "x"}], "time": "5"}, 422, "time: Value error"),
+        ("post", "/users/u/clicks", {"news_id": "N1", "time": True}, 422, "time: Value error, should be a number"),
+        ("post", "/users/u/clicks", {"news_id": "N1", "time": "5"}, 422, "time: Value error, should be a number"),
+        ("post", "/users/u/clicks", {"news_id": "N1", "time": 5.5}, 422, "time: Input should be a valid integer"),
+        ("post", "/users/u/clicks", {"news_id": "N\x1f1"}, 422, "news_id: an id is 1-256 characters"),
+        ("post", "/users/u/impressions", {"shown": ["N\x1e"]}, 422, "shown.0: an id is 1-256 characters"),
+        ("post", "/users/u%1C/clicks", {"news_id": "N1"}, 422, "user_id: an id is 1-256 characters"),
+        ("post", "/users/u%FF/clicks", {"news_id": "N1"}, 422, "user_id: an id is 1-256 characters"),
+        ("get", "/users/u%FE/recommendations", None, 422, "user_id: an id is 1-256 characters"),
+        ("get", "/news/N%FF", None, 422, "news_id: an id is 1-256 characters"),
+        ("get", "/users/u/recommendations?category=true", None, 422, "category: no news has category 'true'"),
         ("get", "/users/u/recommendations?k=0", None, 422, "k: Input should be greater than or equal to 1"),
         ("get", "/users/u/recommendations?k=abc", None, 422, "k: Input should be a valid integer"),
         ("get", "/users/u/recommendations?k=100000", None, 422, "k: Input should be less than or equal to 1000"),
@@ -155,6 +176,41 @@ def test_bad_requests_get_a_clear_4xx(client: TestClient, method, path, body, st
     response = getattr(client, method)(path, **kwargs)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
+
+
+def test_a_news_id_twice_in_one_batch_is_its_last_record(client: TestClient, app_service) -> None:
+    twice = [{"news_id": "TWICE", "category": "x", "title": "first"}, {"news_id": "TWICE", "category": "y"}]
+    response = client.post("/news", json={"news": twice}, headers=AUTH)
+    assert response.status_code == 201 and response.json()["added"] == 1
+    assert client.get("/news/TWICE").json()["category"] == "y"
+
+
+def test_a_client_time_is_taken_up_to_a_minute_ahead_of_the_server_clock(
+    client: TestClient, app_service: RecommenderService
+) -> None:
+    """A click dated far ahead would be "recent" for everyone for as long as its date is ahead:
+    refused, naming the field. The server's clock is the default, and a small skew is taken; the
+    OpenAPI document's maximum time is the server's clock."""
+    first, second = some_news(app_service, 2)
+    now = int(app_service.now())
+    refused = [
+        ("/users/t1/clicks", {"news_id": first, "time": 1_099_511_627_776}, "s ahead of the server's clock"),
+        ("/users/t1/clicks", {"news_id": first, "time": now + 3600}, "is 3600 s ahead"),
+        ("/users/t1/impressions", {"shown": [first], "time": now + 3600}, "time: "),
+        ("/news", {"news": [{"news_id": "T-FUTURE", "category": "x"}], "time": now + 3600}, "time: "),
+        ("/rank", {"candidates": [first], "time": now + 3600}, "time: "),
+    ]
+    for path, body, message in refused:
+        response = client.post(path, json=body, headers=AUTH)
+        assert response.status_code == 422 and message in response.json()["error"], (path, response.text)
+    assert app_service.history("t1") == [] and "T-FUTURE" not in app_service.catalogue
+    assert client.post("/users/t1/clicks", json={"news_id": first, "time": now + 30}, headers=AUTH).status_code == 201
+    assert client.post("/users/t1/clicks", json={"news_id": second}, headers=AUTH).status_code == 201
+    times = dict(app_service.history("t1"))
+    assert times[first] == now + 30 and now <= times[second] <= int(app_service.now())
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    ceiling = [b["maximum"] for b in schemas["ClickIn"]["properties"]["time"]["anyOf"] if b.get("type") == "integer"]
+    assert len(ceiling) == 1 and now <= ceiling[0] <= int(app_service.now())
 
 
 def test_writes_and_histories_need_the_token(client: TestClient, app_service: RecommenderService) -> None:
@@ -260,57 +316,26 @@ def test_unknown_routes_and_wrong_methods_answer_in_the_error_shape(client: Test
 
 @pytest.mark.slow
 def test_a_redis_outage_is_a_503_and_health_says_so(word_run: Path, tiny_mind: Path, tmp_path: Path) -> None:
-    import shutil
-    import subprocess
-    import time
-
-    import redis
-
     from mmnewsrec.serving.state import RedisStore
-    from tests.serving.conftest import free_port
+    from tests.serving.conftest import RedisServer
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            shutil.which("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
+    server = RedisServer(tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                redis.Redis(port=port).ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
-                time.sleep(0.05)
-        store = RedisStore(f"redis://127.0.0.1:{port}/0")
+        store = RedisStore(server.url)
         service = RecommenderService(Predictor.load(word_run), store)
         service.add_news(read_news_records([tiny_mind / "dev"]))
         client = TestClient(create_app(service, TOKEN), raise_server_exceptions=False)
         news_id = some_news(service, 1)[0]
         assert client.get("/healthz").json()["store"] == "ok"
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
         health = client.get("/healthz")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
-        assert f"redis://127.0.0.1:{port}/0" in health.json()["store"] and health.headers["retry-after"] == "5"
+        assert server.url in health.json()["store"] and health.headers["retry-after"] == "5"
         click = client.post("/users/u1/clicks", json={"news_id": news_id}, headers=AUTH)
         assert click.status_code == 503 and "state store does not answer" in click.json()["error"]
         assert click.headers["retry-after"] == "5"
     finally:
-        if server.poll() is None:
-            server.kill()
+        server.stop()
 
 
 def test_security_headers_head_and_the_demo_host_check(client: TestClient, app_service: RecommenderService) -> None:

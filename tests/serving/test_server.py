@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -184,3 +185,46 @@ def test_serving_a_folder_that_is_no_run_creates_nothing_in_it(tmp_path: Path, c
     assert f"{folder}: not a run folder" in err and list(folder.iterdir()) == []
     assert main(["serve", "--run", str(tmp_path / "missing"), "--demo"]) == 1
     assert "missing: not a run folder" in capsys.readouterr().err and not (tmp_path / "missing").exists()
+
+
+def test_serve_refuses_a_redis_that_would_lose_acknowledged_clicks(
+    word_run: Path, tmp_path: Path, capsys, caplog
+) -> None:
+    """Redis without its append-only file loses every acknowledged click since its last snapshot
+    when it crashes: serve refuses it at start-up, and with --allow-volatile-store says so and goes on."""
+    from mmnewsrec.workflows.serve import check_durable
+    from tests.serving.conftest import RedisServer
+
+    volatile = RedisServer(tmp_path, appendonly=False)
+    try:
+        assert main(["serve", "--run", str(word_run), "--demo", "--state", volatile.url]) == 1
+        err = capsys.readouterr().err
+        assert "appendonly is off" in err and "--appendonly yes" in err and "--allow-volatile-store" in err
+        assert "Traceback" not in err
+        with caplog.at_level(logging.WARNING):
+            check_durable(volatile.url, allow_volatile=True)
+        assert "serving anyway (--allow-volatile-store)" in caplog.text
+    finally:
+        volatile.stop()
+    check_durable(f"sqlite:///{tmp_path / 'state.db'}")  # SQLite commits to its WAL before answering
+
+
+def test_with_its_append_only_file_redis_keeps_every_acknowledged_click_through_kill_9(tmp_path: Path) -> None:
+    from mmnewsrec.serving.state import Event, RedisStore
+    from tests.serving.conftest import RedisServer
+
+    server = RedisServer(tmp_path)
+    store = RedisStore(server.url)
+    assert store.durability_problem() is None
+    acknowledged = sum(store.record([Event("u1", f"N{i}", 1000 + i, True, f"c{i}:0")]) for i in range(300))
+    store.close()
+    server.process.kill()  # SIGKILL: no shutdown save
+    server.process.wait(timeout=10)
+    again = RedisServer(tmp_path)  # the same folder: Redis replays its append-only file
+    try:
+        reopened = RedisStore(again.url)
+        assert acknowledged == 300 and len(reopened.history("u1", 1000)) == 300
+        assert reopened.record([Event("u1", "N0", 1000, True, "c0:0")]) == 0  # idempotency keys kept too
+        reopened.close()
+    finally:
+        again.stop()

@@ -210,6 +210,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         cold_start=args.cold_start,
         workers=args.workers,
         progress=args.progress,
+        allow_volatile_store=args.allow_volatile_store,
     )
     return 0
 
@@ -480,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
     cold_start_option(p)
+    p.add_argument(
+        "--allow-volatile-store",
+        action="store_true",
+        help="serve even when the state store could lose acknowledged clicks in a crash "
+        "(Redis without --appendonly yes); by default that is refused",
+    )
     p.set_defaults(func=_cmd_serve)
 
     p = command("replay", "feed a split through the live service in time order: static vs online histories")

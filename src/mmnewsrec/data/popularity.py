@@ -10,6 +10,7 @@ impressions. The same summary is what a live service updates on every click.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +186,12 @@ class LiveCounters:
             self.first_seen[news_id] = time
         if clicked:
             self.clicks[news_id] = self.clicks.get(news_id, 0) + 1
-            self._recent.append((time, news_id))
-            self.recent[news_id] = self.recent.get(news_id, 0) + 1
+            if time >= self.latest - RECENT_SECONDS:  # a click that arrives late is recent only if it still is
+                if self._recent and time < self._recent[-1][0]:  # out of order: kept sorted by time
+                    self._recent.insert(bisect.bisect_right(self._recent, (time, news_id)), (time, news_id))
+                else:
+                    self._recent.append((time, news_id))
+                self.recent[news_id] = self.recent.get(news_id, 0) + 1
         self._advance(time)
 
     def _advance(self, now: int) -> None:

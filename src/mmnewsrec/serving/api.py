@@ -8,9 +8,11 @@ here logs request bodies, click histories or tokens.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from importlib import resources
 from typing import Annotated, Any
 
@@ -18,6 +20,7 @@ import redis
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,9 +30,13 @@ from mmnewsrec.serving.queues import Batcher, Busy, Ingestion
 from mmnewsrec.serving.records import RequestError
 from mmnewsrec.serving.schemas import (
     MAX_K,
+    TIME_LIMIT,
     ClickIn,
+    ClientTimes,
+    ErrorOut,
     Explanation,
     Explanations,
+    FieldRefused,
     HistoryItem,
     ImpressionIn,
     NewsBatch,
@@ -60,26 +67,59 @@ PAGE_POLICY = (
 STORE_OUTAGES = (StoreUnavailable, redis.ConnectionError, redis.TimeoutError, sqlite3.OperationalError)
 
 
+#: Every error status the API answers, as the OpenAPI document describes it.
+ERROR_STATUSES = {
+    400: "the request names something the service cannot take (e.g. a news id twice in one batch)",
+    401: "this endpoint needs Authorization: Bearer TOKEN",
+    404: "an unknown user, news or route",
+    409: "an idempotency key the user already used for another event",
+    413: "the request body is over the size limit",
+    421: "serve --demo answers requests addressed to 127.0.0.1 or localhost only",
+    422: "a field is missing, of the wrong type, out of range, or not allowed",
+    503: "busy (news waiting to be encoded) or the state store does not answer; see Retry-After",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, each an :class:`ErrorOut` body."""
+    return {code: {"model": ErrorOut, "description": ERROR_STATUSES[code]} for code in codes}
+
+
 def _describe(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors()[:3]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+        message = error.get("msg", "invalid")
+        if error.get("type") == "string_pattern_mismatch":  # ids: say the rule, not the expression
+            message = "an id is 1-256 characters without spaces, control characters or U+FFFD"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 
-def create_app(service: RecommenderService, token: str | None, max_body: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(
+    service: RecommenderService,
+    token: str | None,
+    max_body: int = MAX_BODY_BYTES,
+    times: ClientTimes | None = None,
+) -> FastAPI:
     """The API for a service. ``token=None`` leaves writes open (``serve --demo``, bound to 127.0.0.1).
+    ``times``: which client-given event times are taken (default :class:`ClientTimes`: a minute
+    ahead of the server's clock, a week back).
 
     Endpoints are ``async`` and call the service on the event loop: the work is CPU-bound and
     short (milliseconds), so one request at a time per process beats a thread pool contending for
     the GIL. ``serve --workers N`` adds processes to use more cores.
     """
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) from assets in the fastapi-offline package, not a CDN:
+    # the API documentation works where the service runs, which often has no internet.
+    app = FastAPIOffline(
         title="mmnewsrec",
         summary="News recommendations that follow each click",
         version="1",
+        # What any request can get: the size limit, the demo's host check, bad fields, an outage.
+        responses=_errors(413, 421, 422, 503),
     )
+    times = times or ClientTimes()
     registry = CollectorRegistry()
     latency = Histogram(
         "mmnewsrec_request_seconds",
@@ -134,6 +174,10 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         response = error_response(503, str(exc))
         response.headers["Retry-After"] = "5"
         return response
+
+    @app.exception_handler(FieldRefused)
+    async def field_refused(_: Request, exc: FieldRefused) -> JSONResponse:
+        return error_response(422, str(exc))
 
     @app.exception_handler(RequestError)
     async def bad_request(_: Request, exc: RequestError) -> JSONResponse:
@@ -195,11 +239,15 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    ingestion = Ingestion(service)
+    ingestion = Ingestion(service, times)
 
-    ingestion = Ingestion(service)
-
-    @app.post("/news", dependencies=write, status_code=201, openapi_extra=_json_body(app, NewsBatch))
+    @app.post(
+        "/news",
+        dependencies=write,
+        status_code=201,
+        openapi_extra=_json_body(app, NewsBatch),
+        responses=_errors(400, 401),
+    )
     async def add_news(request: Request) -> dict[str, Any]:
         """Answers 201 once the news are durable (in the state store's news log) and served by every
         replica. The body is parsed and the news encoded on a worker thread: a batch of thousands
@@ -207,7 +255,7 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         ids = await ingestion.submit(await request.body())
         return {"added": len(ids), "news": len(service.index)}
 
-    @app.get("/news/{news_id}")
+    @app.get("/news/{news_id}", responses=_errors(404))
     async def news(news_id: PathId) -> NewsOut:
         """A news the service was given: its metadata, and whether it is a candidate (not retired)."""
         service.sync_news()
@@ -225,27 +273,30 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
             candidate=news_id in service.index,
         )
 
-    @app.delete("/news/{news_id}", dependencies=write)
+    @app.delete("/news/{news_id}", dependencies=write, responses=_errors(401, 404))
     async def retire_news(news_id: PathId) -> dict[str, Any]:
         if not service.retire_news([news_id]):
             raise NotFound(f"news id {news_id!r} is not a candidate")
         return {"retired": news_id, "news": len(service.index)}
 
-    @app.post("/users/{user_id}/clicks", dependencies=write, status_code=201)
+    @app.post("/users/{user_id}/clicks", dependencies=write, status_code=201, responses=_errors(400, 401, 404, 409))
     async def click(user_id: PathId, body: ClickIn) -> dict[str, Any]:
-        new = service.click(user_id, body.news_id, body.time, body.click_id)
+        new = service.click(user_id, body.news_id, times.resolve(body.time, service.now()), body.click_id)
         if new:
             clicks.inc()
         return {"user_id": user_id, "recorded": new}
 
-    @app.post("/users/{user_id}/impressions", dependencies=write, status_code=201)
+    @app.post(
+        "/users/{user_id}/impressions", dependencies=write, status_code=201, responses=_errors(400, 401, 404, 409)
+    )
     async def impression(user_id: PathId, body: ImpressionIn) -> dict[str, Any]:
-        new = service.impression(user_id, body.shown, body.clicked, body.time, body.impression_id)
+        at = times.resolve(body.time, service.now())
+        new = service.impression(user_id, body.displayed(), body.clicked, at, body.impression_id)
         if new:
             clicks.inc(len(set(body.clicked)))
         return {"user_id": user_id, "recorded": new}
 
-    @app.get("/users/{user_id}/recommendations", response_model=Recommendations)
+    @app.get("/users/{user_id}/recommendations", response_model=Recommendations, responses=_errors(400, 404))
     async def recommendations(
         user_id: PathId,
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -253,11 +304,20 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         category: Annotated[list[str] | None, Query(max_length=100)] = None,
         max_age_hours: Annotated[float | None, Query(gt=0, le=24 * 365 * 10)] = None,
     ) -> Response:
+        if category:
+            service.sync_news()
+            unknown = sorted(set(category) - service.catalogue.categories)
+            if unknown:
+                known = sorted(service.catalogue.categories)
+                raise FieldRefused(
+                    f"category: no news has category {unknown[0]!r}; the categories are {known[:30]}"
+                    + (f" and {len(known) - 30} more" if len(known) > 30 else "")
+                )
         recs = await batcher.submit(RecommendRequest(user_id, k, exclude_seen, category, max_age_hours))
         # Built as JSON directly: the hot path skips a second validation of what the service made.
         return JSONResponse({"user_id": user_id, "recommendations": [vars(r) for r in recs]})
 
-    @app.get("/users/{user_id}", dependencies=write)
+    @app.get("/users/{user_id}", dependencies=write, responses=_errors(400, 401))
     async def user(user_id: PathId) -> UserOut:
         history = []
         for n, t in service.history(user_id):
@@ -267,7 +327,7 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
             )
         return UserOut(user_id=user_id, history=history)
 
-    @app.get("/users/{user_id}/explanations", dependencies=write)
+    @app.get("/users/{user_id}/explanations", dependencies=write, responses=_errors(400, 401, 404))
     async def explanations(
         user_id: PathId, news_id: Annotated[str, Query(min_length=1, max_length=256)]
     ) -> Explanations:
@@ -275,23 +335,53 @@ def create_app(service: RecommenderService, token: str | None, max_body: int = M
         rows = service.explain(user_id, news_id)
         return Explanations(user_id=user_id, news_id=news_id, history=[Explanation(**row) for row in rows])
 
-    @app.get("/news/{news_id}/image", include_in_schema=True)
+    @app.get(
+        "/news/{news_id}/image",
+        responses={200: {"content": {"image/*": {}}, "description": "the image file"}, **_errors(404)},
+    )
     async def image(news_id: PathId) -> Response:
         meta = service.catalogue.get(news_id)
         if meta is None or meta.image is None:
             raise NotFound(f"news id {news_id!r} has no image")
         return FileResponse(meta.image)
 
-    @app.post("/rank", response_model=Ranking)
+    @app.post("/rank", response_model=Ranking, responses=_errors(400, 404))
     async def rank(body: RankIn) -> Response:
-        ranked = service.rank(body.history, body.candidates, body.time)
+        ranked = service.rank(body.history, body.candidates, times.resolve(body.time, service.now()))
         return JSONResponse({"ranking": [{"news_id": n, "score": s} for n, s in ranked]})
 
+    _live_limits(app, lambda: int(service.now()), lambda: sorted(service.catalogue.categories))
     return app
 
 
 class _Unauthorised(Exception):
     pass
+
+
+def _live_limits(app: FastAPI, now: Callable[[], int], categories: Callable[[], list[str]]) -> None:
+    """What the OpenAPI document says of the limits that move, as they are when it is fetched: every
+    request ``time``'s maximum is the server's clock (the API takes up to a minute ahead of it), and
+    a recommendation's ``category`` is one of the categories the service has news in."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = copy.deepcopy(build())
+        ceiling = now()
+        for model in document.get("components", {}).get("schemas", {}).values():
+            time = model.get("properties", {}).get("time")
+            for branch in (time or {}).get("anyOf", [time] if time else []):
+                if branch.get("type") == "integer" and branch.get("maximum") == TIME_LIMIT:  # a request's
+                    branch["maximum"] = ceiling
+        known = categories()
+        recommendations = document["paths"]["/users/{user_id}/recommendations"]["get"]
+        for parameter in recommendations.get("parameters", []):
+            if parameter["name"] == "category" and known:
+                for branch in parameter["schema"].get("anyOf", []):
+                    if branch.get("type") == "array":
+                        branch["items"] = {"type": "string", "enum": known}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _json_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:

@@ -85,6 +85,7 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
         self.index = NewsIndex(dim)
         self._rows: dict[str, int] = {}
         self._meta: list[NewsMeta] = []
+        self.categories: set[str] = set()  # of every news ever added (what a category filter may name)
         self._vectors = np.zeros((1024, dim), dtype=np.float32)
         self._lock = threading.RLock()
         self._cursor = ""
@@ -144,6 +145,7 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
                 row = self._rows[news_id]
                 self._vectors[row] = vectors[i]
                 self._meta[row] = metas[i]
+            self.categories.update(meta.category for meta in metas)
             self.index.add(news_ids, vectors, metas)
             self.version += 1
 

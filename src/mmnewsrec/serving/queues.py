@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from mmnewsrec.serving.records import RequestError
-from mmnewsrec.serving.schemas import NewsBatch
+from mmnewsrec.serving.schemas import ClientTimes, NewsBatch
 from mmnewsrec.serving.service import RecommenderService, RecommendRequest
 
 #: News waiting to be encoded (queued POST /news batches) before more are refused with 503.
@@ -28,8 +28,9 @@ class Ingestion:
     (and ``Retry-After``), so a flood of posts cannot grow memory without bound.
     """
 
-    def __init__(self, service: RecommenderService, max_pending: int = MAX_PENDING_NEWS):
+    def __init__(self, service: RecommenderService, times: ClientTimes, max_pending: int = MAX_PENDING_NEWS):
         self.service = service
+        self.times = times
         self.max_pending = max_pending
         self.pending = 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmnewsrec-ingest")
@@ -51,7 +52,11 @@ class Ingestion:
             batch = NewsBatch.model_validate_json(body or b"null")
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        return self.service.add_news([item.model_dump() for item in batch.news], time=batch.time)
+        published = self.times.resolve(batch.time, self.service.now())
+        # A batch is taken as if its news were posted one after another: an id twice is one news,
+        # its last record (as a second post of a known id replaces it).
+        latest = {item.news_id: item.model_dump() for item in batch.news}
+        return self.service.add_news(list(latest.values()), time=published)
 
 
 class Batcher:

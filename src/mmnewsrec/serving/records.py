@@ -3,6 +3,7 @@ files read into them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,6 +18,23 @@ from mmnewsrec.errors import ConfigError, MmnewsrecError
 
 class RequestError(MmnewsrecError, ValueError):
     """A request the predictor cannot answer: an unknown news id, a malformed record."""
+
+
+#: What a user or news id may hold: 1-256 characters, none of them whitespace (what Python's
+#: ``str.isspace`` calls space, the separators U+001C-U+001F included), a control character or
+#: U+FFFD (what undecodable bytes in a URL become, so ``%FF`` and ``%FE`` are refused, not one id).
+#: The API's schema and :func:`check_id` use this one pattern; it reads the same to Python's ``re``
+#: and to the Rust regex engine pydantic validates with.
+ID_PATTERN = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufffd]{1,256}$"
+_ID = re.compile(ID_PATTERN)
+_SURROGATE = re.compile("[\ud800-\udfff]")  # not text (no UTF-8 for them); pydantic refuses them too
+
+
+def check_id(value: object, what: str) -> str:
+    """``value`` when it is a valid id (:data:`ID_PATTERN`); else a :class:`RequestError` naming ``what``."""
+    if not isinstance(value, str) or _ID.fullmatch(value) is None or _SURROGATE.search(value):
+        raise RequestError(f"{what} {value!r} must be 1-256 characters without spaces, control characters or U+FFFD")
+    return value
 
 
 @dataclass(frozen=True)
@@ -47,8 +65,7 @@ class NewsRecord:
         for name in ("news_id", "category", "subcategory", "title", "abstract"):
             if not isinstance(getattr(record, name), str):
                 raise RequestError(f"news record {position}: {name} must be a string")
-        if not record.news_id or any(c.isspace() for c in record.news_id):
-            raise RequestError(f"news record {position}: news_id {record.news_id!r} must be non-empty, without spaces")
+        check_id(record.news_id, f"news record {position}: news_id")
         if record.image is not None and not Path(record.image).is_file():
             raise RequestError(f"news record {position} ({record.news_id}): image file {record.image} not found")
         return record

@@ -34,7 +34,7 @@ from mmnewsrec.data.popularity import LiveCounters
 from mmnewsrec.serving.catalogue import NewsEvent, NotFound, meta_of
 from mmnewsrec.serving.index import NewsIndex
 from mmnewsrec.serving.predictor import Predictor
-from mmnewsrec.serving.records import NewsRecord, RequestError
+from mmnewsrec.serving.records import NewsRecord, RequestError, check_id
 from mmnewsrec.serving.state import Event, IdempotencyConflict, StateStore
 from mmnewsrec.serving.users import UserVectorCache
 
@@ -552,5 +552,4 @@ def _threads(count: int) -> Iterator[None]:
 
 
 def check_user(user_id: str) -> None:
-    if not isinstance(user_id, str) or not user_id or len(user_id) > 256 or any(c.isspace() for c in user_id):
-        raise RequestError(f"user id {user_id!r} must be 1-256 characters without spaces")
+    check_id(user_id, "user id")

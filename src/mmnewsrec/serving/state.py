@@ -100,6 +100,10 @@ class StateStore(Protocol):
         """Raises :class:`StoreUnavailable` when the store cannot be read and written now."""
         ...
 
+    def durability_problem(self) -> str | None:
+        """Why a write the store acknowledged might not survive a crash of its server; None if none."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -114,6 +118,7 @@ class SQLiteStore:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ConfigError(f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}")
         self.path = Path(path)
+        self.synchronous = synchronous.upper()
         self.url = f"sqlite:///{self.path}"
         if not self.path.parent.is_dir():
             raise ConfigError(f"state store {self.url}: folder {self.path.parent} does not exist")
@@ -269,6 +274,11 @@ class SQLiteStore:
                 self._reader.execute("SELECT seq FROM events LIMIT 1").fetchall()
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"state store {self.url}: {exc}") from None
+
+    def durability_problem(self) -> str | None:
+        if self.synchronous == "OFF":
+            return "PRAGMA synchronous=OFF: a commit may be lost when the machine stops"
+        return None  # a commit is in the WAL file before it is acknowledged
 
     def close(self) -> None:
         with self._lock, self._read_lock:
@@ -438,6 +448,21 @@ class RedisStore:
             self._redis.ping()
         except redis.RedisError as exc:
             raise StoreUnavailable(f"state store {self.url}: {exc}") from None
+
+    def durability_problem(self) -> str | None:
+        """Redis acknowledges a write once it is in memory; only its append-only file (``appendonly
+        yes``, written before the reply) keeps it through a crash or ``kill -9`` of the server.
+        RDB snapshots (``save``) lose what came after the last one."""
+        import redis
+
+        try:
+            settings = self._redis.config_get("appendonly")
+        except redis.ResponseError as exc:  # CONFIG is renamed or disabled (some managed Redis)
+            return f"its persistence settings cannot be read (CONFIG GET appendonly: {exc})"
+        value = settings.get("appendonly", settings.get(b"appendonly", b""))
+        if (value.decode() if isinstance(value, bytes) else str(value)) != "yes":
+            return "appendonly is off: Redis keeps no append-only file, so a crash loses acknowledged clicks"
+        return None
 
     def close(self) -> None:
         self._redis.close()

@@ -80,8 +80,12 @@ def serve(
     cold_start: str = "popularity",
     workers: int = 1,
     progress: bool = True,
+    allow_volatile_store: bool = False,
 ) -> None:
     """Serves until interrupted. Without ``demo`` a write token is required.
+
+    A state store that could lose acknowledged writes in a crash (Redis without its append-only
+    file) is refused, unless ``allow_volatile_store`` (then a warning says so).
 
     ``workers`` > 1 starts that many processes behind one port, each a full replica (its own model
     and index) over the shared state store: every request sees every click at once.
@@ -109,7 +113,7 @@ def serve(
         "cold_start": cold_start,
         "demo": demo,
     }
-    open_store(state).close()  # a bad URL fails here, once, not in every worker
+    check_durable(state, allow_volatile_store)  # a bad URL fails here too, once, not in every worker
     news_files(news)
     try:
         # With several workers, each listens on its own SO_REUSEPORT socket: the kernel spreads
@@ -140,6 +144,24 @@ def serve(
     listener.close()
     if not stop.is_set():
         raise MmnewsrecError("a serve worker exited; stopped the others (see the log above)")
+
+
+def check_durable(state: str, allow_volatile: bool = False) -> None:
+    """Refuses (or with ``allow_volatile`` warns about) a store whose acknowledged writes a crash
+    of its server could lose."""
+    store = open_store(state)
+    try:
+        problem = store.durability_problem()
+    finally:
+        store.close()
+    if problem is None:
+        return
+    if not allow_volatile:
+        raise ConfigError(
+            f"state store {state}: {problem}. Run Redis with --appendonly yes (README: Serving), "
+            "or pass --allow-volatile-store to serve anyway"
+        )
+    logger.warning("state store %s: %s; serving anyway (--allow-volatile-store)", state, problem)
 
 
 def _listen(host: str, port: int, reuse_port: bool = False, listen: bool = True) -> socket.socket:

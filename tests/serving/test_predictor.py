@@ -63,7 +63,7 @@ def test_requests_it_cannot_answer_are_named(word_run: Path, tmp_path: Path) -> 
         predictor.encode_news([record, record])
     with pytest.raises(RequestError, match="news record 0: unknown field 'headline'"):
         predictor.encode_news([{"news_id": "X2", "category": "a", "headline": "h"}])
-    with pytest.raises(RequestError, match="must be non-empty, without spaces"):
+    with pytest.raises(RequestError, match="must be 1-256 characters without spaces"):
         predictor.encode_news([NewsRecord("X 2", "a")])
     with pytest.raises(RequestError, match="image file .* not found"):
         predictor.encode_news([NewsRecord("X3", "a", image=str(tmp_path / "missing.jpg"))])

@@ -185,7 +185,12 @@ def _listen(host: str, port: int, reuse_port: bool = False, listen: bool = True)
 def _run(listener: socket.socket, app) -> None:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    from mmnewsrec.serving.connections import IDLE_SECONDS, DeadlineProtocol
+
+    # Deadlines for idle connections and for requests that arrive a few bytes at a time.
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, http=DeadlineProtocol, timeout_keep_alive=int(IDLE_SECONDS)
+    )
     uvicorn.Server(config).run(sockets=[listener])
 
 

@@ -13,6 +13,7 @@ STAMP := $(VENV)/.installed
 
 demo: $(STAMP)
 	$(BIN)/mmnewsrec demo
+	@echo "The command line is $(BIN)/mmnewsrec (or: source $(BIN)/activate, then mmnewsrec --help)."
 
 test: $(STAMP) services
 	$(BIN)/ruff check src tests benchmarks
@@ -48,8 +49,10 @@ services:
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	@$(BIN)/python -c "import torch" 2>/dev/null || { echo "installing $(TORCH) (a few minutes)"; \
+	  $(BIN)/python -m pip install --progress-bar on "$(TORCH)"; }
+	@echo "installing mmnewsrec with its development extras into $(VENV) (a few minutes; pip lists each package)"
+	$(BIN)/python -m pip install --progress-bar on -e ".[dev]"
 	touch $(STAMP)
 
 clean:

@@ -127,4 +127,4 @@ def test_console_entry_point_runs() -> None:
         text=True,
         check=False,
     )
-    assert bad.returncode == 2 and "invalid choice: 'best'" in bad.stderr
+    assert bad.returncode == 1 and "invalid choice: 'best'" in bad.stderr

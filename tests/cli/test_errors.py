@@ -88,7 +88,7 @@ def test_baseline_creates_the_prediction_folder(capsys, tiny_mind: Path, tmp_pat
 def test_synth_rejects_a_negative_seed(capsys, tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["synth", "--out", str(tmp_path / "d"), "--seed", "-5"])
-    assert exit_info.value.code == 2
+    assert exit_info.value.code == 1  # like every fixable mistake
     assert "error: argument --seed: expected an integer >= 0, got -5" in capsys.readouterr().err
     from mmnewsrec.data.synthetic import generate_mind
     from mmnewsrec.errors import MmnewsrecError
@@ -204,3 +204,61 @@ def test_every_option_of_every_command_is_explained() -> None:
         for action in sub._actions:
             if not isinstance(action, argparse._HelpAction):
                 assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+def test_baseline_on_an_unlabelled_split_needs_somewhere_to_write(capsys, tiny_mind: Path) -> None:
+    assert main(["-q", "baseline", "--data", str(tiny_mind), "--split", "test", "--method", "random"]) == 1
+    err = capsys.readouterr().err
+    assert "split 'test' has no labels" in err and "--prediction-out" in err
+
+
+def test_popularity_without_a_train_split_says_what_it_counted(caplog, tiny_mind: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(tiny_mind / "dev", tmp_path / "dev")
+    with caplog.at_level("WARNING"):
+        assert main(["-q", "baseline", "--data", str(tmp_path), "--method", "popularity"]) == 0
+    assert "the dataset has no train split" in caplog.text
+
+
+def test_synth_mistakes_name_the_flags(capsys, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["synth", "--out", str(tmp_path / "d"), "--interest-drift", "1.5"])
+    assert exit_info.value.code == 1
+    assert "argument --interest-drift: expected a share between 0 and 1, got 1.5" in capsys.readouterr().err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    assert main(["synth", "--out", str(tmp_path / "full")]) == 1
+    err = capsys.readouterr().err
+    assert "--out" in err and "--overwrite" in err and "overwrite=True" not in err
+
+
+def test_train_says_when_the_dataset_folder_is_missing_or_is_a_split(capsys, tiny_mind: Path, tmp_path: Path) -> None:
+    config = str(Path(__file__).parents[2] / "configs" / "demo_text_minilm.yaml")
+    for data, message in (
+        (tmp_path / "nowhere", "dataset folder not found (--data, or data.root in the config)"),
+        (tiny_mind / "train", "this is one split's folder (it holds news.tsv); --data takes the dataset root"),
+    ):
+        code = main(["-q", "train", "--config", config, "--data", str(data), "--run-dir", str(tmp_path / "r")])
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and "dev_split" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.news.type=nope"], "model.news.type: 'nope' is not one of ['blip', 'fusion',"),
+        (["model.user.type=nrmz"], "model.user.type: 'nrmz' is not one of"),
+        (["model.scorer=dott"], "model.scorer: 'dott' is not one of ['dot', 'dot_bias'"),
+        (["model.news.type=text"], "model.news.text: a text encoder needs a backbone: set model.news.text.model"),
+    ],
+)
+def test_train_refuses_bad_names_in_the_config_before_reading_data(
+    capsys, tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    """Checked at load: the dataset folder does not even exist, and the file is named."""
+    config = Path(__file__).parents[2] / "configs" / "demo_text_minilm.yaml"
+    args = ["-q", "train", "--config", str(config), "--data", str(tmp_path / "none"), "--run-dir", str(tmp_path / "r")]
+    assert main([*args, *overrides]) == 1
+    err = capsys.readouterr().err
+    assert f"{config}: {message}" in err and "dataset folder" not in err, err

@@ -228,3 +228,15 @@ def test_with_its_append_only_file_redis_keeps_every_acknowledged_click_through_
         reopened.close()
     finally:
         again.stop()
+
+
+def test_serve_says_where_it_listens(word_run: Path, tmp_path: Path, caplog, monkeypatch) -> None:
+    import mmnewsrec.workflows.serve as serve_module
+
+    served = []
+    monkeypatch.setattr(serve_module, "_run", lambda listener, app: served.append(listener.getsockname()))
+    port = free_port()
+    with caplog.at_level(logging.INFO, logger="mmnewsrec.workflows.serve"):
+        serve_module.serve(word_run, state=f"sqlite:///{tmp_path / 'state.db'}", port=port, demo=True, progress=False)
+    assert served == [("127.0.0.1", port)]
+    assert f"serving http://127.0.0.1:{port}/ (the page; API docs at http://127.0.0.1:{port}/docs)" in caplog.text

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import typing
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,9 @@ logger = logging.getLogger("mmnewsrec.cli")
 def _cmd_synth(args: argparse.Namespace) -> int:
     from mmnewsrec.data.synthetic import generate_mind
 
+    out = Path(args.out)
+    if not args.overwrite and (out.is_file() or (out.is_dir() and any(out.iterdir()))):
+        raise MmnewsrecError(f"--out {out} already exists and is not empty: choose another folder, or --overwrite")
     summary = generate_mind(
         args.out,
         scale=args.scale,
@@ -148,10 +152,10 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mmnewsrec.config import ExperimentConfig, load_yaml
+    from mmnewsrec.models.build import load_experiment
     from mmnewsrec.workflows.train import run_train
 
-    config = load_yaml(ExperimentConfig, args.config, args.overrides)
+    config = load_experiment(args.config, args.overrides)  # checked whole before any data is read
     record = run_train(
         config,
         data_root=args.data,
@@ -255,6 +259,16 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {value:g}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -263,6 +277,15 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's exit status for a mistake on the command line: 1, like every
+    other fixable mistake (argparse's own is 2), after the usage and one ``error:`` line."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
 
 
 def _logging_options() -> argparse.ArgumentParser:
@@ -281,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mmnewsrec.evaluation.baselines import BASELINES
 
     common = _logging_options()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mmnewsrec",
         description="Multimodal neural news recommendation on MIND. 'mmnewsrec COMMAND --help' explains a command.",
         parents=[common],
@@ -307,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--interest-drift",
-        type=float,
+        type=_share,
         default=None,
         metavar="SHARE",
         help="share of users (0-1) whose interests move after the train period (default: the preset's, 0)",

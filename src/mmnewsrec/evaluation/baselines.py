@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from mmnewsrec.data.mind import MindDataset, MindSplit, entry_owner
 from mmnewsrec.data.popularity import LogCounters, recent_clicks
 from mmnewsrec.data.synthetic import ORACLE_FILE, read_oracle_probs
-from mmnewsrec.errors import DataFormatError
+from mmnewsrec.errors import DataFormatError, MmnewsrecError
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
 from mmnewsrec.evaluation.submission import write_prediction, write_truth
 from mmnewsrec.registry import Registry
@@ -134,6 +134,15 @@ def run_baseline(
     """Scores ``split`` with baseline ``method``; returns metrics, or None for an unlabelled split."""
     scorer = BASELINES.get(method)
     data = dataset[split]
+    if not data.labelled and prediction_out is None:
+        raise MmnewsrecError(
+            f"split {split!r} has no labels, so there is nothing to score against: pass --prediction-out "
+            "FILE to write its predictions (a submission file)"
+        )
+    if method in ("popularity", "recent-popularity") and split != "train" and "train" not in dataset.splits:
+        logger.warning(
+            "%s: the dataset has no train split; only the clicks in %s's own logs are counted", method, split
+        )
     scores = scorer(dataset, split, seed)
     offsets = data.candidate_offsets()
     impression_ids = data.behaviors["impression_id"].to_numpy()

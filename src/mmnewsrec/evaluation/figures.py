@@ -55,6 +55,7 @@ def training_curves(curves: Mapping[str, Mapping[str, list[tuple[float, float, f
                 timed = True
     for row, label in enumerate(("training loss (cross-entropy)", "dev AUC")):
         axes[row][0].set_ylabel(label)
+        axes[row][1].set_ylabel(label)
         axes[row][0].set_xlabel("optimiser step")
         axes[row][1].set_xlabel("training time (minutes, wall clock)")
         for column in range(2):
@@ -110,15 +111,22 @@ def breakdown_bars(
     title: str, groups: Sequence[str], values: Mapping[str, Sequence[Interval]], counts: Sequence[int], metric: str
 ) -> bytes:
     """Grouped bars (one colour per run) with 95% interval whiskers; group sizes under the labels.
+    The bars start at 0, so their heights compare as the values do; an AUC figure marks 0.5, what
+    a random ranking scores.
 
     Args:
         values: run -> one interval per group (NaN mean: no bar).
         counts: impressions (or candidates) per group.
     """
+    return _png(_breakdown_figure(title, groups, values, counts, metric))
+
+
+def _breakdown_figure(
+    title: str, groups: Sequence[str], values: Mapping[str, Sequence[Interval]], counts: Sequence[int], metric: str
+) -> plt.Figure:
     runs = list(values)
     width = 0.8 / max(1, len(runs))
     figure, axis = plt.subplots(figsize=(max(6, 1.3 * len(groups) * max(1, len(runs)) ** 0.5 + 2), 4.5))
-    lows = []
     for index, run in enumerate(runs):
         xs, heights, errors = [], [], [[], []]
         for g, interval in enumerate(values[run]):
@@ -128,14 +136,15 @@ def breakdown_bars(
             heights.append(interval.mean)
             errors[0].append(interval.mean - interval.low)
             errors[1].append(interval.high - interval.mean)
-            lows.append(interval.low)
         axis.bar(xs, heights, width=width, color=colour(index), label=run, yerr=errors, capsize=3)
     axis.set_xticks(range(len(groups)))
     axis.set_xticklabels([f"{g}\n(n={c:,})" for g, c in zip(groups, counts, strict=True)], fontsize=8)
-    if lows:
-        axis.set_ylim(max(0.0, min(lows) - 0.05), None)
+    axis.set_ylim(0.0, None)
+    if metric.lower() == "auc":
+        axis.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="random ranking (0.5)")
+        axis.set_ylim(0.0, 1.0)
     axis.set_ylabel(f"{metric} (95% bootstrap interval)")
     axis.set_title(title)
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8)
-    return _png(figure)
+    return figure

@@ -7,6 +7,7 @@ alone (e.g. a serving process that only re-encodes users).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,9 +16,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import ExperimentConfig, ModelConfig
+from mmnewsrec.config import ExperimentConfig, ModelConfig, load_yaml
 from mmnewsrec.data.mind import Vocabs
-from mmnewsrec.errors import MmnewsrecError
+from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.features.backbones import load_tokenizer
 from mmnewsrec.features.build import NamedBuilder, build_features
 from mmnewsrec.features.plan import FeatureNeed, TokensNeed, lower_states_feature, plan_builders
@@ -50,6 +51,37 @@ def reads_log_counters(config: ModelConfig) -> bool:
 
 class WeightsError(MmnewsrecError):
     """Saved weights that are missing, damaged or do not fit the model."""
+
+
+def check_experiment(config: ExperimentConfig) -> ExperimentConfig:
+    """Checks what the config dataclasses cannot check themselves, before any data is read: the
+    registry names (``model.news.type``, ``model.user.type``, ``model.scorer``) and what the chosen
+    news encoder needs from the config (a backbone, a frozen feature). Returns ``config``.
+
+    Raises:
+        ConfigError: naming the full key.
+    """
+    if config.baseline:  # a baseline run builds no model
+        return config
+    for key, name, registry in (
+        ("model.news.type", config.model.news.type, NEWS_ENCODERS),
+        ("model.user.type", config.model.user.type, USER_ENCODERS),
+        ("model.scorer", config.model.scorer, SCORERS),
+    ):
+        if name not in registry:
+            raise ConfigError(f"{key}: {name!r} is not one of {registry.names()}")
+    feature_needs(config)  # the encoder's own checks of its part of the config (no data, no weights)
+    return config
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """An experiment config from YAML (:func:`~mmnewsrec.config.load_yaml`), checked whole by
+    :func:`check_experiment`; every message names the file and the key."""
+    config = load_yaml(ExperimentConfig, path, overrides)
+    try:
+        return check_experiment(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def feature_needs(config: ExperimentConfig) -> list[FeatureNeed]:

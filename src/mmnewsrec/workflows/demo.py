@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from mmnewsrec.atomic import atomic_write_text
 from mmnewsrec.batching.batch import ImpressionArrays
-from mmnewsrec.config import ExperimentConfig, load_yaml
+from mmnewsrec.config import ExperimentConfig
 from mmnewsrec.configs import packaged_config
 from mmnewsrec.data.mind import MindDataset, load_mind
 from mmnewsrec.data.stats import split_stats
@@ -29,6 +29,7 @@ from mmnewsrec.evaluation.baselines import run_baseline
 from mmnewsrec.evaluation.evaluate import evaluate
 from mmnewsrec.evaluation.metrics import ranking_metrics_subset
 from mmnewsrec.evaluation.report import metrics_table
+from mmnewsrec.models.build import load_experiment
 from mmnewsrec.runs.artifact import load_run
 from mmnewsrec.runs.layout import RunDir, absolute_paths
 from mmnewsrec.runs.resume import config_changes
@@ -59,7 +60,7 @@ def demo_configs(workdir: Path, data_dir: Path, scale: str, seed: int) -> dict[s
         extra = []
         if name == "multimodal_minilm_vit" and SCALES[scale].image_size != 32:
             extra = [f"model.news.vision.model=mmnewsrec-scratch-vit-{SCALES[scale].image_size}"]
-        configs[name] = load_yaml(ExperimentConfig, packaged_config(file), [*overrides, *extra])
+        configs[name] = load_experiment(packaged_config(file), [*overrides, *extra])
     return configs
 
 

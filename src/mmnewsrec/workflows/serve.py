@@ -122,8 +122,11 @@ def serve(
         listener = _listen(host, port, reuse_port=workers > 1, listen=workers == 1)
     except OSError as exc:
         raise MmnewsrecError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    where = f"http://{'[' + host + ']' if ':' in host else host}:{listener.getsockname()[1]}"
     if workers == 1:
-        _run(listener, _app(settings, token, progress))
+        app = _app(settings, token, progress)
+        logger.info("serving %s/ (the page; API docs at %s/docs); Ctrl+C stops", where, where)
+        _run(listener, app)
         return
     context = multiprocessing.get_context("spawn")
     processes = [
@@ -132,6 +135,7 @@ def serve(
     ]
     for process in processes:
         process.start()
+    logger.info("%d workers starting on %s/ (each answers once it has loaded); Ctrl+C stops", workers, where)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -78,6 +78,19 @@ def prepare(
 
 
 def _training_splits(config: ExperimentConfig, root: Path) -> tuple[str, ...]:
+    if not root.is_dir():
+        raise ConfigError(
+            f"{root}: dataset folder not found (--data, or data.root in the config); download MIND "
+            "(mmnewsrec download), make a synthetic one (mmnewsrec synth --out DIR), or point --data at a "
+            "folder with train/ and dev/"
+        )
+    if (root / "behaviors.tsv").is_file() or (root / "news.tsv").is_file():
+        raise ConfigError(
+            f"{root}: this is one split's folder (it holds news.tsv); --data takes the dataset root, "
+            f"the folder that holds train/ and dev/ (here perhaps {root.parent})"
+        )
+    if not (root / "train").is_dir():
+        raise ConfigError(f"{root}: no train/ split folder; the dataset root holds train/ and dev/ (and test/)")
     dev = config.training.dev_split
     if dev is None:
         logger.warning("training.dev_split is null: no evaluation; the final weights become the run's model")

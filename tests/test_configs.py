@@ -39,7 +39,7 @@ def tiny_overrides(name: str, bert: Path, vit: Path, blip: Path) -> list[str]:
         "exp4_bert_finetune": [f"model.news.text.model={bert}"],
         "exp4_bert_fast": [f"model.news.text.model={bert}", "model.news.text.train_layers=1"],
         "exp4_bert_lora": [f"model.news.text.model={bert}"],
-        "nrms_word": [f"features.tokens.tokenizer={bert}", "model.news.heads=4", "model.news.word_dim=16"],
+        "nrms_word": ["model.news.heads=4", "model.news.word_dim=16"],  # its shipped tokenizer, offline
         "random": [],
         # Offline as shipped: the real MiniLM weights and the scratch ViT need no swap.
         "demo_multimodal_minilm_vit": [],

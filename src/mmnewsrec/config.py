@@ -13,7 +13,7 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -59,6 +59,8 @@ class ImageConfig:
         size: side of the square image, in pixels, that images are resized to.
         directory: image folder; None means ``<dataset root>/images``.
     """
+
+    _alias: ClassVar[str] = "images"  # how its messages name it; loaded from a file, its place
 
     missing: MissingImagePolicy = "mask"
     size: int = 224
@@ -162,6 +164,8 @@ class FrozenEncoderConfig:
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``, ``cuda:1`` ...
     """
 
+    _alias: ClassVar[str] = "features.frozen"  # how its messages name it; loaded from a file, its place
+
     name: str
     model: str
     revision: str | None = None
@@ -231,6 +235,8 @@ class LoraConfig:
             (the default): the attention query and value projections, whatever the model calls them.
     """
 
+    _alias: ClassVar[str] = "backbone.lora"  # how its messages name it; loaded from a file, its place
+
     rank: int = 8
     alpha: float = 16.0
     dropout: float = 0.0
@@ -263,6 +269,8 @@ class BackboneConfig:
         lora: low-rank adapters instead of full weights: the backbone is frozen and adapters are
             added to the layers ``train_layers`` selects (all for -1, the top k for k > 0).
     """
+
+    _alias: ClassVar[str] = "backbone"  # how its messages name it; loaded from a file, its place
 
     model: str
     revision: str | None = None
@@ -567,6 +575,13 @@ def from_dict(cls: type[T], values: Mapping[str, Any] | None, prefix: str = "") 
         return cls(**kwargs)
     except TypeError as exc:  # e.g. a required field missing
         raise ConfigError(f"{prefix or cls.__name__}: {exc}") from None
+    except ConfigError as exc:
+        # A class that can sit at several places names itself by its alias (``backbone``); loaded
+        # from a file, the message names the place instead (``model.news.vision``).
+        alias, message = getattr(cls, "_alias", ""), str(exc)
+        if alias and prefix and message.startswith(alias):
+            raise ConfigError(prefix.rstrip(".") + message[len(alias) :]) from None
+        raise
 
 
 def _coerce(hint: Any, value: Any, name: str) -> Any:
@@ -589,7 +604,9 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"{name}: bad value {value!r}")
     if origin is Literal:
-        return value  # checked by the dataclass against the named choices
+        if value not in get_args(hint):
+            raise ConfigError(f"{name}: {value!r} is not one of {list(get_args(hint))}")
+        return value
     if origin in (list, tuple, Sequence):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{name}: expected a list, got {value!r}")

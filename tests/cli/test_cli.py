@@ -128,3 +128,29 @@ def test_console_entry_point_runs() -> None:
         check=False,
     )
     assert bad.returncode == 1 and "invalid choice: 'best'" in bad.stderr
+
+
+def test_every_command_takes_its_run_folder_as_run_and_the_old_run_dir() -> None:
+    from mmnewsrec.cli.main import build_parser
+
+    parser = build_parser()
+    for command in (["train", "--config", "c.yaml"], ["evaluate"], ["replay"], ["serve"]):
+        for flag in ("--run", "--run-dir"):
+            assert parser.parse_args([*command, flag, "R"]).run == Path("R"), (command, flag)
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    import argparse
+
+    from mmnewsrec.cli.main import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert len(commands) >= 10
+    silent = [
+        f"{name} {action.option_strings or action.dest}"
+        for name, sub in commands.items()
+        for action in sub._actions
+        if not action.help and not isinstance(action, argparse._HelpAction)
+    ]
+    assert silent == []

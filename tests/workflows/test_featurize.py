@@ -71,4 +71,4 @@ def test_featurize_config_errors_name_the_field(capsys, tmp_path: Path) -> None:
     path.write_text("features:\n  frozen:\n    - name: x\n      model: m\n      pooling: max\n")
     assert main(["-q", "featurize", "--config", str(path)]) == 1
     err = capsys.readouterr().err
-    assert "bad.yaml: features.frozen.pooling: 'max' is not one of ['cls', 'mean', 'pooler', 'tokens']" in err
+    assert "bad.yaml: features.frozen[0].pooling: 'max' is not one of ['cls', 'mean', 'pooler', 'tokens']" in err

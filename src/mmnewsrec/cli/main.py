@@ -394,7 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=Path, help="experiment YAML (configs/)")
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: data.root of the config)")
     p.add_argument(
-        "--run-dir", dest="run", type=Path, default=None, help="run folder (default: run_dir/name of the config)"
+        "--run",
+        "--run-dir",
+        dest="run",
+        type=Path,
+        default=None,
+        help="run folder (default: run_dir/name of the config); --run-dir is the old spelling",
     )
     p.add_argument("--cache-dir", type=Path, default=None, help=cache_help)
     mode = p.add_mutually_exclusive_group()
@@ -417,7 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
         """--run, --data, --split, --cache-dir: a trained run applied to a split."""
         # --run-dir too: train's name for it, and the one launchers that own a --run-path option
         # (torchrun) pass through untouched.
-        p.add_argument("--run", "--run-dir", dest="run", required=True, type=Path, help="run folder written by train")
+        p.add_argument(
+            "--run",
+            "--run-dir",
+            dest="run",
+            required=True,
+            type=Path,
+            help="run folder written by train (--run-dir: old spelling)",
+        )
         p.add_argument("--data", type=Path, default=None, help="dataset root (default: the run's)")
         p.add_argument("--split", default="dev", help=split_help)
         p.add_argument("--cache-dir", type=Path, default=None, help="feature store root (default: the run's)")
@@ -477,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_report)
 
     p = command("serve", "serve a trained run over HTTP: recommendations that follow each click (needs [serve])")
-    p.add_argument("--run", required=True, type=Path, help="run folder written by train")
+    p.add_argument("--run", "--run-dir", dest="run", required=True, type=Path, help="run folder written by train")
     p.add_argument(
         "--news",
         action="append",

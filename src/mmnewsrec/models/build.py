@@ -7,6 +7,7 @@ alone (e.g. a serving process that only re-encodes users).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import ExperimentConfig, ModelConfig, load_yaml
+from mmnewsrec.config import ExperimentConfig, ModelConfig, NewsEncoderConfig, load_yaml
 from mmnewsrec.data.mind import Vocabs
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.features.backbones import load_tokenizer
@@ -70,6 +71,18 @@ def check_experiment(config: ExperimentConfig) -> ExperimentConfig:
     ):
         if name not in registry:
             raise ConfigError(f"{key}: {name!r} is not one of {registry.names()}")
+    news = config.model.news
+    encoder = NEWS_ENCODERS.get(news.type)
+    reads = encoder.config_keys | {"type", "dim", "dropout"}
+    defaults = NewsEncoderConfig()
+    for key in (f.name for f in dataclasses.fields(news)):
+        if key not in reads and getattr(news, key) != getattr(defaults, key):
+            readers = sorted(name for name in NEWS_ENCODERS if key in NEWS_ENCODERS.get(name).config_keys)
+            raise ConfigError(
+                f"model.news.{key}: the {news.type!r} encoder does not read this key (it reads "
+                f"{sorted(reads)}); {' and '.join(readers) or 'no encoder'} do{'es' if len(readers) == 1 else ''}: "
+                "remove it, or choose that model.news.type"
+            )
     feature_needs(config)  # the encoder's own checks of its part of the config (no data, no weights)
     return config
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -42,6 +43,10 @@ class NewsEncoder(nn.Module):
     """
 
     dim: int
+
+    #: The ``model.news`` keys this encoder reads besides ``type``, ``dim`` and ``dropout``: a key
+    #: it does not read, set to other than its default, is refused when the config loads.
+    config_keys: ClassVar[frozenset[str]] = frozenset()
 
     def inputs(self) -> list[str]:
         raise NotImplementedError

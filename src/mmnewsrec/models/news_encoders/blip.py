@@ -29,6 +29,8 @@ class BlipEncoder(NewsEncoder):
         ``{field}_ids`` / ``{field}_mask`` (U, L), ``pixels`` (U, 3, S, S) uint8, ``has_image`` (U,) -> (U, dim).
     """
 
+    config_keys = frozenset({"text", "text_field", "max_length"})
+
     def __init__(self, config: NewsEncoderConfig, context: ModelContext):
         super().__init__()
         from transformers import AutoConfig, BlipForImageTextRetrieval

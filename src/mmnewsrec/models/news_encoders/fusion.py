@@ -34,6 +34,10 @@ class FusionEncoder(NewsEncoder):
         -> (U, dim).
     """
 
+    config_keys = frozenset(
+        {"text", "vision", "precomputed", "fusion", "text_field", "max_length", "use_category", "projection"}
+    )
+
     def __init__(self, config: NewsEncoderConfig, context: ModelContext):
         super().__init__()
         names = [*config.precomputed, "", ""][:2]

@@ -23,6 +23,8 @@ class PrecomputedEncoder(NewsEncoder):
         ``frozen:{name}`` (U, F) -> (U, dim).
     """
 
+    config_keys = frozenset({"precomputed", "projection", "use_category"})
+
     def __init__(self, config: NewsEncoderConfig, context: ModelContext, feature: str | None = None):
         super().__init__()
         feature = feature or (config.precomputed[0] if config.precomputed else "")

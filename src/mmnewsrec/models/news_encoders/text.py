@@ -35,6 +35,8 @@ class TextEncoder(NewsEncoder):
         (U, L, h) with ``frozen:lower_{field}:mask`` (U, L) -> (U, dim).
     """
 
+    config_keys = frozenset({"text", "text_field", "max_length", "use_category"})
+
     def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
         super().__init__()
         backbone = require_backbone(backbone, config.text, "text")

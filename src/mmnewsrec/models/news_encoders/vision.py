@@ -25,6 +25,8 @@ class VisionEncoder(NewsEncoder):
         ``pixels`` (U, 3, S, S) uint8, ``has_image`` (U,) bool -> (U, dim).
     """
 
+    config_keys = frozenset({"vision"})
+
     def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
         super().__init__()
         backbone = require_backbone(backbone, config.vision, "vision")

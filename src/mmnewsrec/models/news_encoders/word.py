@@ -21,6 +21,8 @@ class WordEncoder(NewsEncoder):
         ``{field}_ids`` / ``{field}_mask`` (U, L) -> (U, dim).
     """
 
+    config_keys = frozenset({"heads", "word_dim", "text_field", "max_length"})
+
     def __init__(self, config: NewsEncoderConfig, context: ModelContext):
         super().__init__()
         if context.vocab_size < 1:

@@ -250,7 +250,10 @@ def test_train_says_when_the_dataset_folder_is_missing_or_is_a_split(capsys, tin
         (["model.news.type=nope"], "model.news.type: 'nope' is not one of ['blip', 'fusion',"),
         (["model.user.type=nrmz"], "model.user.type: 'nrmz' is not one of"),
         (["model.scorer=dott"], "model.scorer: 'dott' is not one of ['dot', 'dot_bias'"),
-        (["model.news.type=text"], "model.news.text: a text encoder needs a backbone: set model.news.text.model"),
+        (
+            ["model.news.type=text", "model.news.precomputed=[]"],
+            "model.news.text: a text encoder needs a backbone: set model.news.text.model",
+        ),
     ],
 )
 def test_train_refuses_bad_names_in_the_config_before_reading_data(

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from mmnewsrec.data.images import attach_images
-from mmnewsrec.data.mind import NEWS_FILE, build_catalogue, find_image_dir, read_news
-from mmnewsrec.data.schema import NEWS_COLUMNS
+from mmnewsrec.data.mind import build_catalogue, find_image_dir, read_news
+from mmnewsrec.data.schema import NEWS_COLUMNS, NEWS_FILE
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 
 

@@ -1,0 +1,239 @@
+"""A MIND-format dataset: its splits, vocabularies and news catalogue, loaded from a root folder."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mmnewsrec.config import DataConfig, UnknownNewsPolicy
+from mmnewsrec.data.images import attach_images
+from mmnewsrec.data.mind.behaviors import read_behaviors
+from mmnewsrec.data.mind.news import build_catalogue, catalogue_rows, check_news_agree, read_news
+from mmnewsrec.data.schema import (
+    BEHAVIORS_FILE,
+    BEHAVIORS_SCHEMA,
+    IMAGES_DIR,
+    NEWS_FILE,
+    SPLITS,
+)
+from mmnewsrec.data.vocab import Vocab
+from mmnewsrec.errors import DataFormatError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MindSplit:
+    """One parsed MIND split.
+
+    Attributes:
+        name: ``train``, ``dev``, ``test`` or the folder name.
+        directory: the split folder.
+        news: news.tsv as a string table (:data:`NEWS_COLUMNS`, plus ``image_path`` when an image
+            folder was attached: the file path, or null for news without an image).
+        behaviors: one row per impression (:data:`BEHAVIORS_SCHEMA`).
+        labelled: False for a test split whose impressions carry no labels.
+        unknown_news_refs: behaviour references to news absent from this split's news.tsv.
+    """
+
+    name: str
+    directory: Path
+    news: pa.Table
+    behaviors: pa.Table
+    labelled: bool
+    unknown_news_refs: int = 0
+    dropped_impressions: int = 0
+
+    @property
+    def num_impressions(self) -> int:
+        return self.behaviors.num_rows
+
+    def candidate_offsets(self) -> np.ndarray:
+        """(impressions + 1,) int64 offsets of each impression's candidates in the flat arrays."""
+        return list_offsets(self.behaviors["candidates"])
+
+    def flat_candidates(self) -> pa.Array:
+        """(candidates,) news ids of all impressions, concatenated in impression order."""
+        return pc.list_flatten(self.behaviors["candidates"].combine_chunks())
+
+    def flat_labels(self) -> np.ndarray:
+        """(candidates,) int8 labels aligned with :meth:`flat_candidates`.
+
+        Raises:
+            DataFormatError: for an unlabelled (test) split.
+        """
+        if not self.labelled:
+            raise DataFormatError(self.directory / BEHAVIORS_FILE, None, "this split has no click labels")
+        return pc.list_flatten(self.behaviors["labels"].combine_chunks()).to_numpy().astype(np.int8)
+
+    def history_offsets(self) -> np.ndarray:
+        return list_offsets(self.behaviors["history"])
+
+    def flat_history(self) -> pa.Array:
+        return pc.list_flatten(self.behaviors["history"].combine_chunks())
+
+
+def entry_owner(offsets: np.ndarray) -> np.ndarray:
+    """Shape: (M + 1,) offsets of a flat layout -> (N,) impression index of each flat entry."""
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+def list_offsets(column: pa.ChunkedArray) -> np.ndarray:
+    """Shape: a list column of M rows -> (M + 1,) int64 offsets of its items in the flat layout."""
+    lengths = pc.list_value_length(column.combine_chunks()).to_numpy(zero_copy_only=False)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def read_split(
+    directory: str | Path,
+    name: str | None = None,
+    on_unknown_news: UnknownNewsPolicy = "error",
+    image_dir: str | Path | None = None,
+) -> MindSplit:
+    """Reads one split folder (``news.tsv`` + ``behaviors.tsv``), attaching images if given."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataFormatError(directory, None, "split folder not found")
+    news = read_news(directory / NEWS_FILE)
+    result = read_behaviors(directory / BEHAVIORS_FILE, news["news_id"].combine_chunks(), on_unknown_news)
+    if image_dir is not None:
+        news = attach_images(news, image_dir)
+    return MindSplit(
+        name=name or directory.name,
+        directory=directory,
+        news=news,
+        behaviors=result.table,
+        labelled=result.labelled,
+        unknown_news_refs=result.unknown_news_refs,
+        dropped_impressions=result.dropped_impressions,
+    )
+
+
+def read_split_news(directory: str | Path, image_dir: str | Path | None = None) -> pa.Table:
+    """A split folder's ``news.tsv`` alone (with images attached if given): the catalogue that
+    block-by-block scoring needs, without reading ``behaviors.tsv`` into memory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataFormatError(directory, None, "split folder not found")
+    news = read_news(directory / NEWS_FILE)
+    return attach_images(news, image_dir) if image_dir is not None else news
+
+
+@dataclass(frozen=True)
+class Vocabs:
+    """Id maps fitted on the training split only (dev/test values unseen in train map to UNK)."""
+
+    users: Vocab
+    categories: Vocab
+    subcategories: Vocab
+
+
+@dataclass(frozen=True)
+class MindDataset:
+    """A MIND-format dataset root: its splits, the news catalogue and train-fitted vocabularies.
+
+    Attributes:
+        news: every news of every split once, in a stable row order (train news.tsv order, then news
+            first seen in dev, then in test); later layers address news by row in this table.
+        vocabs: users, categories, subcategories fitted on ``train``.
+    """
+
+    root: Path
+    splits: dict[str, MindSplit]
+    news: pa.Table
+    vocabs: Vocabs | None
+    image_dir: Path | None = None
+
+    def __getitem__(self, split: str) -> MindSplit:
+        try:
+            return self.splits[split]
+        except KeyError:
+            raise DataFormatError(
+                self.root / split, None, f"split {split!r} not loaded; have {sorted(self.splits)}"
+            ) from None
+
+    def news_rows(self, news_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Catalogue row of each news id (int64); every id read through this dataset is present."""
+        return catalogue_rows(self.news, news_ids, self.root)
+
+
+def dataset_image_dir(root: Path, config: DataConfig) -> Path | None:
+    """The image folder of a dataset root: ``data.images.directory``, else the one found beside it."""
+    return Path(config.images.directory) if config.images.directory else find_image_dir(root)
+
+
+def find_image_dir(path: Path) -> Path | None:
+    """The IM-MIND style ``images/`` folder inside ``path`` or its parent, if any."""
+    for candidate in (path / IMAGES_DIR, path.parent / IMAGES_DIR):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def is_split_dir(path: str | Path) -> bool:
+    path = Path(path)
+    return (path / NEWS_FILE).is_file() or (path / BEHAVIORS_FILE).is_file()
+
+
+def load_mind(
+    root: str | Path,
+    config: DataConfig | None = None,
+    splits: tuple[str, ...] | None = None,
+) -> MindDataset:
+    """Loads a MIND-format dataset root (``train/``, ``dev/``, optionally ``test/``).
+
+    Args:
+        root: the dataset root; splits that are absent are skipped unless named in ``splits``.
+        config: reading policy (unknown news references, image folder); defaults to DataConfig().
+        splits: which splits to read; None reads whichever of train/dev/test exist.
+
+    Raises:
+        DataFormatError: a named split is missing, or any file is malformed.
+    """
+    root = Path(root)
+    config = config or DataConfig(root=str(root))
+    if not root.is_dir():
+        raise DataFormatError(root, None, "dataset folder not found")
+    names = splits if splits is not None else tuple(s for s in SPLITS if (root / s).is_dir())
+    if not names:
+        raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
+    image_dir = dataset_image_dir(root, config)
+    loaded = {name: read_split(root / name, name, config.on_unknown_news, image_dir) for name in names}
+    check_news_agree(list(loaded.values()), config.on_conflicting_news)
+    news = build_catalogue([split.news for split in loaded.values()])
+    vocabs = None
+    if "train" in loaded:
+        train = loaded["train"]
+        vocabs = Vocabs(
+            users=Vocab.fit(train.behaviors["user_id"]),
+            categories=Vocab.fit(train.news["category"]),
+            subcategories=Vocab.fit(train.news["subcategory"]),
+        )
+    return MindDataset(root=root, splits=loaded, news=news, vocabs=vocabs, image_dir=image_dir)
+
+
+def load_news_catalogue(root: str | Path, config: DataConfig | None = None) -> pa.Table:
+    """Every split's ``news.tsv`` of a dataset root as one catalogue (first occurrence of each id,
+    images attached), checked like :func:`load_mind` checks it, without reading any
+    ``behaviors.tsv``: what featurising needs, at the memory of the news alone."""
+    root = Path(root)
+    config = config or DataConfig(root=str(root))
+    if not root.is_dir():
+        raise DataFormatError(root, None, "dataset folder not found")
+    names = tuple(s for s in SPLITS if (root / s).is_dir())
+    if not names:
+        raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
+    image_dir = dataset_image_dir(root, config)
+    splits = [
+        MindSplit(name, root / name, read_split_news(root / name, image_dir), BEHAVIORS_SCHEMA.empty_table(), False)
+        for name in names
+    ]
+    check_news_agree(splits, config.on_conflicting_news)
+    return build_catalogue([split.news for split in splits])

@@ -1,0 +1,138 @@
+"""Header-less, quote-less TSV read by Arrow's C++ reader, with errors that name the file's line:
+a wrong column count, an empty line, text that is not UTF-8, a line longer than the reader takes."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from mmnewsrec.errors import DataFormatError
+
+logger = logging.getLogger(__name__)
+
+
+def _read_tsv(path: Path, columns: tuple[str, ...], block: bytes | None = None, first_line: int = 1) -> pa.Table:
+    """Reads a header-less, quote-less TSV with exactly ``len(columns)`` string columns: the file,
+    or ``block``, whole lines of it starting at line ``first_line`` (errors name the file's line).
+
+    Raises:
+        DataFormatError: naming the first line whose column count is wrong.
+    """
+    if block is None and not path.is_file():
+        raise DataFormatError(path, None, "file not found")
+    invalid: list[pcsv.InvalidRow] = []
+
+    def on_invalid(row: pcsv.InvalidRow) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(
+            path if block is None else pa.BufferReader(block),
+            read_options=pcsv.ReadOptions(column_names=list(columns), block_size=1 << 24),
+            # MIND titles contain bare quotes: no quoting, no escaping, one record per line.
+            parse_options=pcsv.ParseOptions(
+                delimiter="\t",
+                quote_char=False,
+                escape_char=False,
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=on_invalid,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={name: pa.string() for name in columns},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise DataFormatError(path, None, f"cannot be parsed as TSV ({exc})") from None
+    if invalid:
+        _raise_first_invalid_row(path, invalid, len(columns), block, first_line)
+    table = table.combine_chunks()
+    empty = None
+    for name in columns:  # Arrow reads an empty line as a row of empty strings
+        blank = pc.equal(pc.utf8_length(table[name]), 0)
+        empty = blank if empty is None else pc.and_(empty, blank)
+    line = _first_true(empty) if table.num_rows else None
+    if line is not None:
+        raise DataFormatError(path, first_line + line, "empty line")
+    return table
+
+
+def _raise_first_invalid_row(
+    path: Path, invalid: list[pcsv.InvalidRow], expected: int, block: bytes | None = None, first_line: int = 1
+) -> None:
+    # Arrow's multi-threaded reader does not know line numbers: find the first bad row by its text.
+    bad_texts = {row.text: row.actual_columns for row in invalid}
+    opened = path.open("rb") if block is None else io.BytesIO(block)
+    with io.TextIOWrapper(opened, encoding="utf-8", errors="replace", newline="") as handle:
+        for number, line in enumerate(handle, start=first_line):
+            text = line.rstrip("\r\n")
+            if text in bad_texts or len(text.split("\t")) != expected:
+                actual = len(text.split("\t")) if text else 0
+                raise DataFormatError(path, number, f"expected {expected} tab-separated columns, found {actual}")
+    row = invalid[0]
+    raise DataFormatError(path, row.number, f"expected {expected} columns, found {row.actual_columns}")
+
+
+def _first_true(mask: pa.Array | np.ndarray) -> int | None:
+    array = mask.to_numpy(zero_copy_only=False) if isinstance(mask, (pa.Array, pa.ChunkedArray)) else mask
+    hits = np.flatnonzero(array)
+    return int(hits[0]) if hits.size else None
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    """Whitespace-separated tokens of one string column: flat values and per-row offsets."""
+
+    values: pa.StringArray
+    offsets: np.ndarray  # (rows + 1,) int64
+
+    def row_of(self, token_index: int) -> int:
+        return int(np.searchsorted(self.offsets, token_index, side="right") - 1)
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _split_tokens(column: pa.Array | pa.ChunkedArray) -> _Tokens:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    parts = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(column))  # "" -> [""]
+    flat = pc.list_flatten(parts)
+    parents = pc.list_parent_indices(parts).to_numpy()
+    keep = pc.not_equal(flat, "")
+    flat = pc.filter(flat, keep)
+    parents = parents[keep.to_numpy(zero_copy_only=False)]
+    counts = np.bincount(parents, minlength=len(column))
+    offsets = np.zeros(len(column) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    return _Tokens(flat, offsets)
+
+
+def _list_array(values: pa.Array, offsets: np.ndarray) -> pa.ListArray:
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+
+
+def _filter_tokens(values: pa.Array, offsets: np.ndarray, keep: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+    return pc.filter(values, pa.array(keep)), kept_before[offsets]
+
+
+def _check_unique(path: Path, values: pa.ChunkedArray, what: str, first_line: int = 1) -> None:
+    """Raises on the first repeated value, naming its line and the line it was first seen on."""
+    if pc.count_distinct(values).as_py() == len(values):
+        return
+    seen: dict[object, int] = {}
+    for number, value in enumerate(values.to_pylist(), start=first_line):
+        if value in seen:
+            raise DataFormatError(path, number, f"duplicate {what} {value!r} (first seen on line {seen[value]})")
+        seen[value] = number

@@ -229,3 +229,30 @@ def test_the_news_catalogue_alone_equals_load_minds(tiny_mind: Path) -> None:
     assert load_news_catalogue(tiny_mind).equals(load_mind(tiny_mind).news)
     with pytest.raises(DataFormatError, match="no split folders found"):
         load_news_catalogue(tiny_mind / "train")
+
+
+@pytest.mark.parametrize(
+    "garbage", [b"\xd0\x9f\xff\xfe binary\tstuff\n", b"3\tU\xff1\t11/13/2019 1:00:00 PM\tN1\tN3-1\n"]
+)
+def test_bytes_that_are_not_utf8_are_one_error_naming_the_line(tmp_path: Path, capfd, garbage: bytes) -> None:
+    good = b"1\tU1\t11/11/2019 9:05:58 AM\tN1 N2\tN3-1 N4-0\n2\tU2\t11/12/2019 1:00:00 PM\t\tN1-0 N4-1\n"
+    path = tmp_path / "behaviors.tsv"
+    path.write_bytes(good + garbage + good.replace(b"1\tU1", b"4\tU4", 1).split(b"\n")[0] + b"\n")
+    with pytest.raises(DataFormatError, match=r"behaviors.tsv:3: not UTF-8 text \(byte 0x") as info:
+        read_behaviors(path)
+    assert "\ufffd" not in str(info.value) and "\\x" not in str(info.value)
+    captured = capfd.readouterr()
+    assert "Exception ignored" not in captured.err and "Traceback" not in captured.err
+
+
+def test_a_line_longer_than_the_readers_block_is_read_whole(tmp_path: Path, monkeypatch) -> None:
+    """A 50 MB title would straddle Arrow's 16 MiB blocks; shown here with 1 KiB blocks."""
+    from mmnewsrec.data.mind import tsv
+
+    monkeypatch.setattr(tsv, "BLOCK_BYTES", 1024)
+    long_title = "W" * 5000
+    path = write(
+        tmp_path / "news.tsv", NEWS_LINE + NEWS_LINE.replace("N9", "N8").replace("\tTitle", "\t" + long_title, 1)
+    )
+    news = read_news(path)
+    assert news.num_rows == 2 and long_title in news["title"][1].as_py()

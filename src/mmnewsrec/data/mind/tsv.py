@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,27 +35,44 @@ def _read_tsv(path: Path, columns: tuple[str, ...], block: bytes | None = None, 
         invalid.append(row)
         return "skip"
 
-    try:
-        table = pcsv.read_csv(
-            path if block is None else pa.BufferReader(block),
-            read_options=pcsv.ReadOptions(column_names=list(columns), block_size=1 << 24),
-            # MIND titles contain bare quotes: no quoting, no escaping, one record per line.
-            parse_options=pcsv.ParseOptions(
-                delimiter="\t",
-                quote_char=False,
-                escape_char=False,
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-                invalid_row_handler=on_invalid,
-            ),
-            convert_options=pcsv.ConvertOptions(
-                column_types={name: pa.string() for name in columns},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as exc:
-        raise DataFormatError(path, None, f"cannot be parsed as TSV ({exc})") from None
+    block_size = BLOCK_BYTES
+    while True:
+        # Arrow decodes a bad row's text to hand it over; bytes that are not UTF-8 make that fail
+        # inside the reader, which reports it as "Exception ignored" on stderr: caught here instead.
+        undecodable: list[object] = []
+        hook, sys.unraisablehook = sys.unraisablehook, undecodable.append
+        try:
+            table = pcsv.read_csv(
+                path if block is None else pa.BufferReader(block),
+                read_options=pcsv.ReadOptions(column_names=list(columns), block_size=block_size),
+                # MIND titles contain bare quotes: no quoting, no escaping, one record per line.
+                parse_options=pcsv.ParseOptions(
+                    delimiter="\t",
+                    quote_char=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=False,
+                    invalid_row_handler=on_invalid,
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types={name: pa.string() for name in columns},
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            longest = _longest_line(path, block) if "straddl" in str(exc) else 0
+            if block_size < longest < MAX_LINE_BYTES:  # one line longer than a block: read with bigger ones
+                block_size = 2 * longest
+                invalid.clear()
+                continue
+            _raise_first_unreadable_line(path, block, first_line, len(columns))
+            raise DataFormatError(path, None, f"cannot be parsed as TSV ({_printable(str(exc))})") from None
+        finally:
+            sys.unraisablehook = hook
+        break
+    if undecodable:
+        _raise_first_unreadable_line(path, block, first_line, len(columns))
     if invalid:
         _raise_first_invalid_row(path, invalid, len(columns), block, first_line)
     table = table.combine_chunks()
@@ -65,6 +84,50 @@ def _read_tsv(path: Path, columns: tuple[str, ...], block: bytes | None = None, 
     if line is not None:
         raise DataFormatError(path, first_line + line, "empty line")
     return table
+
+
+#: Bytes Arrow's reader parses at a time; a line longer than this is read with larger blocks.
+BLOCK_BYTES = 1 << 24
+#: The longest line read at all (1 GiB): no news or impression line is anywhere near it.
+MAX_LINE_BYTES = 1 << 30
+
+
+def _lines(path: Path, block: bytes | None) -> Iterator[bytes]:
+    with path.open("rb") if block is None else io.BytesIO(block) as handle:
+        yield from handle
+
+
+def _longest_line(path: Path, block: bytes | None) -> int:
+    return max((len(line) for line in _lines(path, block)), default=0)
+
+
+def _raise_first_unreadable_line(path: Path, block: bytes | None, first_line: int, expected: int) -> None:
+    """Raises :class:`DataFormatError` at the first line that is not UTF-8 text, is too long, or has
+    another number of columns than ``expected``; returns when every line reads."""
+    for number, raw in enumerate(_lines(path, block), start=first_line):
+        line = raw.rstrip(b"\r\n")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(
+                path,
+                number,
+                f"not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1}); MIND files are UTF-8",
+            ) from None
+        if len(line) >= MAX_LINE_BYTES:
+            raise DataFormatError(
+                path, number, f"a line of {len(line) / 2**20:.0f} MiB; at most {MAX_LINE_BYTES >> 20} MiB are read"
+            )
+        if len(text.split("\t")) != expected:
+            raise DataFormatError(
+                path, number, f"expected {expected} tab-separated columns, found {len(text.split(chr(9)))}"
+            )
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """``text`` safe for a terminal: control and undecodable characters escaped, at most ``limit``."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[:limit] + " ..."
 
 
 def _raise_first_invalid_row(

@@ -1,0 +1,66 @@
+"""Where the MIND-format data is, how strictly it is read, and how images are found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, get_args
+
+from mmnewsrec.config.checks import _check_choice
+from mmnewsrec.errors import ConfigError
+
+MissingImagePolicy = Literal["render_title", "mask"]
+
+
+UnknownNewsPolicy = Literal["error", "drop", "keep"]
+
+
+ConflictingNewsPolicy = Literal["error", "first"]
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """How news images are found and what stands in for a missing one.
+
+    Attributes:
+        missing: ``render_title`` draws the news title on a blank canvas (the policy of the study this
+            project grew from); ``mask`` yields no pixels and a False ``has_image`` flag that encoders
+            mask out.
+        size: side of the square image, in pixels, that images are resized to.
+        directory: image folder; None means ``<dataset root>/images``.
+    """
+
+    _alias: ClassVar[str] = "images"  # how its messages name it; loaded from a file, its place
+
+    missing: MissingImagePolicy = "mask"
+    size: int = 224
+    directory: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("images.missing", self.missing, get_args(MissingImagePolicy))
+        if not isinstance(self.size, int) or self.size < 8:
+            raise ConfigError(f"images.size: must be an integer >= 8, got {self.size!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the MIND-format data is and how strictly it is read.
+
+    Attributes:
+        root: dataset root holding ``train/``, ``dev/`` (and optionally ``test/``) split folders.
+        on_unknown_news: what to do with behaviour references to news absent from news.tsv:
+            ``error`` (raise, naming file and line), ``drop`` (remove them, logging the count) or
+            ``keep`` (leave them, counted; only for inspection).
+        on_conflicting_news: what to do when one news id has a different title, abstract, category
+            or subcategory in two splits' news.tsv: ``error`` (raise, naming both files and lines)
+            or ``first`` (keep the first split's version, train before dev before test; logged).
+        images: image lookup and missing-image policy.
+    """
+
+    root: str = "data/synthetic"
+    on_unknown_news: UnknownNewsPolicy = "error"
+    on_conflicting_news: ConflictingNewsPolicy = "error"
+    images: ImageConfig = field(default_factory=ImageConfig)
+
+    def __post_init__(self) -> None:
+        _check_choice("data.on_unknown_news", self.on_unknown_news, get_args(UnknownNewsPolicy))
+        _check_choice("data.on_conflicting_news", self.on_conflicting_news, get_args(ConflictingNewsPolicy))

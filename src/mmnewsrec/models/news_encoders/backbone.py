@@ -138,3 +138,15 @@ class Pool(nn.Module):
         if mask is None:
             mask = torch.ones(hidden.shape[:2], dtype=torch.bool, device=hidden.device)
         return self.attention(hidden, mask)
+
+
+def projection(in_dim: int, dim: int, dropout: float) -> nn.Sequential:
+    """The head every encoder ends with: dropout, then a linear map to the news vectors' size.
+    Shape: (U, in_dim) -> (U, dim)."""
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, dim))
+
+
+def pooled_projection(pooling: str, hidden: int, dim: int, dropout: float) -> tuple[Pool, nn.Sequential]:
+    """A backbone's head: its token or patch states pooled (:class:`Pool`), then :func:`projection`.
+    Returned as two modules, so encoders keep their ``pool`` and ``project`` weight names."""
+    return Pool(pooling, hidden), projection(hidden, dim, dropout)

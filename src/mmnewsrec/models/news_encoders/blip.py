@@ -13,7 +13,7 @@ from mmnewsrec.features.backbones import from_pretrained
 from mmnewsrec.features.encoding import blip_text_output, trim_to_longest
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.features.plan import FeatureNeed, PixelsNeed, TokensNeed
-from mmnewsrec.models.news_encoders.backbone import Pool, freeze
+from mmnewsrec.models.news_encoders.backbone import freeze, pooled_projection
 from mmnewsrec.models.news_encoders.base import NEWS_ENCODERS, ModelContext, NewsEncoder
 
 
@@ -50,8 +50,7 @@ class BlipEncoder(NewsEncoder):
         freeze(self.vision, backbone.train_layers)
         self.normalize = PixelNormalizer(ProcessorGeometry.load(backbone.model, backbone.revision))
         hidden = self.text.config.hidden_size
-        self.pool = Pool(backbone.pooling, hidden)
-        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
+        self.pool, self.project = pooled_projection(backbone.pooling, hidden, config.dim, config.dropout)
         self.field = config.text_field
         self.dim = config.dim
 

@@ -9,6 +9,7 @@ from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.plan import FeatureNeed, FrozenNeed
 from mmnewsrec.models.layers import AdditiveAttention
+from mmnewsrec.models.news_encoders.backbone import projection
 from mmnewsrec.models.news_encoders.base import NEWS_ENCODERS, CategoryEmbedding, ModelContext, NewsEncoder
 
 
@@ -51,7 +52,7 @@ class PrecomputedEncoder(NewsEncoder):
                 nn.Dropout(config.dropout), nn.Linear(in_dim, config.dim), nn.GELU(), nn.Linear(config.dim, config.dim)
             )
         else:
-            self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(in_dim, config.dim))
+            self.project = projection(in_dim, config.dim, config.dropout)
         self.no_image = nn.Parameter(torch.zeros(config.dim)) if self.flag else None
         # Categories describe the text, so only a text feature (no image flag) adds them.
         self.categories = CategoryEmbedding(config.dim, context) if config.use_category and not self.flag else None

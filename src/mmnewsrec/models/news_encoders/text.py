@@ -13,8 +13,8 @@ from mmnewsrec.features.backbones import transformer_layers
 from mmnewsrec.features.encoding import trim_to_longest
 from mmnewsrec.features.plan import FeatureNeed, LowerStatesNeed, TokensNeed, lower_states_feature
 from mmnewsrec.models.news_encoders.backbone import (
-    Pool,
     load_backbone,
+    pooled_projection,
     pretrained_weights,
     require_backbone,
     run_top_layers,
@@ -57,8 +57,7 @@ class TextEncoder(NewsEncoder):
         else:
             self.sequence, self.sequence_mask = f"{self.field}_ids", f"{self.field}_mask"
         hidden = self.backbone.config.hidden_size
-        self.pool = Pool(backbone.pooling, hidden)
-        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
+        self.pool, self.project = pooled_projection(backbone.pooling, hidden, config.dim, config.dropout)
         self.categories = CategoryEmbedding(config.dim, context) if config.use_category else None
         self.dim = config.dim
 

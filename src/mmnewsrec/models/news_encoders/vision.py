@@ -11,7 +11,12 @@ from mmnewsrec.config import BackboneConfig, FeaturesConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.features.plan import FeatureNeed, PixelsNeed
-from mmnewsrec.models.news_encoders.backbone import Pool, load_backbone, pretrained_weights, require_backbone
+from mmnewsrec.models.news_encoders.backbone import (
+    load_backbone,
+    pooled_projection,
+    pretrained_weights,
+    require_backbone,
+)
 from mmnewsrec.models.news_encoders.base import NEWS_ENCODERS, ModelContext, NewsEncoder
 
 
@@ -35,8 +40,7 @@ class VisionEncoder(NewsEncoder):
         self.backbone = load_backbone(backbone)
         self.normalize = PixelNormalizer(ProcessorGeometry.load(backbone.model, backbone.revision))
         hidden = self.backbone.config.hidden_size
-        self.pool = Pool(backbone.pooling, hidden)
-        self.project = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(hidden, config.dim))
+        self.pool, self.project = pooled_projection(backbone.pooling, hidden, config.dim, config.dropout)
         self.no_image = nn.Parameter(torch.zeros(config.dim))
         self.dim = config.dim
 

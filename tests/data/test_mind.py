@@ -256,3 +256,25 @@ def test_a_line_longer_than_the_readers_block_is_read_whole(tmp_path: Path, monk
     )
     news = read_news(path)
     assert news.num_rows == 2 and long_title in news["title"][1].as_py()
+
+
+def test_a_dataset_location_reads_with_the_configs_policies_wherever_the_data_is(
+    mind_sample: Path, tmp_path: Path
+) -> None:
+    """`--data` moves the root; the unknown-news policy and image folder still come from the config."""
+    from mmnewsrec.config import ImageConfig
+    from mmnewsrec.data.mind import DatasetLocation
+
+    behaviors = mind_sample / "train" / "behaviors.tsv"
+    behaviors.write_text(behaviors.read_text().replace("N1 N2 N3\tN4-1 N2-0", "N1 N77 N3\tN4-1 N2-0"))
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    config = DataConfig(root="/nowhere", on_unknown_news="drop", images=ImageConfig(directory=str(pictures)))
+    location = DatasetLocation.resolve(config, mind_sample)
+    assert location.root == mind_sample and location.image_dir == pictures
+    assert location.read_split("train").unknown_news_refs == 1  # dropped, as the config says
+    strict = DatasetLocation.resolve(DataConfig(root=str(mind_sample)))
+    assert strict.root == mind_sample
+    with pytest.raises(DataFormatError, match="history references news id 'N77'"):
+        strict.read_split("train")
+    assert location.load(("train",)).splits["train"].unknown_news_refs == 1

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import MindDataset, Vocabs, load_mind
+from mmnewsrec.data.mind import DatasetLocation, MindDataset, Vocabs
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.features.build import NamedBuilder, default_store
 from mmnewsrec.features.store import FeatureStore, MemoryStore
@@ -152,7 +152,6 @@ def load_run(
     """A run's best model plus the features of ``splits`` of a dataset (default: the run's own data
     root). The training split is not needed: the model is rebuilt from the run folder alone."""
     trained = TrainedRun.load(run, cache_dir=cache_dir)
-    root = Path(data_root or trained.config.data.root)
-    dataset = load_mind(root, trained.config.data, splits=splits)
+    dataset = DatasetLocation.resolve(trained.config.data, data_root).load(splits)
     features = trained.featurize(dataset.news, progress)
     return LoadedRun(trained.config, trained.info, trained.model, dataset, features)

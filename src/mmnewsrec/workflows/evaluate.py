@@ -29,11 +29,9 @@ from tqdm.auto import tqdm
 from mmnewsrec.atomic import atomic_stream, atomic_write_bytes, atomic_write_text
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.data.mind import (
+    DatasetLocation,
     catalogue_rows,
-    dataset_image_dir,
     iter_behavior_blocks,
-    load_mind,
-    read_split_news,
 )
 from mmnewsrec.data.schema import BEHAVIORS_FILE
 from mmnewsrec.evaluation.baselines import run_baseline
@@ -119,8 +117,7 @@ def run_evaluate(
     check_prediction_target(prediction, folder, split, origin, overwrite)  # every process: all stop, or none
     record: dict[str, object] = {"run": str(folder.path), "split": split, "prediction": str(prediction)}
     if config.baseline:
-        root = Path(data_root or config.data.root)
-        dataset = load_mind(root, config.data, splits=tuple(dict.fromkeys(("train", split))))
+        dataset = DatasetLocation.resolve(config.data, data_root).load(tuple(dict.fromkeys(("train", split))))
         metrics = run_baseline(dataset, split, config.baseline, config.training.seed, prediction)
     elif reads_log_counters(config.model):
         metrics = _evaluate_in_memory(folder, data_root, split, cache_dir, progress, prediction)
@@ -165,9 +162,9 @@ def _evaluate_in_blocks(
     trained = TrainedRun.load(folder, cache_dir=cache_dir)
     config, model = trained.config, trained.model
     training = config.training
-    root = Path(data_root or config.data.root)
-    directory = root / split
-    news = read_split_news(directory, dataset_image_dir(root, config.data))
+    location = DatasetLocation.resolve(config.data, data_root)
+    directory = location.split_dir(split)
+    news = location.read_split_news(split)
     with state.main_process_first():  # one process builds missing features, the others reuse them
         features = trained.featurize(news, progress)
     device = state.device

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import load_news_catalogue
+from mmnewsrec.data.mind import DatasetLocation
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.build import NamedBuilder, build_features, default_store
 from mmnewsrec.features.plan import declared_needs, plan_builders
@@ -31,8 +31,7 @@ def run_featurize(
     ``extended`` when new news were appended), rows and array shapes; None on the other processes
     of a multi-process launch (``accelerate launch --num_processes N -m mmnewsrec featurize ...``).
     """
-    root = Path(data_root or config.data.root)
-    news = load_news_catalogue(root, config.data)  # the news of every split; behaviours are not read
+    news = DatasetLocation.resolve(config.data, data_root).news_catalogue()  # every split's news, no behaviours
     state = distributed_state()  # launched as N processes: each computes every N-th batch
     shard = Shard(state.process_index, state.num_processes, state.wait_for_everyone)
     store = default_store(config.features, cache_dir, progress, shard)

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_text
-from mmnewsrec.data.mind import MindSplit, find_image_dir, read_split
+from mmnewsrec.data.mind import DatasetLocation, MindSplit
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
 from mmnewsrec.evaluation.report import metrics_table
@@ -65,9 +65,9 @@ def run_replay(
 ) -> dict[str, Any]:
     """Replays ``split`` and writes ``RUN/SPLIT/replay.json``; returns it with a text ``table``."""
     predictor = Predictor.load(run, cache_dir=cache_dir)
-    root = Path(data_root or predictor.config.data.root)
-    directory = root / split
-    data = read_split(directory, split, "error", find_image_dir(root))
+    location = DatasetLocation.resolve(predictor.config.data, data_root)  # the run's reading policies
+    directory = location.split_dir(split)
+    data = location.read_split(split)
     if not data.labelled:
         raise ConfigError(f"replay needs a labelled split; {directory} has no click labels")
     records = read_news_records([directory])

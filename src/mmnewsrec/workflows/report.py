@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_bytes, atomic_write_text
-from mmnewsrec.data.mind import MindSplit, display_counts, find_image_dir, read_split
+from mmnewsrec.data.mind import DatasetLocation, MindSplit, display_counts
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.evaluation.analysis import (
     HISTORY_GROUPS,
@@ -195,8 +195,9 @@ def run_report(
     paths = [Path(run) for run in runs]
     for path in paths:
         RunDir(path).require_run()
-    root = Path(data_root or RunDir(paths[0]).read_config().data.root)
-    data = read_split(root / split, split, "error", find_image_dir(root))
+    location = DatasetLocation.resolve(RunDir(paths[0]).read_config().data, data_root)  # the first run's policies
+    root = location.root
+    data = location.read_split(split)
     if not data.labelled:
         raise ConfigError(f"report needs a labelled split; {root / split} has no click labels")
     results = _load_runs(paths, data, split, root, progress)

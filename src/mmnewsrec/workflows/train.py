@@ -20,7 +20,7 @@ import torch
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import MindDataset, load_mind
+from mmnewsrec.data.mind import DatasetLocation, MindDataset, load_mind
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.baselines import run_baseline
@@ -65,8 +65,9 @@ def prepare(
     Raises:
         ConfigError: the train split, whose vocabularies the model is sized by, is not loaded.
     """
-    root = Path(data_root or config.data.root)
-    dataset = load_mind(root, config.data, splits=splits)
+    location = DatasetLocation.resolve(config.data, data_root)
+    root = location.root
+    dataset = location.load(splits)
     if dataset.vocabs is None:
         raise ConfigError(f"{root}: training needs the train split (its categories size the model)")
     store = default_store(config.features, cache_dir, progress)

@@ -23,6 +23,7 @@ from mmnewsrec.data.mind.behaviors import (
     read_behaviors,
 )
 from mmnewsrec.data.mind.dataset import (
+    DatasetLocation,
     MindDataset,
     MindSplit,
     Vocabs,
@@ -39,6 +40,7 @@ from mmnewsrec.data.mind.dataset import (
 from mmnewsrec.data.mind.news import CONTENT_COLUMNS, build_catalogue, catalogue_rows, check_news_agree, read_news
 
 __all__ = [
+    "DatasetLocation",
     "BehaviorsBlock",
     "BehaviorsReadResult",
     "CONTENT_COLUMNS",

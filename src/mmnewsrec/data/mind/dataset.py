@@ -237,3 +237,39 @@ def load_news_catalogue(root: str | Path, config: DataConfig | None = None) -> p
     ]
     check_news_agree(splits, config.on_conflicting_news)
     return build_catalogue([split.news for split in splits])
+
+
+@dataclass(frozen=True)
+class DatasetLocation:
+    """Where a dataset is and how it is read: its root, its image folder (``data.images.directory``,
+    else the ``images/`` found beside it) and the unknown- and conflicting-news policies, resolved
+    once from the config and the command line. Every job reads its dataset through one, so a run's
+    policies hold wherever its data is read (train, evaluate, replay, report, featurize)."""
+
+    root: Path
+    config: DataConfig
+
+    @classmethod
+    def resolve(cls, config: DataConfig, root: str | Path | None = None) -> DatasetLocation:
+        """``root`` (``--data``) when given, else ``config.root``."""
+        return cls(Path(root or config.root), config)
+
+    @property
+    def image_dir(self) -> Path | None:
+        return dataset_image_dir(self.root, self.config)
+
+    def split_dir(self, name: str) -> Path:
+        return self.root / name
+
+    def read_split(self, name: str) -> MindSplit:
+        """One split folder, read with the config's unknown-news policy and image folder."""
+        return read_split(self.split_dir(name), name, self.config.on_unknown_news, self.image_dir)
+
+    def read_split_news(self, name: str) -> pa.Table:
+        return read_split_news(self.split_dir(name), self.image_dir)
+
+    def load(self, splits: tuple[str, ...] | None = None) -> MindDataset:
+        return load_mind(self.root, self.config, splits)
+
+    def news_catalogue(self) -> pa.Table:
+        return load_news_catalogue(self.root, self.config)

@@ -31,16 +31,15 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -48,141 +47,28 @@ from numpy.lib.format import open_memmap
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_text, free_space
-from mmnewsrec.errors import MmnewsrecError
+from mmnewsrec.features.arrays import (
+    SCHEMA_VERSION,
+    ArraySpec,
+    Builder,
+    CacheSpec,
+    FeatureArray,
+    FeatureSet,
+    FeatureStoreError,
+    digest,
+    row_batches,
+)
 
 logger = logging.getLogger(__name__)
 
-#: Bumped whenever the on-disk layout or the meaning of an array changes: old caches become misses.
-SCHEMA_VERSION = 1
+
 MANIFEST = "manifest.json"
+
+
 PROGRESS = "progress.json"
+
+
 PARTIAL = ".partial"
-
-
-class FeatureStoreError(MmnewsrecError):
-    """A cache that cannot be read or built."""
-
-
-def digest(*parts: str | bytes, length: int = 16) -> str:
-    """Hex SHA-256 of the parts (joined unambiguously), truncated to ``length`` characters."""
-    hasher = hashlib.sha256()
-    for part in parts:
-        data = part.encode("utf-8") if isinstance(part, str) else part
-        hasher.update(len(data).to_bytes(8, "little"))
-        hasher.update(data)
-    return hasher.hexdigest()[:length]
-
-
-@dataclass(frozen=True)
-class CacheSpec:
-    """What a cache holds, apart from which news: ``kind`` plus every parameter that changes content."""
-
-    kind: str
-    params: Mapping[str, Any]
-
-    def key(self) -> str:
-        payload = json.dumps(
-            {"kind": self.kind, "schema_version": SCHEMA_VERSION, "params": self.params}, sort_keys=True, default=str
-        )
-        return digest(payload)
-
-    @property
-    def dirname(self) -> str:
-        return f"{self.kind}-{self.key()}"
-
-
-@dataclass(frozen=True)
-class ArraySpec:
-    """Per-row shape and dtype of one stored array."""
-
-    row_shape: tuple[int, ...]
-    dtype: str
-
-
-def row_batches(order: int | np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Consecutive batches of ``batch_size`` rows: of ``range(order)`` for a row count, else of
-    the given row order (the builders' :meth:`Builder.batches`)."""
-    rows = np.arange(order) if isinstance(order, (int, np.integer)) else np.asarray(order)
-    return [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
-
-
-class Builder(Protocol):
-    """Computes one kind of feature for a table of news (rows in the table's order)."""
-
-    def spec(self) -> CacheSpec: ...
-
-    def row_hashes(self, news: pa.Table) -> list[str]:
-        """One digest per news row of everything this feature reads for that news."""
-        ...
-
-    def arrays(self) -> dict[str, ArraySpec]: ...
-
-    def batches(self, news: pa.Table) -> list[np.ndarray]:
-        """Deterministic row-index batches covering every row once (the order of computation)."""
-        ...
-
-    def compute(self, news: pa.Table, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Values of every array for ``rows`` of ``news``, each of shape (len(rows), *row_shape)."""
-        ...
-
-
-class FeatureArray:
-    """One feature array for a requested list of news, gathered from one or more segments.
-
-    Indexing with row positions of the request returns a NumPy array; with a single segment in the
-    request's order it is a plain memory map (no copy until rows are taken).
-
-    Shape:
-        (N, *row_shape) where N is the number of requested news.
-    """
-
-    def __init__(self, parts: Sequence[np.ndarray], segment_of: np.ndarray, row_in: np.ndarray):
-        self._parts = list(parts)
-        self._segment_of = segment_of
-        self._row_in = row_in
-        self.shape = (len(row_in), *self._parts[0].shape[1:])
-        self.dtype = self._parts[0].dtype
-        identity = len(self._parts) == 1 and np.array_equal(row_in, np.arange(len(self._parts[0])))
-        self._direct = self._parts[0] if identity else None
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, rows: Any) -> np.ndarray:
-        if self._direct is not None:
-            return np.asarray(self._direct[rows])
-        index = np.arange(self.shape[0])[rows]
-        scalar = np.ndim(index) == 0
-        index = np.atleast_1d(index)
-        out = np.empty((len(index), *self.shape[1:]), dtype=self.dtype)
-        segments = self._segment_of[index]
-        for s, part in enumerate(self._parts):
-            hit = segments == s
-            if hit.any():
-                out[hit] = part[self._row_in[index[hit]]]
-        return out[0] if scalar else out
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        full = self[:]
-        return full.astype(dtype) if dtype is not None else full
-
-
-@dataclass
-class FeatureSet:
-    """Every array of one spec for a requested list of news, plus where it came from."""
-
-    spec: CacheSpec
-    path: Path
-    news_ids: list[str]
-    arrays: dict[str, FeatureArray]
-    status: Literal["reused", "built", "extended"]
-    segments: list[Path] = field(default_factory=list)
-
-    def __getitem__(self, name: str) -> FeatureArray:
-        try:
-            return self.arrays[name]
-        except KeyError:
-            raise KeyError(f"{self.spec.kind} cache has no array {name!r}; it has {sorted(self.arrays)}") from None
 
 
 @dataclass(frozen=True)
@@ -530,33 +416,19 @@ class FeatureStore:
         return int(state["done_batches"]) if state.get("segment_key") == segment_key else 0
 
 
-class MemoryStore(FeatureStore):
-    """Computes every requested feature in memory and writes nothing.
-
-    For news whose results are kept elsewhere: the live service's posted news (their vectors are
-    durable in the state store's news log), or a notebook encoding a handful of records. Builders
-    that read upstream features (frozen encoders over tokens) read them from this store too.
-    """
-
-    #: Rows per compute call: a tokenizer or model call holds the interpreter until it returns, so
-    #: small calls let the other threads of a live service (its requests) run in between.
-    ROWS_PER_CALL = 256
-
-    def __init__(self, progress: bool = False):
-        super().__init__(Path("/dev/null/mmnewsrec-memory-store"), progress=progress)
-
-    def lookup(self, builder: Builder, news: pa.Table) -> FeatureSet | None:
-        return None
-
-    def features(self, builder: Builder, news: pa.Table) -> FeatureSet:
-        specs = builder.arrays()
-        arrays = {name: np.empty((news.num_rows, *a.row_shape), dtype=a.dtype) for name, a in specs.items()}
-        if news.num_rows:
-            for batch in builder.batches(news):
-                for rows in np.array_split(batch, -(-len(batch) // self.ROWS_PER_CALL)):
-                    for name, values in builder.compute(news, rows).items():
-                        arrays[name][rows] = values
-        ids = news["news_id"].to_pylist()
-        segment_of, row_in = np.zeros(len(ids), dtype=np.int64), np.arange(len(ids))
-        wrapped = {name: FeatureArray([array], segment_of, row_in) for name, array in arrays.items()}
-        return FeatureSet(builder.spec(), Path(), ids, wrapped, "built")
+__all__ = [
+    "ArraySpec",
+    "Builder",
+    "CacheSpec",
+    "FeatureArray",
+    "FeatureSet",
+    "FeatureStoreError",
+    "digest",
+    "row_batches",
+    "FeatureStore",
+    "Shard",
+    "MANIFEST",
+    "PARTIAL",
+    "PROGRESS",
+    "SCHEMA_VERSION",
+]

@@ -20,7 +20,8 @@ from mmnewsrec.config import ExperimentConfig
 from mmnewsrec.data.mind import DatasetLocation, MindDataset, Vocabs
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.features.build import NamedBuilder, default_store
-from mmnewsrec.features.store import FeatureStore, MemoryStore
+from mmnewsrec.features.memory import MemoryStore
+from mmnewsrec.features.store import FeatureStore
 from mmnewsrec.models.build import build_model, load_weights, news_feature_builders, news_features
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.runs.layout import RunDir, RunError, RunInfo

@@ -22,10 +22,7 @@ import logging
 import os
 import threading
 import time as clock
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -33,80 +30,25 @@ import torch
 from mmnewsrec.data.popularity import LiveCounters
 from mmnewsrec.serving.catalogue import NewsEvent, NotFound, meta_of
 from mmnewsrec.serving.index import NewsIndex
+from mmnewsrec.serving.popular import PopularOrder
 from mmnewsrec.serving.predictor import Predictor
-from mmnewsrec.serving.records import NewsRecord, RequestError, check_id
+from mmnewsrec.serving.records import NewsRecord, RequestError
+from mmnewsrec.serving.requests import (
+    COLD_START,
+    Conflict,
+    Plan,
+    Recommendation,
+    RecommendRequest,
+    Route,
+    _threads,
+    check_user,
+)
 from mmnewsrec.serving.state import Event, IdempotencyConflict, StateStore
 from mmnewsrec.serving.users import UserVectorCache
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "COLD_START",
-    "Conflict",
-    "NotFound",
-    "Recommendation",
-    "RecommendRequest",
-    "RecommenderService",
-    "RequestError",
-]
-
-#: How a user without clicks is served: the most clicked fresh news, or the model's empty-history
-#: vector. ``mmnewsrec replay`` measures both on impressions of users without clicks: popularity
-#: ranks better (AUC 0.624 vs 0.599 on synthetic small, 0.656 vs 0.498 on the realistic preset).
-COLD_START = ("popularity", "model")
-
-
-class Conflict(RequestError):
-    """A request that reuses an idempotency key for something else (HTTP 409)."""
-
-
-@dataclass(frozen=True)
-class RecommendRequest:
-    """What :meth:`RecommenderService.recommend` takes, as one value (for batches)."""
-
-    user_id: str
-    k: int = 10
-    exclude_seen: bool = True
-    categories: Sequence[str] | None = None
-    max_age_hours: float | None = None
-    time: int | None = None
-
-
-#: How a request is served (see :meth:`RecommenderService.recommend_many`).
-Route = Literal["search", "rerank", "popular"]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """One recommendation request, planned: everything its route needs.
-
-    Attributes:
-        now: the request's time (Unix seconds).
-        user: the user's state (the user encoder's output for the current history).
-        history: the user's clicked news ids, oldest first.
-        exclude: news left out (the history, unless ``exclude_seen`` is off).
-        allowed: a (rows,) bool mask of the index's rows the filters allow, or None for all.
-        route: ``search``, ``rerank`` or ``popular``.
-    """
-
-    request: RecommendRequest
-    now: int
-    user: torch.Tensor
-    history: list[str]
-    exclude: frozenset[str]
-    allowed: np.ndarray | None
-    route: Route
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    news_id: str
-    score: float
-    category: str
-    subcategory: str
-    title: str
-    abstract: str  # the first 240 characters
-    has_image: bool
+__all__ = ["COLD_START", "Conflict", "NotFound", "Recommendation", "RecommendRequest", "RecommenderService"]
 
 
 class RecommenderService:
@@ -154,10 +96,7 @@ class RecommenderService:
         self._lock = threading.RLock()
         self._ingest = threading.Lock()  # one batch of news encoded at a time, beside the requests
         self._users = UserVectorCache(user_cache_size)
-        self._catalogue_version = -1
-        self._version = 0  # bumped whenever news or counters change (invalidates the popularity order)
-        self._popular_order: tuple[int, list[str], np.ndarray] | None = None
-        self._popular_at, self._news_changed = 0.0, False
+        self.popular = PopularOrder(self.counters, lambda: self.index, self.sync_seconds)
         # Clicks are counted now; the news log is applied at the first request or sync_news(), so
         # that news preloaded from files come first and the logged posts and retirements override them.
         self._sync_counters(force=True)
@@ -315,7 +254,7 @@ class RecommenderService:
                     self.counters.observe(event.news_id, event.time, event.clicked)
                 if not events:
                     break
-                self._version += 1
+                self.popular.counted()
             self._synced = clock.monotonic()
 
     # ----------------------------------------------------------------------------------- users
@@ -443,14 +382,16 @@ class RecommenderService:
         k, exclude, allowed = plan.request.k, set(plan.exclude), plan.allowed
         cold = plan.route == "popular"
         if cold:
-            pool = self._popular(exclude, allowed, max(k, self.pool))
+            pool = self.popular.top(self.catalogue.version, exclude, allowed, max(k, self.pool))
         else:
             query = self.predictor.retrieval_query(plan.user)
             pool = [i for i, _ in self.index.search(query, max(k, self.pool), tuple(exclude), allowed)]
-            pool = list(dict.fromkeys(pool + self._popular(exclude, allowed, self.pool // 4)))
+            pool = list(
+                dict.fromkeys(pool + self.popular.top(self.catalogue.version, exclude, allowed, self.pool // 4))
+            )
         if not pool:
             return []
-        scores = self._popularity_scores(pool) if cold else self._scores(plan.user, pool, plan.now)
+        scores = self.popular.scores(pool) if cold else self._scores(plan.user, pool, plan.now)
         order = np.argsort(-scores, kind="stable")[:k]
         return [self._recommendation(pool[i], float(scores[i])) for i in order]
 
@@ -474,38 +415,6 @@ class RecommenderService:
         return self.index.mask(
             lambda meta: (not wanted or meta.category in wanted) and (after is None or meta.published >= after)
         )
-
-    def _popularity_scores(self, news_ids: list[str]) -> np.ndarray:
-        # Clicks in the last day first, then all-time clicks as the tie-break.
-        recent = np.array([self.counters.recent.get(i, 0) for i in news_ids], dtype=np.float64)
-        total = np.array([self.counters.clicks.get(i, 0) for i in news_ids], dtype=np.float64)
-        return recent + total / (1.0 + total.max(initial=0.0))
-
-    def _popular(self, exclude: set[str], allowed: np.ndarray | None, n: int) -> list[str]:
-        """The ``n`` most popular candidates outside ``exclude`` (and inside ``allowed``)."""
-        # Recomputed when news or counters changed, at most once per ``sync_seconds`` for counters
-        # (an order a second old serves a cold user as well).
-        if self._catalogue_version != self.catalogue.version:  # news added or retired
-            self._catalogue_version, self._news_changed = self.catalogue.version, True
-            self._version += 1
-        version = self._version
-        stale = self._popular_order is None or (
-            self._popular_order[0] != version
-            and (self._news_changed or clock.monotonic() - self._popular_at >= self.sync_seconds)
-        )
-        if stale:
-            self._popular_at, self._news_changed = clock.monotonic(), False
-            _, ids, _, rows = self.index.snapshot()
-            scores = self._popularity_scores(ids)
-            order = np.argsort(-scores, kind="stable")
-            self._popular_order = (version, [ids[i] for i in order], rows[order])
-        out = []
-        for news_id, row in zip(self._popular_order[1], self._popular_order[2], strict=True):
-            if news_id not in exclude and (allowed is None or allowed[row]):
-                out.append(news_id)
-                if len(out) == n:
-                    break
-        return out
 
     def scores(self, history: Sequence[str], candidates: Sequence[str], time: int | None = None) -> np.ndarray:
         """Stateless: the model's logits of the candidates (in their order) for a click history.
@@ -537,19 +446,4 @@ class RecommenderService:
         self.sync()
         with self._lock:
             self.counters.stats([], int(self.now()) if time is None else int(time))  # moves the recent window
-            return self._popularity_scores(list(candidates))
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``count`` for the block (the setting is process-wide)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def check_user(user_id: str) -> None:
-    check_id(user_id, "user id")
+            return self.popular.scores(list(candidates))

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mmnewsrec.serving.asgi import LimitAndTime, WriteGuard, error_response, token_matches, unauthorised_response
 from mmnewsrec.serving.queues import Batcher, Busy, Ingestion
-from mmnewsrec.serving.records import RequestError
+from mmnewsrec.serving.records import ID_RULE, RequestError
 from mmnewsrec.serving.schemas import (
     MAX_K,
     TIME_LIMIT,
@@ -91,7 +91,7 @@ def _describe(exc: RequestValidationError) -> str:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
         message = error.get("msg", "invalid")
         if error.get("type") == "string_pattern_mismatch":  # ids: say the rule, not the expression
-            message = "an id is 1-256 characters without spaces, control characters or U+FFFD"
+            message = f"an id is {ID_RULE}"
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
@@ -103,8 +103,8 @@ def create_app(
     times: ClientTimes | None = None,
 ) -> FastAPI:
     """The API for a service. ``token=None`` leaves writes open (``serve --demo``, bound to 127.0.0.1).
-    ``times``: which client-given event times are taken (default :class:`ClientTimes`: a minute
-    ahead of the server's clock, a week back).
+    ``times``: which client-given event times are taken (default :class:`ClientTimes`: up to a
+    minute ahead of the server's clock).
 
     Endpoints are ``async`` and call the service on the event loop: the work is CPU-bound and
     short (milliseconds), so one request at a time per process beats a thread pool contending for
@@ -306,9 +306,10 @@ def create_app(
     ) -> Response:
         if category:
             service.sync_news()
-            unknown = sorted(set(category) - service.catalogue.categories)
+            known_categories = service.catalogue.categories()
+            unknown = sorted(set(category) - known_categories)
             if unknown:
-                known = sorted(service.catalogue.categories)
+                known = sorted(known_categories)
                 raise FieldRefused(
                     f"category: no news has category {unknown[0]!r}; the categories are {known[:30]}"
                     + (f" and {len(known) - 30} more" if len(known) > 30 else "")
@@ -350,7 +351,7 @@ def create_app(
         ranked = service.rank(body.history, body.candidates, times.resolve(body.time, service.now()))
         return JSONResponse({"ranking": [{"news_id": n, "score": s} for n, s in ranked]})
 
-    _live_limits(app, lambda: int(service.now()), lambda: sorted(service.catalogue.categories))
+    _live_limits(app, lambda: int(service.now()), lambda: sorted(service.catalogue.categories()))
     return app
 
 

@@ -85,7 +85,7 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
         self.index = NewsIndex(dim)
         self._rows: dict[str, int] = {}
         self._meta: list[NewsMeta] = []
-        self.categories: set[str] = set()  # of every news ever added (what a category filter may name)
+        self._categories: set[str] = set()  # of every news ever added
         self._vectors = np.zeros((1024, dim), dtype=np.float32)
         self._lock = threading.RLock()
         self._cursor = ""
@@ -106,6 +106,12 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
 
     def __contains__(self, news_id: object) -> bool:
         return news_id in self._rows
+
+    def categories(self) -> frozenset[str]:
+        """The categories of every news ever added (what a category filter may name): a copy, read
+        under the lock, since the ingestion thread adds to them."""
+        with self._lock:
+            return frozenset(self._categories)
 
     def knows(self, news_id: str) -> bool:
         """Whether the news was ever added (a retired news is still known: histories read it)."""
@@ -145,7 +151,7 @@ class NewsCatalogue(Mapping[str, NewsMeta]):
                 row = self._rows[news_id]
                 self._vectors[row] = vectors[i]
                 self._meta[row] = metas[i]
-            self.categories.update(meta.category for meta in metas)
+            self._categories.update(meta.category for meta in metas)
             self.index.add(news_ids, vectors, metas)
             self.version += 1
 

@@ -26,6 +26,8 @@ class RequestError(MmnewsrecError, ValueError):
 #: The API's schema and :func:`check_id` use this one pattern; it reads the same to Python's ``re``
 #: and to the Rust regex engine pydantic validates with.
 ID_PATTERN = r"^[^\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufffd]{1,256}$"
+#: The rule in words, for every message that refuses an id.
+ID_RULE = "1-256 characters without spaces, control characters or U+FFFD"
 _ID = re.compile(ID_PATTERN)
 _SURROGATE = re.compile("[\ud800-\udfff]")  # not text (no UTF-8 for them); pydantic refuses them too
 
@@ -33,7 +35,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")  # not text (no UTF-8 for them); pyda
 def check_id(value: object, what: str) -> str:
     """``value`` when it is a valid id (:data:`ID_PATTERN`); else a :class:`RequestError` naming ``what``."""
     if not isinstance(value, str) or _ID.fullmatch(value) is None or _SURROGATE.search(value):
-        raise RequestError(f"{what} {value!r} must be 1-256 characters without spaces, control characters or U+FFFD")
+        raise RequestError(f"{what} {value!r} must be {ID_RULE}")
     return value
 
 

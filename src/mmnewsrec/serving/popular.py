@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time as clock
-from collections.abc import Callable
 
 import numpy as np
 
@@ -19,7 +18,7 @@ class PopularOrder:
     serves a cold user as well. Not thread-safe on its own: the service calls it under its lock.
     """
 
-    def __init__(self, counters: LiveCounters, index: Callable[[], NewsIndex], refresh_seconds: float):
+    def __init__(self, counters: LiveCounters, index: NewsIndex, refresh_seconds: float):
         self.counters, self.index, self.refresh_seconds = counters, index, refresh_seconds
         self._version = 0  # bumped whenever news or counters change
         self._news_version = -1
@@ -47,7 +46,7 @@ class PopularOrder:
         )
         if stale:
             self._at, self._news_changed = clock.monotonic(), False
-            _, ids, _, rows = self.index().snapshot()
+            _, ids, _, rows = self.index.snapshot()
             order = np.argsort(-self.scores(ids), kind="stable")
             self._order = (self._version, [ids[i] for i in order], rows[order])
         out = []

@@ -17,7 +17,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,14 @@ class Predictor:
         scores = self.score(self.encode_user(history), candidates)
         order = np.argsort(-scores, kind="stable")
         return [(candidates[i], float(scores[i])) for i in order]
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` for the block (the setting is process-wide)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

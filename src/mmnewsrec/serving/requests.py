@@ -3,8 +3,7 @@ recommendations, and the service's request errors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -70,17 +69,6 @@ class Recommendation:
     title: str
     abstract: str  # the first 240 characters
     has_image: bool
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``count`` for the block (the setting is process-wide)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def check_user(user_id: str) -> None:

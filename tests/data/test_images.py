@@ -7,7 +7,6 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from mmnewsrec.config import ImageConfig
 from mmnewsrec.data.images import (
     attach_images,
     find_unreadable_images,
@@ -41,19 +40,19 @@ def test_attach_images_and_coverage(image_dir: Path) -> None:
 
 
 def test_missing_image_policies(image_dir: Path) -> None:
-    real = load_news_image(image_dir / "N1.jpg", "t", ImageConfig(size=16))
+    real = load_news_image(image_dir / "N1.jpg", "t", 16)
     assert real.has_image and real.image.size == (16, 16)
     assert np.asarray(real.image)[8, 8, 0] > 150  # the red jpg, not the green png
 
-    masked = load_news_image(None, "Some title", ImageConfig(missing="mask", size=16))
+    masked = load_news_image(None, "Some title", 16, "mask")
     assert masked.image is None and not masked.has_image
 
-    rendered = load_news_image(None, "Storm hits the east coast", ImageConfig(missing="render_title", size=64))
+    rendered = load_news_image(None, "Storm hits the east coast", 64, "render_title")
     assert not rendered.has_image and rendered.image.size == (64, 64)
     pixels = np.asarray(rendered.image)
     assert pixels.min() < 100 and np.median(pixels) == 255  # dark text on a white canvas
 
-    unreadable = load_news_image(image_dir / "N3.jpg", "Broken", ImageConfig(missing="render_title", size=32))
+    unreadable = load_news_image(image_dir / "N3.jpg", "Broken", 32, "render_title")
     assert not unreadable.has_image and unreadable.image is not None
 
 

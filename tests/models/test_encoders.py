@@ -9,7 +9,20 @@ import torch
 
 from mmnewsrec.batching.batch import Batch
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import BackboneConfig, LoraConfig, ModelConfig, NewsEncoderConfig, UserEncoderConfig
+from mmnewsrec.config import (
+    BackboneConfig,
+    BlipEncoderConfig,
+    FeatureBranch,
+    FusionEncoderConfig,
+    LoraConfig,
+    ModelConfig,
+    NewsEncoderConfig,
+    PrecomputedEncoderConfig,
+    TextEncoderConfig,
+    UserEncoderConfig,
+    VisionEncoderConfig,
+    WordEncoderConfig,
+)
 from mmnewsrec.models.build import build_model, load_weights, save_weights
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext
 from mmnewsrec.models.user_encoders import NRMSUserEncoder
@@ -21,42 +34,42 @@ def encoder_configs(bert: Path, vit: Path, blip: Path) -> dict[str, NewsEncoderC
     text = BackboneConfig(model=str(bert))
     vision = BackboneConfig(model=str(vit))
     return {
-        "text-cls": NewsEncoderConfig(type="text", dim=32, text=text, max_length=LENGTH),
-        "text-top1-attention-category": NewsEncoderConfig(
-            type="text",
+        "text-cls": TextEncoderConfig(dim=32, text=text, max_length=LENGTH),
+        "text-top1-attention-category": TextEncoderConfig(
             dim=32,
             text=BackboneConfig(model=str(bert), train_layers=1, pooling="attention"),
             use_category=True,
         ),
-        "text-cached-top1-mean": NewsEncoderConfig(
-            type="text",
+        "text-cached-top1-mean": TextEncoderConfig(
             dim=32,
             text=BackboneConfig(model=str(bert), train_layers=1, cache_frozen=True, pooling="mean"),
             max_length=LENGTH,
         ),
-        "text-lora": NewsEncoderConfig(
-            type="text", dim=32, text=BackboneConfig(model=str(bert), lora=LoraConfig(rank=4)), max_length=LENGTH
+        "text-lora": TextEncoderConfig(
+            dim=32, text=BackboneConfig(model=str(bert), lora=LoraConfig(rank=4)), max_length=LENGTH
         ),
-        "text-scratch-mean": NewsEncoderConfig(
-            type="text", dim=32, text=BackboneConfig(model=str(bert), pretrained=False, pooling="mean")
+        "text-scratch-mean": TextEncoderConfig(
+            dim=32, text=BackboneConfig(model=str(bert), pretrained=False, pooling="mean")
         ),
-        "vision": NewsEncoderConfig(type="vision", dim=32, vision=vision),
-        "vision-lora": NewsEncoderConfig(
-            type="vision", dim=32, vision=BackboneConfig(model=str(vit), train_layers=1, lora=LoraConfig(rank=4))
+        "vision": VisionEncoderConfig(dim=32, vision=vision),
+        "vision-lora": VisionEncoderConfig(
+            dim=32, vision=BackboneConfig(model=str(vit), train_layers=1, lora=LoraConfig(rank=4))
         ),
-        "precomputed-text": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("txt",)),
-        "precomputed-image": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("img",)),
-        "precomputed-tokens": NewsEncoderConfig(type="precomputed", dim=32, precomputed=("tok",)),
-        "precomputed-mlp-category": NewsEncoderConfig(
-            type="precomputed", dim=32, precomputed=("txt",), projection="mlp", use_category=True
+        "precomputed-text": PrecomputedEncoderConfig(dim=32, feature="txt"),
+        "precomputed-image": PrecomputedEncoderConfig(dim=32, feature="img"),
+        "precomputed-tokens": PrecomputedEncoderConfig(dim=32, feature="tok"),
+        "precomputed-mlp-category": PrecomputedEncoderConfig(
+            dim=32, feature="txt", projection="mlp", use_category=True
         ),
-        "word": NewsEncoderConfig(type="word", dim=32, heads=4, word_dim=16),
-        "fusion-hadamard": NewsEncoderConfig(type="fusion", dim=32, text=text, vision=vision, fusion="hadamard"),
-        "fusion-concat": NewsEncoderConfig(type="fusion", dim=32, text=text, vision=vision, fusion="concat"),
-        "fusion-gate-precomputed": NewsEncoderConfig(type="fusion", dim=32, precomputed=("txt", "img"), fusion="gate"),
-        "blip-trainable": NewsEncoderConfig(type="blip", dim=32, text=BackboneConfig(model=str(blip))),
-        "blip-frozen-mean": NewsEncoderConfig(
-            type="blip", dim=32, text=BackboneConfig(model=str(blip), train_layers=0, pooling="mean")
+        "word": WordEncoderConfig(dim=32, heads=4, word_dim=16),
+        "fusion-hadamard": FusionEncoderConfig(dim=32, text=text, image=vision, fusion="hadamard"),
+        "fusion-concat": FusionEncoderConfig(dim=32, text=text, image=vision, fusion="concat"),
+        "fusion-gate-precomputed": FusionEncoderConfig(
+            dim=32, text=FeatureBranch("txt"), image=FeatureBranch("img"), fusion="gate"
+        ),
+        "blip-trainable": BlipEncoderConfig(dim=32, backbone=BackboneConfig(model=str(blip))),
+        "blip-frozen-mean": BlipEncoderConfig(
+            dim=32, backbone=BackboneConfig(model=str(blip), train_layers=0, pooling="mean")
         ),
     }
 

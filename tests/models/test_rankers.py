@@ -42,7 +42,7 @@ def test_every_registered_scorer_is_in_the_table() -> None:
 
 
 def make(case: str, features: NewsFeatures):
-    values = {"news": {"type": "precomputed", "precomputed": ["txt"], "dim": DIM}, **CASES[case]}
+    values = {"news": {"type": "precomputed", "feature": "txt", "dim": DIM}, **CASES[case]}
     config = from_dict(ModelConfig, values)
     context = ModelContext(
         num_categories=4, num_subcategories=6, feature_dims={n: features.dim(n) for n in features.names()}
@@ -147,7 +147,7 @@ def test_ranker_config_errors_name_the_field(values: dict, field: str) -> None:
 def test_projection_none_keeps_the_frozen_vector(features: NewsFeatures) -> None:
     context = ModelContext(num_categories=4, num_subcategories=6, feature_dims={"frozen:txt": 20})
     values = {
-        "news": {"type": "precomputed", "precomputed": ["txt"], "dim": 20, "projection": "none"},
+        "news": {"type": "precomputed", "feature": "txt", "dim": 20, "projection": "none"},
         "user": {"heads": 4},
     }
     model = build_model(from_dict(ModelConfig, values), context).eval()

@@ -14,7 +14,7 @@ from mmnewsrec.config import (
     BackboneConfig,
     LoraConfig,
     ModelConfig,
-    NewsEncoderConfig,
+    TextEncoderConfig,
     TrainingConfig,
     UserEncoderConfig,
 )
@@ -30,7 +30,7 @@ from .conftest import LENGTH, N_NEWS, VOCAB
 def model_for(features: NewsFeatures, backbone: BackboneConfig, seed: int = 0):
     context = ModelContext(feature_dims={n: features.dim(n) for n in features.names()}, vocab_size=VOCAB)
     config = ModelConfig(
-        news=NewsEncoderConfig(type="text", dim=32, text=backbone, max_length=LENGTH),
+        news=TextEncoderConfig(dim=32, text=backbone, max_length=LENGTH),
         user=UserEncoderConfig(heads=4, query_dim=16),
     )
     torch.manual_seed(seed)

@@ -283,3 +283,23 @@ def test_a_popularity_run_evaluates_without_its_training_data(tiny_mind, tiny_be
     evaluated = run_evaluate(tmp_path / "run", data_root=data, split="dev")
     for key in METRICS:
         assert evaluated[key] == pytest.approx(record[key], abs=1e-9)
+
+
+def test_a_run_saved_in_the_flat_news_layout_reads_as_it_was(word_run_copy: Path, caplog) -> None:
+    """Run folders written before one config class per encoder type hold every key of every type
+    in ``model.news``; they read into the class of their type, with a warning saying so."""
+    import yaml
+
+    run = RunDir(word_run_copy)
+    expected, scored = run.read_config(), run_evaluate(word_run_copy, split="dev")
+    raw = yaml.safe_load(run.config_path.read_text())
+    flat = {"text": None, "vision": None, "precomputed": [], "fusion": "hadamard", "projection": "linear"}
+    flat |= {"use_category": False, "text_field": "title", "max_length": 30, "heads": 16, "word_dim": 300}
+    raw["model"]["news"] = {**flat, **raw["model"]["news"]}
+    raw["data"]["images"]["size"] = 224  # a key that nothing read
+    run.config_path.write_text(yaml.safe_dump(raw))
+    with caplog.at_level("WARNING"):
+        assert run.read_config() == expected
+    assert "model.news in the earlier layout" in caplog.text and "precomputed: [] -> remove it" in caplog.text
+    assert "data.images.size is no longer a key" in caplog.text
+    assert run_evaluate(word_run_copy, split="dev")["auc"] == scored["auc"]

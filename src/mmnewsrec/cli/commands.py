@@ -81,6 +81,17 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    import mmnewsrec.models.news_encoders  # noqa: F401  (registers every encoder type's config)
+    from mmnewsrec.config.reference import config_keys, config_reference
+
+    if args.prefix and not any(key.path.startswith(args.prefix) for key in config_keys()):
+        sections = sorted({key.path.split(".")[0] for key in config_keys()})
+        raise MmnewsrecError(f"no config key starts with {args.prefix!r}; the sections are {sections}")
+    print(config_reference(args.prefix), end="")
+    return 0
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     from mmnewsrec.evaluation.submission import score_files
 

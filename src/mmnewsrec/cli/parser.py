@@ -10,6 +10,7 @@ from pathlib import Path
 from mmnewsrec import __version__
 from mmnewsrec.cli.commands import (
     _cmd_baseline,
+    _cmd_config,
     _cmd_demo,
     _cmd_download,
     _cmd_evaluate,
@@ -92,7 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=text, description=text, parents=[common])
 
-    overrides_help = "dotted.key=value config overrides, values read as YAML (training.lr=2e-5 model.news.dim=128)"
+    overrides_help = (
+        "dotted.key=value config overrides, values read as YAML (training.lr=2e-5 model.news.dim=128); "
+        "~dotted.key removes a key"
+    )
+    config_epilog = (
+        "Config keys, their defaults and help: 'mmnewsrec config' (all), 'mmnewsrec config training' "
+        "(one section), or docs/configuration.md."
+    )
+
     cache_help = "feature store root (default: features.cache_dir of the config, else ~/.cache/mmnewsrec/features)"
 
     p = command("synth", "write a synthetic MIND-format dataset (train/ dev/ test/ images/)")
@@ -161,13 +170,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_download)
 
     p = command("featurize", "build or reuse the cached features an experiment config names")
+    p.epilog = config_epilog
     p.add_argument("--config", required=True, type=Path, help="experiment YAML (configs/)")
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: data.root of the config)")
     p.add_argument("--cache-dir", type=Path, default=None, help=cache_help)
     p.add_argument("overrides", nargs="*", help=overrides_help)
     p.set_defaults(func=_cmd_featurize)
 
+    p = command("config", "list the experiment config's keys with their types, defaults and help")
+    p.add_argument(
+        "prefix",
+        nargs="?",
+        default="",
+        help="only the keys that start with it (training, model.news[fusion], data.images.missing); default: all",
+    )
+    p.set_defaults(func=_cmd_config)
+
     p = command("train", "train an experiment (or score its baseline) into a run folder")
+    p.epilog = config_epilog
     p.add_argument("--config", required=True, type=Path, help="experiment YAML (configs/)")
     p.add_argument("--data", type=Path, default=None, help="dataset root (default: data.root of the config)")
     p.add_argument(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import ClassVar, Literal, get_args
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, get_args
 
 from mmnewsrec.config.checks import _check_choice
-from mmnewsrec.errors import ConfigError
 
 MissingImagePolicy = Literal["render_title", "mask"]
 
@@ -25,20 +25,26 @@ class ImageConfig:
         missing: ``render_title`` draws the news title on a blank canvas (the policy of the study this
             project grew from); ``mask`` yields no pixels and a False ``has_image`` flag that encoders
             mask out.
-        size: side of the square image, in pixels, that images are resized to.
         directory: image folder; None means ``<dataset root>/images``.
     """
 
     _alias: ClassVar[str] = "images"  # how its messages name it; loaded from a file, its place
 
     missing: MissingImagePolicy = "mask"
-    size: int = 224
     directory: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("images.missing", self.missing, get_args(MissingImagePolicy))
-        if not isinstance(self.size, int) or self.size < 8:
-            raise ConfigError(f"images.size: must be an integer >= 8, got {self.size!r}")
+
+    @classmethod
+    def unknown_key(cls, key: str, values: Mapping[str, Any], prefix: str) -> str:
+        if key == "size":  # read by nothing: the model's image processor sizes the stored pixels
+            return (
+                f"{prefix}size: no longer a key (it was read by nothing): images are resized to what the image "
+                "processor of the model that reads them wants (features.pixels.processor, or the vision backbone); "
+                "remove it"
+            )
+        return f"{prefix}{key}: unknown key; valid keys under {prefix!r} are {sorted(f.name for f in fields(cls))}"
 
 
 @dataclass(frozen=True)

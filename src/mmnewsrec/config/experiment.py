@@ -26,12 +26,17 @@ class TrainingConfig:
         history_len: most recent clicks kept per user.
         batch_size: samples per step and process; the effective batch is
             batch_size x grad_accum x processes.
+        grad_accum: steps whose gradients are summed before each optimiser step.
+        epochs: passes over the training impressions.
         lr: learning rate of new (randomly initialised) parameters.
         pretrained_lr: learning rate of pretrained backbone parameters (None: ``lr``).
+        weight_decay: AdamW weight decay (0: off).
+        max_grad_norm: gradients are clipped to this total norm (0: off).
         warmup_ratio: share of optimiser steps with linear warm-up, then linear decay to 0.
         max_steps: stop after this many optimiser steps (0: run every epoch).
         eval_every: evaluate on dev every this many optimiser steps (0: after each epoch).
         eval_impressions: dev impressions used by periodic evaluation (0: all).
+        eval_batch_size: impressions scored at a time in evaluation.
         dev_split: the labelled split that evaluation, early stopping and the best checkpoint use;
             a run refuses to start when it is missing. None trains without evaluation: the final
             weights are then the run's model.
@@ -47,6 +52,7 @@ class TrainingConfig:
             backbone part may come from weights up to k steps old (backbones move slowly at their
             small learning rate), in exchange for running the backbone on about 1 + K news per
             sample instead of H + 1 + K.
+        seed: seeds the model's initial weights, the sampling of negatives and the batch order.
         log_every: optimiser steps between training-loss records.
         loss: ``listwise``: softmax cross-entropy of each click against its K sampled non-clicks
             (NRMS); ``pointwise_weighted_ce``: every sampled candidate is its own click / no-click
@@ -114,7 +120,12 @@ class ExperimentConfig:
 
     Attributes:
         name: the run's name (its folder under ``run_dir``).
+        run_dir: the folder that holds the runs (``train --run`` chooses one folder instead).
         baseline: ``random``, ``popularity`` or ``oracle`` to score a baseline instead of training.
+        data: where the dataset is and how strictly it is read.
+        features: what the feature store holds.
+        model: the recommender's parts.
+        training: the training set-up.
     """
 
     name: str = "experiment"

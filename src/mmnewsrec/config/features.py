@@ -52,6 +52,11 @@ class PixelsConfig:
     """Resized news images kept in the feature store, sized for one image processor.
 
     The missing-image policy comes from ``data.images.missing``.
+
+    Attributes:
+        processor: the Hugging Face image processor (a model name or folder) whose size, crop and
+            normalisation the stored pixels follow.
+        revision: hub revision of that processor.
     """
 
     processor: str = "google/vit-base-patch16-224"
@@ -65,6 +70,7 @@ class FrozenEncoderConfig:
     Attributes:
         name: label of this feature (e.g. ``bert_cls``), used by models that read it.
         model: Hugging Face model name or local folder.
+        revision: hub revision (pin a commit hash for exact reproducibility).
         modality: ``text`` (any AutoModel text encoder), ``image`` (any AutoModel vision encoder) or
             ``blip`` (BLIP image-text retrieval model: the text encoder cross-attending the image).
         pooling: ``cls`` (first token), ``mean`` (masked mean), ``pooler`` (the model's pooler), or

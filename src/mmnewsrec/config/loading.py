@@ -24,10 +24,16 @@ def from_dict(cls: type[T], values: Mapping[str, Any] | None, prefix: str = "") 
         ConfigError: on an unknown key (listing the valid ones) or a value of the wrong type.
     """
     values = dict(values or {})
+    variant = getattr(cls, "variant", None)  # a family of classes, one per ``type`` (news encoders)
+    if variant is not None:
+        cls = variant(values, prefix)
     hints = get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(values) - set(known))
     if unknown:
+        explain = getattr(cls, "unknown_key", None)
+        if explain is not None:
+            raise ConfigError(explain(unknown[0], values, prefix))
         raise ConfigError(
             f"{prefix + unknown[0]}: unknown key; valid keys under {prefix or 'the top level'!r} are {sorted(known)}"
         )
@@ -64,8 +70,11 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
             try:
                 return _coerce(arg, value, name)
             except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{name}: bad value {value!r}")
+                errors.append((_overlap(arg, value), str(exc)))
+        # Several classes fit the place (a fusion branch: a backbone or a feature): the message is
+        # the one of the class whose keys the value shares most.
+        best = max(errors, key=lambda error: error[0], default=(0, f"{name}: bad value {value!r}"))
+        raise ConfigError(best[1])
     if origin is Literal:
         if value not in get_args(hint):
             raise ConfigError(f"{name}: {value!r} is not one of {list(get_args(hint))}")
@@ -88,6 +97,13 @@ def _coerce(hint: Any, value: Any, name: str) -> Any:
     return value
 
 
+def _overlap(hint: Any, value: Any) -> int:
+    """How many of a mapping's keys are fields of dataclass ``hint`` (0 for anything else)."""
+    if not (dataclasses.is_dataclass(hint) and isinstance(value, Mapping)):
+        return 0
+    return len(set(value) & {f.name for f in dataclasses.fields(hint)})
+
+
 def _parse_float(text: str, name: str) -> float:
     """A float from any YAML or Python spelling: YAML 1.1 reads ``2e-5`` (no dot) and ``1_000.5`` as
     strings, and spells infinity ``.inf``."""
@@ -108,12 +124,15 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def apply_overrides(values: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
-    """Applies ``dotted.key=value`` overrides (values parsed as YAML scalars) to a nested mapping."""
+    """Applies ``dotted.key=value`` overrides (values parsed as YAML scalars, lists or mappings) to
+    a nested mapping; ``~dotted.key`` removes a key (e.g. the keys of another encoder type after
+    ``model.news.type=...``)."""
     result = _deep_copy(values)
     for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected dotted.key=value")
+        remove = item.startswith("~")
+        key, sep, raw = item.removeprefix("~").partition("=")
+        if remove == bool(sep) or not key:
+            raise ConfigError(f"override {item!r}: expected dotted.key=value, or ~dotted.key to remove a key")
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -121,6 +140,11 @@ def apply_overrides(values: Mapping[str, Any], overrides: Sequence[str]) -> dict
             if not isinstance(child, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a mapping")
             node = child
+        if remove:
+            if parts[-1] not in node:
+                raise ConfigError(f"override {item!r}: the config has no key {key!r} to remove")
+            del node[parts[-1]]
+            continue
         try:
             node[parts[-1]] = yaml.safe_load(raw)
         except yaml.YAMLError as exc:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from mmnewsrec.config import ImageConfig
+from mmnewsrec.config import MissingImagePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -106,17 +106,19 @@ class NewsImage:
 def load_news_image(
     path: str | Path | None,
     title: str,
-    config: ImageConfig,
+    size: int,
+    missing: MissingImagePolicy = "mask",
     resample: Image.Resampling = Image.Resampling.BICUBIC,
 ) -> NewsImage:
-    """Loads and resizes a news image, applying the missing-image policy if it is absent or unreadable."""
+    """Loads a news image resized to ``size`` x ``size`` pixels (what the image processor that
+    reads it wants), applying the ``missing`` policy if it is absent or unreadable."""
     if path is not None:
         image = _open_rgb(path)
         if image is not None:
-            return NewsImage(image.resize((config.size, config.size), resample), True)
+            return NewsImage(image.resize((size, size), resample), True)
         logger.warning("unreadable image %s: treated as missing", path)
-    if config.missing == "render_title":
-        return NewsImage(render_title(title, config.size), False)
+    if missing == "render_title":
+        return NewsImage(render_title(title, size), False)
     return NewsImage(None, False)
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import torch
 from PIL import Image
 
-from mmnewsrec.config import ImageConfig, MissingImagePolicy
+from mmnewsrec.config import MissingImagePolicy
 from mmnewsrec.data.images import load_news_image
 from mmnewsrec.features.backbones import load_image_processor
 from mmnewsrec.features.store import ArraySpec, CacheSpec, FeatureStoreError, digest, row_batches
@@ -110,14 +110,13 @@ class PixelBuilder:
         subset = news.take(pa.array(rows))
         paths = subset["image_path"].to_pylist() if "image_path" in subset.column_names else [None] * len(rows)
         titles = subset["title"].to_pylist()
-        config = ImageConfig(missing=self.missing, size=self.geometry.size)
         resample = Image.Resampling(self.geometry.resample)
         s = self.geometry.size
         pixels = np.zeros((len(rows), 3, s, s), dtype=np.uint8)  # (B, 3, S, S)
         has_image = np.zeros(len(rows), dtype=bool)
 
         def load(k: int) -> None:
-            loaded = load_news_image(paths[k], titles[k], config, resample)
+            loaded = load_news_image(paths[k], titles[k], s, self.missing, resample)
             has_image[k] = loaded.has_image
             if loaded.image is not None:
                 pixels[k] = np.asarray(loaded.image, dtype=np.uint8).transpose(2, 0, 1)  # (S, S, 3) -> (3, S, S)

@@ -93,7 +93,7 @@ def plan_builders(
     frozen = {f.name: f for f in features.frozen}
     for need in dict.fromkeys(n for n in needs if isinstance(n, FrozenNeed)):
         if need.name not in frozen:
-            raise ConfigError(f"model.news.precomputed: {need.name!r} is not among features.frozen {sorted(frozen)}")
+            raise ConfigError(f"model.news: frozen feature {need.name!r} is not among features.frozen {sorted(frozen)}")
         builders.append(NamedBuilder(f"frozen:{need.name}", frozen_builder(frozen[need.name], store, missing)))
     return builders
 

@@ -7,7 +7,6 @@ alone (e.g. a serving process that only re-encodes users).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,12 +16,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from mmnewsrec.batching.features import NewsFeatures
-from mmnewsrec.config import ExperimentConfig, ModelConfig, NewsEncoderConfig, load_yaml
+from mmnewsrec.config import ExperimentConfig, ModelConfig, load_yaml
 from mmnewsrec.data.mind import Vocabs
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.features.backbones import load_tokenizer
 from mmnewsrec.features.build import NamedBuilder, build_features
-from mmnewsrec.features.plan import FeatureNeed, TokensNeed, lower_states_feature, plan_builders
+from mmnewsrec.features.plan import FeatureNeed, LowerStatesNeed, TokensNeed, lower_states_feature, plan_builders
 from mmnewsrec.features.store import FeatureStore
 from mmnewsrec.features.text import category_ids
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, build_news_encoder
@@ -56,8 +55,9 @@ class WeightsError(MmnewsrecError):
 
 def check_experiment(config: ExperimentConfig) -> ExperimentConfig:
     """Checks what the config dataclasses cannot check themselves, before any data is read: the
-    registry names (``model.news.type``, ``model.user.type``, ``model.scorer``) and what the chosen
-    news encoder needs from the config (a backbone, a frozen feature). Returns ``config``.
+    registry names (``model.user.type``, ``model.scorer``; ``model.news.type`` chose the class that
+    read its section, which refused the keys that type does not read) and what the chosen news
+    encoder needs from the config (a backbone, a frozen feature). Returns ``config``.
 
     Raises:
         ConfigError: naming the full key.
@@ -65,24 +65,12 @@ def check_experiment(config: ExperimentConfig) -> ExperimentConfig:
     if config.baseline:  # a baseline run builds no model
         return config
     for key, name, registry in (
-        ("model.news.type", config.model.news.type, NEWS_ENCODERS),
+        ("model.news.type", config.model.news.type, NEWS_ENCODERS),  # a class registered without its encoder
         ("model.user.type", config.model.user.type, USER_ENCODERS),
         ("model.scorer", config.model.scorer, SCORERS),
     ):
         if name not in registry:
             raise ConfigError(f"{key}: {name!r} is not one of {registry.names()}")
-    news = config.model.news
-    encoder = NEWS_ENCODERS.get(news.type)
-    reads = encoder.config_keys | {"type", "dim", "dropout"}
-    defaults = NewsEncoderConfig()
-    for key in (f.name for f in dataclasses.fields(news)):
-        if key not in reads and getattr(news, key) != getattr(defaults, key):
-            readers = sorted(name for name in NEWS_ENCODERS if key in NEWS_ENCODERS.get(name).config_keys)
-            raise ConfigError(
-                f"model.news.{key}: the {news.type!r} encoder does not read this key (it reads "
-                f"{sorted(reads)}); {' and '.join(readers) or 'no encoder'} do{'es' if len(readers) == 1 else ''}: "
-                "remove it, or choose that model.news.type"
-            )
     feature_needs(config)  # the encoder's own checks of its part of the config (no data, no weights)
     return config
 
@@ -115,7 +103,8 @@ def news_features(
     sets = build_features(store, builders, news)
     categories, subcategories = category_ids(vocabs, news)
     # Per-token hidden states are large ((N, L, h)): they stay memory-mapped like pixels.
-    mapped = ("pixels", "frozen:" + lower_states_feature(config.model.news.text_field))
+    states = [lower_states_feature(need.field) for need in feature_needs(config) if isinstance(need, LowerStatesNeed)]
+    mapped = ("pixels", *("frozen:" + name for name in states))
     return NewsFeatures.from_sets(sets, {"category": categories, "subcategory": subcategories}, mapped)
 
 

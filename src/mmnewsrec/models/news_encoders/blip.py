@@ -7,19 +7,18 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig
-from mmnewsrec.errors import ConfigError
+from mmnewsrec.config import BlipEncoderConfig, FeaturesConfig
 from mmnewsrec.features.backbones import from_pretrained
 from mmnewsrec.features.encoding import blip_text_output, trim_to_longest
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.features.plan import FeatureNeed, PixelsNeed, TokensNeed
-from mmnewsrec.models.news_encoders.backbone import freeze, pooled_projection
+from mmnewsrec.models.news_encoders.backbone import freeze, pooled_projection, require_backbone
 from mmnewsrec.models.news_encoders.base import NEWS_ENCODERS, ModelContext, NewsEncoder
 
 
 @NEWS_ENCODERS.register("blip")
 class BlipEncoder(NewsEncoder):
-    """BLIP image-grounded text encoder (Li et al., 2022), frozen or trainable (``text.train_layers``).
+    """BLIP image-grounded text encoder (Li et al., 2022), frozen or trainable (``backbone.train_layers``).
 
     The BLIP text encoder reads the title and cross-attends the image patches of the BLIP vision
     model; the pooled result is projected. A news without an image is encoded by the text encoder
@@ -29,17 +28,13 @@ class BlipEncoder(NewsEncoder):
         ``{field}_ids`` / ``{field}_mask`` (U, L), ``pixels`` (U, 3, S, S) uint8, ``has_image`` (U,) -> (U, dim).
     """
 
-    config_keys = frozenset({"text", "text_field", "max_length"})
+    config_class = BlipEncoderConfig
 
-    def __init__(self, config: NewsEncoderConfig, context: ModelContext):
+    def __init__(self, config: BlipEncoderConfig, context: ModelContext):
         super().__init__()
         from transformers import AutoConfig, BlipForImageTextRetrieval
 
-        backbone = config.text
-        if backbone is None:
-            raise ConfigError("model.news.text: the blip encoder needs a BLIP model name (text.model)")
-        if backbone.cache_frozen or backbone.lora is not None:
-            raise ConfigError("model.news.text: cache_frozen and lora are not available for the blip encoder")
+        backbone = require_backbone(config.backbone, "backbone", "blip")
         if backbone.pretrained:
             blip = from_pretrained(BlipForImageTextRetrieval, backbone.model, backbone.revision)
         else:
@@ -55,10 +50,9 @@ class BlipEncoder(NewsEncoder):
         self.dim = config.dim
 
     @classmethod
-    def feature_needs(cls, config: NewsEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
-        if config.text is None:
-            raise ConfigError("model.news.text: the blip encoder needs a BLIP model name (text.model)")
-        model, revision = config.text.model, config.text.revision  # one model: its tokenizer and its processor
+    def feature_needs(cls, config: BlipEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
+        backbone = require_backbone(config.backbone, "backbone", "blip")
+        model, revision = backbone.model, backbone.revision  # one model: its tokenizer and its processor
         return [TokensNeed(model, config.text_field, config.max_length, revision), PixelsNeed(model, revision)]
 
     def inputs(self) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig
+from mmnewsrec.config import FeaturesConfig, FusionEncoderConfig, NewsEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.plan import FeatureNeed
 from mmnewsrec.models.news_encoders.base import NEWS_ENCODERS, ModelContext, NewsEncoder
@@ -20,9 +20,8 @@ from mmnewsrec.models.news_encoders.vision import VisionEncoder
 class FusionEncoder(NewsEncoder):
     """A text branch and an image branch combined into one news vector.
 
-    Branches: the text branch is a ``text`` backbone or a precomputed text feature; the image
-    branch a ``vision`` backbone or a precomputed image feature (``precomputed: [text, image]``,
-    "" for a backbone). Modes:
+    Branches (``model.news.text`` and ``model.news.image``): each a backbone (a ``text`` or
+    ``vision`` encoder) or a frozen feature (a ``precomputed`` encoder). Modes:
 
     * ``hadamard``: ``t * v`` (the study's choice); without an image the text vector alone;
     * ``concat``: ``W [t; v; has_image]``, the image part zeroed without an image;
@@ -34,23 +33,16 @@ class FusionEncoder(NewsEncoder):
         -> (U, dim).
     """
 
-    config_keys = frozenset(
-        {"text", "vision", "precomputed", "fusion", "text_field", "max_length", "use_category", "projection"}
-    )
+    config_class = FusionEncoderConfig
 
-    def __init__(self, config: NewsEncoderConfig, context: ModelContext):
+    def __init__(self, config: FusionEncoderConfig, context: ModelContext):
         super().__init__()
-        names = [*config.precomputed, "", ""][:2]
-        self.text = (
-            PrecomputedEncoder(config, context, names[0]) if names[0] else TextEncoder(config, context, config.text)
-        )
-        self.image = (
-            PrecomputedEncoder(config, context, names[1]) if names[1] else VisionEncoder(config, context, config.vision)
-        )
+        self.text = _branch_encoder(config.branch("text"), context)
+        self.image = _branch_encoder(config.branch("image"), context)
         self.flag = self.image.flag if isinstance(self.image, PrecomputedEncoder) else "has_image"
         if self.flag is None:
             raise ConfigError(
-                f"model.news.precomputed: {names[1]!r} is not an image feature (it has no has_image flag)"
+                f"model.news.image.feature: {config.image.feature!r} is not an image feature (it has no has_image flag)"
             )
         self.mode = config.fusion
         dim = config.dim
@@ -61,20 +53,12 @@ class FusionEncoder(NewsEncoder):
         self.dim = dim
 
     @classmethod
-    def feature_needs(cls, config: NewsEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
-        text, image = [*config.precomputed, "", ""][:2]
-        return [
-            *(
-                PrecomputedEncoder.feature_needs(config, features, text)
-                if text
-                else TextEncoder.feature_needs(config, features)
-            ),
-            *(
-                PrecomputedEncoder.feature_needs(config, features, image)
-                if image
-                else VisionEncoder.feature_needs(config, features)
-            ),
-        ]
+    def feature_needs(cls, config: FusionEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
+        needs = []
+        for name in ("text", "image"):
+            branch = config.branch(name)
+            needs += NEWS_ENCODERS.get(branch.type).feature_needs(branch, features)
+        return needs
 
     def inputs(self) -> list[str]:
         return sorted(set(self.text.inputs()) | set(self.image.inputs()) | {self.flag})
@@ -94,3 +78,10 @@ class FusionEncoder(NewsEncoder):
             return self.combine(torch.cat([text, image, has_image.to(text.dtype)], dim=-1))
         gate = torch.sigmoid(self.combine(torch.cat([text, image], dim=-1))) * has_image
         return text + gate * image
+
+
+def _branch_encoder(config: NewsEncoderConfig, context: ModelContext) -> NewsEncoder:
+    """A branch's own encoder: text or vision over a backbone, or precomputed over a feature."""
+    return {"text": TextEncoder, "vision": VisionEncoder, "precomputed": PrecomputedEncoder}[config.type](
+        config, context
+    )

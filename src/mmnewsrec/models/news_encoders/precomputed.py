@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig
+from mmnewsrec.config import FeaturesConfig, PrecomputedEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.plan import FeatureNeed, FrozenNeed
 from mmnewsrec.models.layers import AdditiveAttention
@@ -24,15 +24,15 @@ class PrecomputedEncoder(NewsEncoder):
         ``frozen:{name}`` (U, F) -> (U, dim).
     """
 
-    config_keys = frozenset({"precomputed", "projection", "use_category"})
+    config_class = PrecomputedEncoderConfig
 
-    def __init__(self, config: NewsEncoderConfig, context: ModelContext, feature: str | None = None):
+    def __init__(self, config: PrecomputedEncoderConfig, context: ModelContext):
         super().__init__()
-        feature = feature or (config.precomputed[0] if config.precomputed else "")
+        feature = config.feature
         key = f"frozen:{feature}"
         if key not in context.feature_dims:
             available = sorted(k.removeprefix("frozen:") for k in context.feature_dims if k.count(":") == 1)
-            raise ConfigError(f"model.news.precomputed: no frozen feature {feature!r}; features.frozen has {available}")
+            raise ConfigError(f"model.news.feature: no frozen feature {feature!r}; features.frozen has {available}")
         self.key = key
         self.flag = f"{key}:has_image" if f"{key}:has_image" in context.feature_dims else None
         # Token-level features (frozen pooling "tokens") are pooled here by additive attention,
@@ -59,11 +59,10 @@ class PrecomputedEncoder(NewsEncoder):
         self.dim = config.dim
 
     @classmethod
-    def feature_needs(cls, config: NewsEncoderConfig, features: FeaturesConfig, feature: str = "") -> list[FeatureNeed]:
-        feature = feature or (config.precomputed[0] if config.precomputed else "")
-        if not feature:
-            raise ConfigError("model.news.precomputed: name the features.frozen entry this encoder reads")
-        return [FrozenNeed(feature)]
+    def feature_needs(cls, config: PrecomputedEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
+        if not config.feature:
+            raise ConfigError("model.news.feature: name the features.frozen entry this encoder reads")
+        return [FrozenNeed(config.feature)]
 
     def inputs(self) -> list[str]:
         names = [self.key] + [name for name in (self.flag, self.token_mask) if name]

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from mmnewsrec.config import BackboneConfig, FeaturesConfig, NewsEncoderConfig
+from mmnewsrec.config import FeaturesConfig, TextEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.backbones import transformer_layers
 from mmnewsrec.features.encoding import trim_to_longest
@@ -35,11 +35,11 @@ class TextEncoder(NewsEncoder):
         (U, L, h) with ``frozen:lower_{field}:mask`` (U, L) -> (U, dim).
     """
 
-    config_keys = frozenset({"text", "text_field", "max_length", "use_category"})
+    config_class = TextEncoderConfig
 
-    def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
+    def __init__(self, config: TextEncoderConfig, context: ModelContext):
         super().__init__()
-        backbone = require_backbone(backbone, config.text, "text")
+        backbone = require_backbone(config.text, "text")
         self.field = config.text_field
         self.backbone = load_backbone(backbone)
         self.top_layers = backbone.train_layers if backbone.cache_frozen else 0
@@ -62,10 +62,8 @@ class TextEncoder(NewsEncoder):
         self.dim = config.dim
 
     @classmethod
-    def feature_needs(
-        cls, config: NewsEncoderConfig, features: FeaturesConfig, backbone: BackboneConfig | None = None
-    ) -> list[FeatureNeed]:
-        backbone = require_backbone(backbone, config.text, "text")
+    def feature_needs(cls, config: TextEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
+        backbone = require_backbone(config.text, "text")
         if backbone.cache_frozen:
             top = backbone.train_layers
             return [LowerStatesNeed(backbone.model, config.text_field, config.max_length, top, backbone.revision)]

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from mmnewsrec.config import BackboneConfig, FeaturesConfig, NewsEncoderConfig
-from mmnewsrec.errors import ConfigError
+from mmnewsrec.config import FeaturesConfig, VisionEncoderConfig
 from mmnewsrec.features.image import PixelNormalizer, ProcessorGeometry
 from mmnewsrec.features.plan import FeatureNeed, PixelsNeed
 from mmnewsrec.models.news_encoders.backbone import (
@@ -30,13 +29,11 @@ class VisionEncoder(NewsEncoder):
         ``pixels`` (U, 3, S, S) uint8, ``has_image`` (U,) bool -> (U, dim).
     """
 
-    config_keys = frozenset({"vision"})
+    config_class = VisionEncoderConfig
 
-    def __init__(self, config: NewsEncoderConfig, context: ModelContext, backbone: BackboneConfig | None = None):
+    def __init__(self, config: VisionEncoderConfig, context: ModelContext):
         super().__init__()
-        backbone = require_backbone(backbone, config.vision, "vision")
-        if backbone.cache_frozen:
-            raise ConfigError("model.news.vision.cache_frozen: hidden-state caching is for text backbones")
+        backbone = require_backbone(config.vision, "vision")
         self.backbone = load_backbone(backbone)
         self.normalize = PixelNormalizer(ProcessorGeometry.load(backbone.model, backbone.revision))
         hidden = self.backbone.config.hidden_size
@@ -45,10 +42,8 @@ class VisionEncoder(NewsEncoder):
         self.dim = config.dim
 
     @classmethod
-    def feature_needs(
-        cls, config: NewsEncoderConfig, features: FeaturesConfig, backbone: BackboneConfig | None = None
-    ) -> list[FeatureNeed]:
-        backbone = require_backbone(backbone, config.vision, "vision")
+    def feature_needs(cls, config: VisionEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
+        backbone = require_backbone(config.vision, "vision")
         return [PixelsNeed(backbone.model, backbone.revision)]
 
     def inputs(self) -> list[str]:

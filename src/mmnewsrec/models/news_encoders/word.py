@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmnewsrec.config import FeaturesConfig, NewsEncoderConfig
+from mmnewsrec.config import FeaturesConfig, WordEncoderConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.plan import FeatureNeed, TokensNeed
 from mmnewsrec.models.layers import AdditiveAttention
@@ -21,14 +21,12 @@ class WordEncoder(NewsEncoder):
         ``{field}_ids`` / ``{field}_mask`` (U, L) -> (U, dim).
     """
 
-    config_keys = frozenset({"heads", "word_dim", "text_field", "max_length"})
+    config_class = WordEncoderConfig
 
-    def __init__(self, config: NewsEncoderConfig, context: ModelContext):
+    def __init__(self, config: WordEncoderConfig, context: ModelContext):
         super().__init__()
         if context.vocab_size < 1:
             raise ConfigError("model.news.type word: the tokenizer's vocabulary size is unknown")
-        if config.dim % config.heads:
-            raise ConfigError(f"model.news.heads: {config.heads} must divide model.news.dim {config.dim}")
         self.field = config.text_field
         self.embed = nn.Embedding(context.vocab_size, config.word_dim, padding_idx=0)
         self.to_dim = nn.Linear(config.word_dim, config.dim)
@@ -40,7 +38,7 @@ class WordEncoder(NewsEncoder):
     needs_vocab_size = True
 
     @classmethod
-    def feature_needs(cls, config: NewsEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
+    def feature_needs(cls, config: WordEncoderConfig, features: FeaturesConfig) -> list[FeatureNeed]:
         tokenizer, revision = (features.tokens.tokenizer, features.tokens.revision) if features.tokens else (None, None)
         return [TokensNeed(tokenizer or "bert-base-uncased", config.text_field, config.max_length, revision)]
 

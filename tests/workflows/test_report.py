@@ -11,6 +11,7 @@ from PIL import Image
 
 from mmnewsrec.cli.main import main
 from mmnewsrec.errors import ConfigError
+from mmnewsrec.workflows.evaluate import run_evaluate
 from mmnewsrec.workflows.report import run_report
 
 
@@ -26,9 +27,12 @@ def two_runs(word_run: Path, tmp_path: Path) -> list[Path]:
 
 def test_report_writes_tables_csvs_figures_and_html(two_runs: list[Path], tiny_mind: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
+    run_evaluate(two_runs[0], tiny_mind, "dev")  # the first has its predictions, the second not
     result = run_report(two_runs, tiny_mind, "dev", out=out, samples=200)
     assert result["runs"] == ["word", "word-again"]
-    assert (two_runs[1] / "dev" / "prediction.txt").is_file()  # evaluated first
+    assert (two_runs[1] / "dev" / "prediction.txt").is_file()  # evaluated first, and the report says so
+    assert result["evaluated"] == ["word-again"]
+    assert "Evaluated by this report (no dev predictions before): word-again." in (out / "report.md").read_text()
     main_rows = list(csv.DictReader((out / "main.csv").open()))
     assert [r["run"] for r in main_rows] == ["word", "word-again"]
     assert main_rows[0]["auc"] == main_rows[1]["auc"]

@@ -134,9 +134,45 @@ def test_every_command_takes_its_run_folder_as_run_and_the_old_run_dir() -> None
     from mmnewsrec.cli.main import build_parser
 
     parser = build_parser()
-    for command in (["train", "--config", "c.yaml"], ["evaluate"], ["replay"], ["serve"]):
+    for command, field in ((["train", "--config", "c.yaml"], "run_dir"), (["evaluate"], "run"), (["replay"], "run")):
         for flag in ("--run", "--run-dir"):
-            assert parser.parse_args([*command, flag, "R"]).run == Path("R"), (command, flag)
+            assert getattr(parser.parse_args([*command, flag, "R"]), field) == Path("R"), (command, flag)
+    for flag in ("--run", "--run-dir"):
+        assert parser.parse_args(["serve", flag, "R"]).run == Path("R")
+
+
+def test_every_command_is_one_options_object_whose_fields_are_its_functions_arguments() -> None:
+    """A flag is spelled once: the options field, which is a keyword argument of the library
+    function the command calls, with the same default."""
+    import dataclasses
+    import inspect
+
+    from mmnewsrec.cli.commands import COMMANDS
+    from mmnewsrec.cli.options import resolve_target
+
+    for name, (options, _) in COMMANDS.items():
+        if not options.target:  # a command of the CLI's own (config)
+            continue
+        parameters = inspect.signature(resolve_target(options)).parameters
+        converted = {"config", "overrides", "sha256", "mirrors"}  # read or parsed before the call
+        for item in dataclasses.fields(options):
+            assert item.name in parameters or item.name == "overrides", (name, item.name)
+            if item.name in converted or parameters[item.name].default is inspect.Parameter.empty:
+                continue
+            default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+            expected = parameters[item.name].default
+            if isinstance(default, Path):
+                expected = Path(expected)
+            assert default == expected or (default == [] and expected == ()), (name, item.name, default, expected)
+
+
+def test_a_handler_is_a_few_lines() -> None:
+    import inspect
+
+    from mmnewsrec.cli.commands import COMMANDS
+
+    long = {name: n for name, (_, run) in COMMANDS.items() if (n := len(inspect.getsource(run).splitlines())) > 10}
+    assert long == {}
 
 
 def test_every_option_of_every_command_has_help() -> None:

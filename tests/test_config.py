@@ -111,3 +111,24 @@ def test_bounds_are_checked_when_the_config_loads(overrides: list[str], message:
 def test_an_override_that_is_not_yaml_names_itself() -> None:
     with pytest.raises(ConfigError, match=r"override 'model.news=\{dim: \[1': the value is not valid YAML"):
         apply_overrides({}, ["model.news={dim: [1"])
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda c: c.TrainingConfig(loss="hinge"), "training.loss: 'hinge' is not one of"),
+        (lambda c: c.TrainingConfig(mixed_precision="fp8"), "training.mixed_precision: 'fp8' is not one of"),
+        (lambda c: c.DataConfig(on_unknown_news="ignore"), "data.on_unknown_news: 'ignore' is not one of"),
+        (lambda c: c.ImageConfig(missing="blank"), "images.missing: 'blank' is not one of"),
+        (lambda c: c.FrozenEncoderConfig(name="f", model="m", pooling="max"), "features.frozen.pooling: 'max'"),
+        (lambda c: c.BackboneConfig(model="m", pooling="max"), "backbone.pooling: 'max' is not one of"),
+        (lambda c: c.FusionEncoderConfig(fusion="sum"), "model.news.fusion: 'sum' is not one of"),
+        (lambda c: c.TextEncoderConfig(text_field="body"), "model.news.text_field: 'body' is not one of"),
+        (lambda c: c.PrecomputedEncoderConfig(projection="relu"), "model.news.projection: 'relu' is not one of"),
+    ],
+)
+def test_a_choice_is_checked_when_a_config_is_built_in_python_too(build, message) -> None:
+    import mmnewsrec.config as config
+
+    with pytest.raises(ConfigError, match=message):
+        build(config)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal
 
-from mmnewsrec.config.checks import _check_choice
+from mmnewsrec.config.checks import check_choices
 
 MissingImagePolicy = Literal["render_title", "mask"]
 
@@ -34,7 +34,7 @@ class ImageConfig:
     directory: str | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("images.missing", self.missing, get_args(MissingImagePolicy))
+        check_choices(self, "images")
 
     @classmethod
     def unknown_key(cls, key: str, values: Mapping[str, Any], prefix: str) -> str:
@@ -68,5 +68,4 @@ class DataConfig:
     images: ImageConfig = field(default_factory=ImageConfig)
 
     def __post_init__(self) -> None:
-        _check_choice("data.on_unknown_news", self.on_unknown_news, get_args(UnknownNewsPolicy))
-        _check_choice("data.on_conflicting_news", self.on_conflicting_news, get_args(ConflictingNewsPolicy))
+        check_choices(self, "data")

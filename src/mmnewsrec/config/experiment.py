@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal
 
-from mmnewsrec.config.checks import _check_choice, _check_positive
+from mmnewsrec.config.checks import _check_positive, check_choices
 from mmnewsrec.config.data import DataConfig
 from mmnewsrec.config.features import FeaturesConfig
 from mmnewsrec.config.model import ModelConfig
@@ -86,12 +86,11 @@ class TrainingConfig:
     class_weights: tuple[float, float] = (1.0, 25.0)
 
     def __post_init__(self) -> None:
-        _check_choice("training.loss", self.loss, get_args(Loss))
+        check_choices(self, "training")
         if len(self.class_weights) != 2 or not all(0 < w < float("inf") for w in self.class_weights):
             raise ConfigError(
                 f"training.class_weights: two numbers > 0 (no-click, click), got {list(self.class_weights)}"
             )
-        _check_choice("training.mixed_precision", self.mixed_precision, get_args(MixedPrecision))
         _check_positive(
             "training",
             self,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal, get_args
+from typing import ClassVar, Literal
 
-from mmnewsrec.config.checks import _check_choice
+from mmnewsrec.config.checks import check_choices
 from mmnewsrec.errors import ConfigError
 
 TextField = Literal["title", "abstract", "title_abstract"]
@@ -99,9 +99,7 @@ class FrozenEncoderConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_choice("features.frozen.modality", self.modality, get_args(Modality))
-        _check_choice("features.frozen.pooling", self.pooling, get_args(Pooling))
-        _check_choice("features.frozen.text_field", self.text_field, get_args(TextField))
+        check_choices(self, "features.frozen")
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ConfigError(f"features.frozen.name: {self.name!r} must be letters, digits and underscores")
         if self.pooling == "tokens" and self.modality != "text":

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar, Literal
 
-from mmnewsrec.config.checks import _check_choice, _check_dropout, _check_positive
+from mmnewsrec.config.checks import _check_dropout, _check_positive, check_choices
 from mmnewsrec.config.features import TextField
 from mmnewsrec.errors import ConfigError
 
@@ -89,7 +89,7 @@ class BackboneConfig:
     lora: LoraConfig | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("backbone.pooling", self.pooling, get_args(EncoderPooling))
+        check_choices(self, "backbone")
         if self.train_layers < -1:
             raise ConfigError(f"backbone.train_layers: -1 (all), 0 (none) or k > 0, got {self.train_layers}")
         if self.cache_frozen and (self.train_layers < 1 or not self.pretrained):
@@ -126,6 +126,7 @@ class NewsEncoderConfig:
             raise ConfigError(
                 f"model.news.type: {self.type!r} is read by {registered.__name__}, not {type(self).__name__}"
             )
+        check_choices(self, "model.news")
         _check_positive("model.news", self, ("dim",))
         _check_dropout("model.news.dropout", self.dropout)
 
@@ -220,7 +221,6 @@ class TextEncoderConfig(NewsEncoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice("model.news.text_field", self.text_field, get_args(TextField))
         _check_length(self.max_length)
 
 
@@ -265,7 +265,6 @@ class PrecomputedEncoderConfig(NewsEncoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice("model.news.projection", self.projection, get_args(Projection))
 
 
 @_registered("word")
@@ -289,7 +288,6 @@ class WordEncoderConfig(NewsEncoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice("model.news.text_field", self.text_field, get_args(TextField))
         _check_length(self.max_length)
         _check_positive("model.news", self, ("heads", "word_dim"))
         if self.dim % self.heads:
@@ -324,9 +322,6 @@ class FusionEncoderConfig(NewsEncoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice("model.news.fusion", self.fusion, get_args(FusionMode))
-        _check_choice("model.news.text_field", self.text_field, get_args(TextField))
-        _check_choice("model.news.projection", self.projection, get_args(Projection))
         _check_length(self.max_length)
         if isinstance(self.image, BackboneConfig) and self.image.cache_frozen:
             raise ConfigError("model.news.image.cache_frozen: hidden-state caching is for text backbones")
@@ -381,7 +376,6 @@ class BlipEncoderConfig(NewsEncoderConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_choice("model.news.text_field", self.text_field, get_args(TextField))
         _check_length(self.max_length)
         if self.backbone is not None and (self.backbone.cache_frozen or self.backbone.lora is not None):
             raise ConfigError("model.news.backbone: cache_frozen and lora are not available for the blip encoder")

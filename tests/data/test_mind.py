@@ -245,6 +245,24 @@ def test_bytes_that_are_not_utf8_are_one_error_naming_the_line(tmp_path: Path, c
     assert "Exception ignored" not in captured.err and "Traceback" not in captured.err
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b"4\tU\xff4\t11/13/2019 1:00:00 PM\tN1\tN3-1", r"behaviors.tsv:4: not UTF-8 text \(byte 0xff at column 4\)"),
+        (b"4\tU4\t11/13/2019 1:00:00 PM\tN1", r"behaviors.tsv:4: expected 5 tab-separated columns, found 4"),
+    ],
+)
+def test_a_bare_carriage_return_ends_a_line_for_every_message(tmp_path: Path, bad: bytes, message: str) -> None:
+    """Arrow's reader ends a line at a bare CR (old Mac files, a stray byte): the line numbers of
+    every error count lines the same way."""
+    first = b"1\tU1\t11/11/2019 9:05:58 AM\tN1 N2\tN3-1 N4-0\r"  # a bare CR: line 1 ends here
+    lines = b"2\tU2\t11/12/2019 1:00:00 PM\t\tN1-0 N4-1\n3\tU3\t11/12/2019 2:00:00 PM\t\tN1-1 N4-0\n"
+    path = tmp_path / "behaviors.tsv"
+    path.write_bytes(first + lines + bad + b"\n")
+    with pytest.raises(DataFormatError, match=message):
+        read_behaviors(path)
+
+
 def test_a_line_longer_than_the_readers_block_is_read_whole(tmp_path: Path, monkeypatch) -> None:
     """A 50 MB title would straddle Arrow's 16 MiB blocks; shown here with 1 KiB blocks."""
     from mmnewsrec.data.mind import tsv

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,31 +93,38 @@ BLOCK_BYTES = 1 << 24
 MAX_LINE_BYTES = 1 << 30
 
 
-def _lines(path: Path, block: bytes | None) -> Iterator[bytes]:
-    with path.open("rb") if block is None else io.BytesIO(block) as handle:
-        yield from handle
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as surrogateescape keeps them
+
+
+def _numbered_lines(path: Path, block: bytes | None, first_line: int = 1) -> Iterator[tuple[int, str]]:
+    """The lines of the file (or ``block``) as Arrow's reader counts them (``\\n``, ``\\r\\n`` and a
+    bare ``\\r`` each end one), numbered from ``first_line``, without their line ends; bytes that
+    are not UTF-8 are kept as surrogates (``errors="surrogateescape"``)."""
+    opened = path.open("rb") if block is None else io.BytesIO(block)
+    with io.TextIOWrapper(opened, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        for number, line in enumerate(handle, start=first_line):
+            yield number, line.rstrip("\r\n")
 
 
 def _longest_line(path: Path, block: bytes | None) -> int:
-    return max((len(line) for line in _lines(path, block)), default=0)
+    return max((len(line.encode("utf-8", "surrogateescape")) for _, line in _numbered_lines(path, block)), default=0)
 
 
 def _raise_first_unreadable_line(path: Path, block: bytes | None, first_line: int, expected: int) -> None:
     """Raises :class:`DataFormatError` at the first line that is not UTF-8 text, is too long, or has
     another number of columns than ``expected``; returns when every line reads."""
-    for number, raw in enumerate(_lines(path, block), start=first_line):
-        line = raw.rstrip(b"\r\n")
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
+    for number, text in _numbered_lines(path, block, first_line):
+        bad = _UNDECODABLE.search(text)
+        if bad:
+            column = len(text[: bad.start()].encode("utf-8")) + 1
+            byte = ord(bad.group()) - 0xDC00
             raise DataFormatError(
-                path,
-                number,
-                f"not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1}); MIND files are UTF-8",
-            ) from None
-        if len(line) >= MAX_LINE_BYTES:
+                path, number, f"not UTF-8 text (byte 0x{byte:02x} at column {column}); MIND files are UTF-8"
+            )
+        size = len(text.encode("utf-8"))
+        if size >= MAX_LINE_BYTES:
             raise DataFormatError(
-                path, number, f"a line of {len(line) / 2**20:.0f} MiB; at most {MAX_LINE_BYTES >> 20} MiB are read"
+                path, number, f"a line of {size / 2**20:.0f} MiB; at most {MAX_LINE_BYTES >> 20} MiB are read"
             )
         if len(text.split("\t")) != expected:
             raise DataFormatError(
@@ -135,13 +143,10 @@ def _raise_first_invalid_row(
 ) -> None:
     # Arrow's multi-threaded reader does not know line numbers: find the first bad row by its text.
     bad_texts = {row.text: row.actual_columns for row in invalid}
-    opened = path.open("rb") if block is None else io.BytesIO(block)
-    with io.TextIOWrapper(opened, encoding="utf-8", errors="replace", newline="") as handle:
-        for number, line in enumerate(handle, start=first_line):
-            text = line.rstrip("\r\n")
-            if text in bad_texts or len(text.split("\t")) != expected:
-                actual = len(text.split("\t")) if text else 0
-                raise DataFormatError(path, number, f"expected {expected} tab-separated columns, found {actual}")
+    for number, text in _numbered_lines(path, block, first_line):
+        if text in bad_texts or len(text.split("\t")) != expected:
+            actual = len(text.split("\t")) if text else 0
+            raise DataFormatError(path, number, f"expected {expected} tab-separated columns, found {actual}")
     row = invalid[0]
     raise DataFormatError(path, row.number, f"expected {expected} columns, found {row.actual_columns}")
 

@@ -7,6 +7,7 @@ is an error that lists the valid ones, so a typo never silently falls back to a 
 
 from __future__ import annotations
 
+from mmnewsrec.config.backbone import BackboneConfig, EncoderPooling, LoraConfig
 from mmnewsrec.config.data import ConflictingNewsPolicy, DataConfig, ImageConfig, MissingImagePolicy, UnknownNewsPolicy
 from mmnewsrec.config.experiment import ExperimentConfig, Loss, MixedPrecision, TrainingConfig
 from mmnewsrec.config.features import (
@@ -22,13 +23,10 @@ from mmnewsrec.config.loading import apply_overrides, dump_yaml, from_dict, load
 from mmnewsrec.config.model import ModelConfig, TransformerRankerConfig, UserEncoderConfig
 from mmnewsrec.config.news import (
     NEWS_CONFIGS,
-    BackboneConfig,
     BlipEncoderConfig,
-    EncoderPooling,
     FeatureBranch,
     FusionEncoderConfig,
     FusionMode,
-    LoraConfig,
     NewsEncoderConfig,
     PrecomputedEncoderConfig,
     Projection,

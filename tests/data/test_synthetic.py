@@ -53,6 +53,7 @@ def test_round_trip_parses_with_zero_errors(tiny_mind: Path) -> None:
         assert stats["unknown_news_refs"] == 0 and stats["unreadable_images"] == 0
         assert 2 <= stats["min_candidates"] and stats["max_candidates"] <= scale.max_candidates
         assert 0.35 < stats["image_coverage"] < 0.55
+        assert 0.75 < stats["entity_coverage"] < 0.95 and stats["entity_vectors"] == stats["entities"] > 50
     assert dataset["train"].labelled and dataset["dev"].labelled and not dataset["test"].labelled
 
 
@@ -166,3 +167,25 @@ def test_interest_drift_moves_dev_clicks_away_from_the_history(tmp_path: Path) -
     assert agreement(tmp_path / "moved") < agreement(tmp_path / "still") - 0.05
     with pytest.raises(MmnewsrecError, match="interest_drift: must be between 0 and 1"):
         generate_mind(tmp_path / "bad", scale="tiny", interest_drift=1.5)
+
+
+def test_entities_recur_across_news_and_follow_their_subcategory(tiny_mind: Path) -> None:
+    """Knowledge entities as MIND ships them: JSON columns naming Wikidata-like ids that recur
+    across news, mostly within one subcategory's beat, with a 100-d vector for each."""
+    from collections import Counter
+
+    from mmnewsrec.data.mind import parse_entities, read_entity_vectors
+
+    split = load_mind(tiny_mind, splits=("train",))["train"]
+    entities = parse_entities(split.news, tiny_mind / "train" / "news.tsv").ids.to_pylist()
+    counts = Counter(entity for named in entities for entity in named)
+    assert max(counts.values()) >= 10 and sum(c > 1 for c in counts.values()) > 0.5 * len(counts)
+    subcategory = split.news["subcategory"].to_pylist()
+    beats: dict[str, Counter] = {}
+    for named, sub in zip(entities, subcategory, strict=True):
+        for entity in named:
+            beats.setdefault(entity, Counter())[sub] += 1
+    in_beat = sum(beat.most_common(1)[0][1] for beat in beats.values()) / sum(counts.values())
+    assert in_beat > 0.8  # an entity belongs to one subcategory's beat (10% are drawn from elsewhere)
+    vectors = read_entity_vectors(tiny_mind / "train" / "entity_embedding.vec")
+    assert vectors.dim == 100 and set(counts) <= set(vectors.ids)

@@ -7,8 +7,9 @@ file and the 1-based line number: a wrong column count, an impression token that
 reference (unless the policy drops or keeps them).
 
 The package: ``tsv`` (Arrow's reader with line-numbered errors), ``news`` (``news.tsv`` and the
-catalogue of several splits), ``behaviors`` (``behaviors.tsv``: the file reader, whole or in
-blocks, and the block parser), ``dataset`` (splits, vocabularies, :func:`load_mind`).
+catalogue of several splits), ``entities`` (the entity columns and ``entity_embedding.vec``),
+``behaviors`` (``behaviors.tsv``: the file reader, whole or in blocks, and the block parser),
+``dataset`` (splits, vocabularies, :func:`load_mind`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ from mmnewsrec.data.mind.dataset import (
     read_split,
     read_split_news,
 )
+from mmnewsrec.data.mind.entities import (
+    ENTITY_COLUMNS,
+    ENTITY_EMBEDDING_FILE,
+    EntityVectors,
+    NewsEntities,
+    parse_entities,
+    read_entity_vectors,
+)
 from mmnewsrec.data.mind.news import CONTENT_COLUMNS, build_catalogue, catalogue_rows, check_news_agree, read_news
 
 __all__ = [
@@ -44,6 +53,10 @@ __all__ = [
     "BehaviorsBlock",
     "BehaviorsReadResult",
     "CONTENT_COLUMNS",
+    "ENTITY_COLUMNS",
+    "ENTITY_EMBEDDING_FILE",
+    "EntityVectors",
+    "NewsEntities",
     "MindDataset",
     "MindSplit",
     "READ_BLOCK_LINES",
@@ -59,6 +72,8 @@ __all__ = [
     "iter_behavior_blocks",
     "iter_behavior_lines",
     "list_offsets",
+    "parse_entities",
+    "read_entity_vectors",
     "load_mind",
     "load_news_catalogue",
     "read_behaviors",

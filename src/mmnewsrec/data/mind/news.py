@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmnewsrec.config import ConflictingNewsPolicy
+from mmnewsrec.data.mind.entities import parse_entities
 from mmnewsrec.data.mind.tsv import _check_unique, _first_true, _read_tsv
 from mmnewsrec.data.schema import (
     NEWS_COLUMNS,
@@ -28,7 +29,8 @@ def read_news(path: str | Path) -> pa.Table:
     """Reads a MIND ``news.tsv`` into a string table with columns :data:`NEWS_COLUMNS`.
 
     Raises:
-        DataFormatError: wrong column count, empty news id or duplicate news id (file:line).
+        DataFormatError: wrong column count, empty news id, duplicate news id (file:line), or an
+            entity field that is not a JSON list of entities (file:line, and its column).
     """
     path = Path(path)
     table = _read_tsv(path, NEWS_COLUMNS)
@@ -45,6 +47,7 @@ def read_news(path: str | Path) -> pa.Table:
             "so it could never be referenced",
         )
     _check_unique(path, ids, "news id")
+    parse_entities(table, path)  # every entity field is checked here, like every other field
     return table
 
 

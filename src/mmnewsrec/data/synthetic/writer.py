@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.data.schema import BEHAVIORS_FILE, IMAGES_DIR, NEWS_FILE
+from mmnewsrec.data.synthetic.entities import SyntheticEntities, draw_entities
 from mmnewsrec.data.synthetic.render import draw_image, news_texts
 from mmnewsrec.data.synthetic.sampling import calibrate_bias, draw_labels, sample_histories, sample_impressions
 from mmnewsrec.data.synthetic.world import (
@@ -31,7 +32,7 @@ from mmnewsrec.errors import DataFormatError, MmnewsrecError
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the generator's output for a given (scale, seed) changes.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: news name knowledge entities (entity columns, entity_embedding.vec)
 ORACLE_FILE = "oracle_probs.tsv"
 SUMMARY_FILE = "synthetic.json"
 
@@ -64,6 +65,7 @@ class Content:
     subcats: list
     titles: list[str]
     abstracts: list[str]
+    entities: SyntheticEntities
 
 
 def generate_mind(
@@ -116,7 +118,8 @@ def generate_mind(
 
     histories = sample_histories(world, model, max_history, rng, params)
     titles, abstracts = news_texts(world, subcats, rng, params)
-    content = Content(world, subcats, titles, abstracts)
+    entities = draw_entities(world.subcategory, [name for _, name, _ in subcats], seed)  # its own stream
+    content = Content(world, subcats, titles, abstracts, entities)
 
     with atomic_directory(out) as tmp:
         counts: dict[str, int] = {}
@@ -222,6 +225,7 @@ def _write_split(
     categories = list(CATEGORY_WORDS)
     news_lines = []
     for i in np.flatnonzero(referenced):
+        title_entities, abstract_entities = content.entities.columns(int(i))
         news_lines.append(
             "\t".join(
                 [
@@ -231,13 +235,14 @@ def _write_split(
                     titles[i],
                     abstracts[i],
                     f"https://assets.msn.com/labs/mind/synthetic/{names[i]}.html",
-                    "[]",
-                    "[]",
+                    title_entities,
+                    abstract_entities,
                 ]
             )
             + "\n"
         )
     (folder / NEWS_FILE).write_text("".join(news_lines), encoding="utf-8")
+    content.entities.write_vectors(folder, np.flatnonzero(referenced))
 
 
 def _write_images(folder: Path, world: World, size: int, rng: np.random.Generator, progress: bool) -> None:

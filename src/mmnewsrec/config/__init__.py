@@ -20,7 +20,7 @@ from mmnewsrec.config.features import (
     TokensConfig,
 )
 from mmnewsrec.config.loading import apply_overrides, dump_yaml, from_dict, load_yaml, to_dict
-from mmnewsrec.config.model import ModelConfig, TransformerRankerConfig, UserEncoderConfig
+from mmnewsrec.config.model import EntityConfig, ModelConfig, TransformerRankerConfig, UserEncoderConfig
 from mmnewsrec.config.news import (
     NEWS_CONFIGS,
     BlipEncoderConfig,
@@ -47,6 +47,7 @@ __all__ = [
     "ConflictingNewsPolicy",
     "DataConfig",
     "EncoderPooling",
+    "EntityConfig",
     "ExperimentConfig",
     "FeatureBranch",
     "FeaturesConfig",

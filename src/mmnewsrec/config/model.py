@@ -82,6 +82,48 @@ class TransformerRankerConfig:
 
 
 @dataclass(frozen=True)
+class EntityConfig:
+    """The news' knowledge entities in the model (MIND's ``title_entities`` / ``abstract_entities``).
+
+    Attributes:
+        branch: an entity branch in the news encoder: additive attention over the embeddings of the
+            news' entities, projected and added to the news vector (zero for a news without one).
+        profile: an entity profile of the user: for each of the candidate's entities, the log of
+            the share of the history's clicks that name it, smoothed towards a learned prior (as
+            ``model.user.profile_posterior`` does for subcategories), averaged and weighed by a
+            learned scale, plus a learned offset for candidates that name any entity.
+        dim: size of the entity embeddings; with ``pretrained`` vectors it must be theirs (100 for
+            MIND's TransE vectors).
+        buckets: entity ids are hashed into this many buckets, each with its own embedding, so an
+            entity never seen in training still has one.
+        profile_buckets: buckets of the profile (a divisor of ``buckets``): the user and news
+            vectors grow by about twice this.
+        max_per_news: entities kept per news, its title's first.
+        pretrained: start the embeddings from the ``entity_embedding.vec`` files of the dataset's
+            splits when they exist (the mean vector of a bucket's entities); learned from scratch
+            otherwise.
+    """
+
+    branch: bool = True
+    profile: bool = True
+    dim: int = 100
+    buckets: int = 4096
+    profile_buckets: int = 256
+    max_per_news: int = 8
+    pretrained: bool = True
+
+    def __post_init__(self) -> None:
+        _check_positive("model.entities", self, ("dim", "buckets", "profile_buckets", "max_per_news"))
+        if not (self.branch or self.profile):
+            raise ConfigError("model.entities: set branch or profile (or both), or remove the section")
+        if self.buckets % self.profile_buckets:
+            raise ConfigError(
+                f"model.entities.profile_buckets: {self.profile_buckets} must divide model.entities.buckets "
+                f"{self.buckets} (e.g. {_divisor_near(self.buckets, self.profile_buckets)})"
+            )
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """The recommender's parts.
 
@@ -89,6 +131,8 @@ class ModelConfig:
         news: the news encoder (its keys depend on ``model.news.type``).
         user: the user encoder.
         transformer: the sizes of the study's ranker (scorer ``transformer``).
+        entities: read the news' knowledge entities (an entity branch, an entity profile of the
+            user); null (the default) reads none.
         scorer: ``dot`` (NRMS), ``dot_bias``, ``popularity`` (log counters, see
             :mod:`mmnewsrec.models.scorers`) over a user vector, or ``transformer`` (the study's
             ranker, sized by ``transformer``) over the history sequence, which needs
@@ -99,6 +143,7 @@ class ModelConfig:
     user: UserEncoderConfig = field(default_factory=UserEncoderConfig)
     scorer: str = "dot"
     transformer: TransformerRankerConfig = field(default_factory=TransformerRankerConfig)
+    entities: EntityConfig | None = None
 
     def __post_init__(self) -> None:
         sequence_scorer, sequence_user = self.scorer == "transformer", self.user.type == "sequence"
@@ -111,6 +156,8 @@ class ModelConfig:
         if sequence_user:
             if self.user.profile:
                 raise ConfigError("model.user.profile: not available with model.user.type: sequence")
+            if self.entities is not None:
+                raise ConfigError("model.entities: not available with model.user.type: sequence")
             return
         if self.news.dim % self.user.heads:
             raise ConfigError(

@@ -14,6 +14,7 @@ from mmnewsrec.config import FeaturesConfig, FrozenEncoderConfig, MissingImagePo
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.features.backbones import load_config
 from mmnewsrec.features.build import NamedBuilder, frozen_builder
+from mmnewsrec.features.entities import EntityBuilder
 from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
 from mmnewsrec.features.store import FeatureStore
 from mmnewsrec.features.text import TokenBuilder
@@ -56,7 +57,16 @@ class LowerStatesNeed:
     revision: str | None = None
 
 
-FeatureNeed = TokensNeed | PixelsNeed | FrozenNeed | LowerStatesNeed
+@dataclass(frozen=True)
+class EntitiesNeed:
+    """The news' knowledge entities as hashed bucket ids (``entity_ids``, ``entity_mask``,
+    ``entity_confidence``), ``max_entities`` per news."""
+
+    max_entities: int
+    buckets: int
+
+
+FeatureNeed = TokensNeed | PixelsNeed | FrozenNeed | LowerStatesNeed | EntitiesNeed
 
 
 def lower_states_feature(field: str) -> str:
@@ -90,6 +100,8 @@ def plan_builders(
     for need in pixels:
         geometry = ProcessorGeometry.load(need.processor, need.revision)
         builders.append(NamedBuilder("pixels", PixelBuilder(geometry, missing)))
+    for need in dict.fromkeys(n for n in needs if isinstance(n, EntitiesNeed)):
+        builders.append(NamedBuilder("entities", EntityBuilder(need.max_entities, need.buckets)))
     frozen = {f.name: f for f in features.frozen}
     for need in dict.fromkeys(n for n in needs if isinstance(n, FrozenNeed)):
         if need.name not in frozen:

@@ -7,9 +7,11 @@ alone (e.g. a serving process that only re-encodes users).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import torch
 from safetensors import SafetensorError
@@ -17,19 +19,30 @@ from safetensors.torch import load_file, save_file
 
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig, ModelConfig, load_yaml
-from mmnewsrec.data.mind import Vocabs
+from mmnewsrec.data.mind import ENTITY_EMBEDDING_FILE, EntityVectors, Vocabs, read_entity_vectors
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.features.backbones import load_tokenizer
 from mmnewsrec.features.build import NamedBuilder, build_features
-from mmnewsrec.features.plan import FeatureNeed, LowerStatesNeed, TokensNeed, lower_states_feature, plan_builders
+from mmnewsrec.features.entities import bucket_vectors
+from mmnewsrec.features.plan import (
+    EntitiesNeed,
+    FeatureNeed,
+    LowerStatesNeed,
+    TokensNeed,
+    lower_states_feature,
+    plan_builders,
+)
 from mmnewsrec.features.store import FeatureStore
 from mmnewsrec.features.text import category_ids
+from mmnewsrec.models.entities import EntityNewsEncoder, EntityUserEncoder
 from mmnewsrec.models.news_encoders import NEWS_ENCODERS, ModelContext, build_news_encoder
 from mmnewsrec.models.profile import ProfileNewsEncoder, ProfileUserEncoder
 from mmnewsrec.models.recommender import NewsRecommender
 from mmnewsrec.models.scorers import SCORERS
 from mmnewsrec.models.study_ranker import TransformerRanker  # noqa: F401  (registers the scorer)
 from mmnewsrec.models.user_encoders import USER_ENCODERS
+
+logger = logging.getLogger(__name__)
 
 PARTS = ("news_encoder", "user_encoder", "scorer")
 
@@ -41,6 +54,10 @@ def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
         sizes = (context.num_subcategories, context.num_categories) if config.user.profile_posterior else (0, 0)
         user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim, *sizes)
         news_encoder = ProfileNewsEncoder(news_encoder, context, posterior=config.user.profile_posterior)
+    if config.entities is not None:  # the news' knowledge entities: a branch, the user's entity profile
+        if config.entities.profile:
+            user_encoder = EntityUserEncoder(user_encoder, news_encoder.dim, config.entities.profile_buckets)
+        news_encoder = EntityNewsEncoder(news_encoder, config.entities, dropout=config.news.dropout)
     return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)(news_encoder.dim, config))
 
 
@@ -86,8 +103,35 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
 
 
 def feature_needs(config: ExperimentConfig) -> list[FeatureNeed]:
-    """What the configured news encoder reads, as it declares it (``feature_needs`` of its class)."""
-    return NEWS_ENCODERS.get(config.model.news.type).feature_needs(config.model.news, config.features)
+    """What the configured news encoder reads, as it declares it (``feature_needs`` of its class),
+    and the news' entities when the model reads them."""
+    needs = NEWS_ENCODERS.get(config.model.news.type).feature_needs(config.model.news, config.features)
+    entities = config.model.entities
+    if entities is not None:
+        needs.append(EntitiesNeed(entities.max_per_news, entities.buckets))
+    return needs
+
+
+def init_pretrained_entities(model: NewsRecommender, config: ModelConfig, folders: Sequence[Path]) -> int:
+    """Starts the entity embeddings of ``model`` from the ``entity_embedding.vec`` files of the
+    split ``folders`` that have one (an entity listed twice keeps its first vector); returns how
+    many buckets got a pretrained vector (0 when no file exists or the model reads none)."""
+    entities = config.entities
+    if entities is None or not entities.pretrained or not entities.branch:
+        return 0
+    files = [folder / ENTITY_EMBEDDING_FILE for folder in folders if (folder / ENTITY_EMBEDDING_FILE).is_file()]
+    if not files:
+        logger.info("no %s in %s: entity embeddings start at random", ENTITY_EMBEDDING_FILE, [str(f) for f in folders])
+        return 0
+    ids: dict[str, np.ndarray] = {}
+    for path in files:
+        vectors = read_entity_vectors(path)
+        for entity_id, vector in zip(vectors.ids, vectors.vectors, strict=True):
+            ids.setdefault(entity_id, vector)
+    merged = EntityVectors(list(ids), np.stack(list(ids.values())) if ids else np.zeros((0, entities.dim), np.float32))
+    started = model.news_encoder.init_embeddings(*bucket_vectors(merged, entities.buckets))
+    logger.info("entity embeddings: %d buckets start from the pretrained vectors of %d entities", started, len(ids))
+    return started
 
 
 def news_feature_builders(config: ExperimentConfig, store: FeatureStore) -> list[NamedBuilder]:

@@ -269,6 +269,7 @@ def create_app(
             title=meta.title,
             abstract=meta.abstract,
             has_image=meta.image is not None,
+            entities=list(meta.entities),
             published=meta.published,
             candidate=news_id in service.index,
         )

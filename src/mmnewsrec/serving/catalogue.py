@@ -59,17 +59,22 @@ class NewsEvent:
 
     @classmethod
     def decode(cls, kind: str, news_id: str, time: int, meta: str, vector: bytes, model: str) -> NewsEvent:
-        parsed = NewsMeta(**json.loads(meta)) if meta else None
+        parsed = None
+        if meta:  # entities: a list in JSON; absent from events logged before they were kept
+            values = json.loads(meta)
+            parsed = NewsMeta(**{**values, "entities": tuple(values.get("entities", ()))})
         values = np.frombuffer(vector, dtype="<f4").astype(np.float32) if vector else None
         return cls(kind, news_id, int(time), parsed, values, model)
 
 
 def meta_of(record: NewsRecord, published: int) -> NewsMeta:
-    return NewsMeta(record.category, record.subcategory, record.title, record.abstract, record.image, published)
+    return NewsMeta(
+        record.category, record.subcategory, record.title, record.abstract, record.image, published, record.entities
+    )
 
 
 def record_of(news_id: str, meta: NewsMeta) -> NewsRecord:
-    return NewsRecord(news_id, meta.category, meta.subcategory, meta.title, meta.abstract, meta.image)
+    return NewsRecord(news_id, meta.category, meta.subcategory, meta.title, meta.abstract, meta.image, meta.entities)
 
 
 class NewsCatalogue(Mapping[str, NewsMeta]):

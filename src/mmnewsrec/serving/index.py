@@ -28,6 +28,7 @@ class NewsMeta:
     abstract: str = ""
     image: str | None = None
     published: int = 0  # Unix seconds the service first got the news
+    entities: tuple[str, ...] = ()  # the knowledge entities it names (Wikidata ids)
 
 
 @dataclass

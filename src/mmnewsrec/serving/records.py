@@ -3,15 +3,16 @@ files read into them."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pyarrow as pa
 
 from mmnewsrec.data.images import attach_images
-from mmnewsrec.data.mind import build_catalogue, find_image_dir, read_news
+from mmnewsrec.data.mind import build_catalogue, find_image_dir, parse_entities, read_news
 from mmnewsrec.data.schema import NEWS_COLUMNS, NEWS_FILE
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 
@@ -41,7 +42,11 @@ def check_id(value: object, what: str) -> str:
 
 @dataclass(frozen=True)
 class NewsRecord:
-    """One news article as plain values (a row of MIND's news.tsv, plus an optional image file)."""
+    """One news article as plain values (a row of MIND's news.tsv, plus an optional image file).
+
+    ``entities`` are the Wikidata ids of the knowledge entities it names (news.tsv's title and
+    abstract entities, the title's first), for a model that reads them.
+    """
 
     news_id: str
     category: str
@@ -49,6 +54,7 @@ class NewsRecord:
     title: str = ""
     abstract: str = ""
     image: str | None = None
+    entities: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, value: NewsRecord | Mapping[str, object], position: int = 0) -> NewsRecord:
@@ -68,6 +74,11 @@ class NewsRecord:
             if not isinstance(getattr(record, name), str):
                 raise RequestError(f"news record {position}: {name} must be a string")
         check_id(record.news_id, f"news record {position}: news_id")
+        if not isinstance(record.entities, (list, tuple)):
+            raise RequestError(f"news record {position}: entities must be a list of entity ids")
+        for entity in record.entities:
+            check_id(entity, f"news record {position}: entity")
+        record = replace(record, entities=tuple(record.entities))
         if record.image is not None and not Path(record.image).is_file():
             raise RequestError(f"news record {position} ({record.news_id}): image file {record.image} not found")
         return record
@@ -76,6 +87,7 @@ class NewsRecord:
 def records_table(records: Sequence[NewsRecord]) -> pa.Table:
     """The news table (news.tsv columns + ``image_path``) the feature code reads."""
     columns = {name: [getattr(r, name, "") for r in records] for name in NEWS_COLUMNS}
+    columns["title_entities"] = [json.dumps([{"WikidataId": e} for e in r.entities]) for r in records]
     columns["image_path"] = [r.image for r in records]
     return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
 
@@ -108,20 +120,23 @@ def read_news_records(paths: Sequence[str | Path]) -> list[NewsRecord]:
             table = attach_images(table, image_dir)
         else:
             table = table.append_column("image_path", pa.nulls(table.num_rows, pa.string()))
-        tables.append(table.select(["news_id", "category", "subcategory", "title", "abstract", "image_path"]))
+        entities = parse_entities(table, path).ids
+        table = table.select(["news_id", "category", "subcategory", "title", "abstract", "image_path"])
+        tables.append(table.append_column("entities", entities))
     if not tables:
         return []
     catalogue = build_catalogue(tables)
     columns = catalogue.to_pydict()
     return [
-        NewsRecord(n, c, s, t, a, i)
-        for n, c, s, t, a, i in zip(
+        NewsRecord(n, c, s, t, a, i, tuple(e))
+        for n, c, s, t, a, i, e in zip(
             columns["news_id"],
             columns["category"],
             columns["subcategory"],
             columns["title"],
             columns["abstract"],
             columns["image_path"],
+            columns["entities"],
             strict=True,
         )
     ]

@@ -86,6 +86,10 @@ class NewsIn(Strict):
     subcategory: Annotated[str, Field(max_length=256)] = ""
     title: Text = ""
     abstract: Text = ""
+    entities: Annotated[
+        list[Id],
+        Field(max_length=64, description="Wikidata ids of the knowledge entities it names (news.tsv's), title first"),
+    ] = []
 
 
 class NewsBatch(Strict):
@@ -178,6 +182,7 @@ class NewsOut(BaseModel):
     title: str
     abstract: str
     has_image: bool
+    entities: list[str] = Field(default_factory=list, description="Wikidata ids of the knowledge entities it names")
     published: int = Field(description="Unix seconds the service first got the news")
     candidate: bool = Field(description="recommended (false once retired)")
 

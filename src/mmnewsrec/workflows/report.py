@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_bytes, atomic_write_text
-from mmnewsrec.data.mind import DatasetLocation, MindSplit, display_counts
+from mmnewsrec.data.mind import DatasetLocation, MindSplit, display_counts, parse_entities
+from mmnewsrec.data.schema import NEWS_FILE
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.evaluation import comparison, rendering
 from mmnewsrec.evaluation.analysis import HISTORY_GROUPS, METRICS, SIZE_GROUPS, Resamples, impression_metrics
@@ -207,9 +208,12 @@ def _news_vectors(folder: RunDir, data: MindSplit, news_ids: np.ndarray) -> np.n
     wanted = data.news.filter(pc.is_in(data.news["news_id"], value_set=pa.array(news_ids.tolist())))
     try:
         predictor = Predictor.load(folder.path)
+        entities = parse_entities(wanted, data.directory / NEWS_FILE).ids.to_pylist()
         records = [
-            NewsRecord(r["news_id"], r["category"], r["subcategory"], r["title"], r["abstract"], r.get("image_path"))
-            for r in wanted.to_pylist()
+            NewsRecord(
+                r["news_id"], r["category"], r["subcategory"], r["title"], r["abstract"], r.get("image_path"), tuple(e)
+            )
+            for r, e in zip(wanted.to_pylist(), entities, strict=True)
         ]
         predictor.encode_news(records, cache=True)
         return predictor.news_vectors(news_ids.tolist()).numpy()

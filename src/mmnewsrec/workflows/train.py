@@ -29,6 +29,7 @@ from mmnewsrec.features.build import default_store
 from mmnewsrec.models.build import (
     build_model,
     count_parameters,
+    init_pretrained_entities,
     model_context,
     news_feature_builders,
     news_features,
@@ -170,6 +171,7 @@ def run_train(
         )
     torch.manual_seed(config.training.seed)  # the initial weights are part of the run's identity
     model = build_model(config.model, prepared.context)
+    init_pretrained_entities(model, config.model, [split.directory for split in prepared.dataset.splits.values()])
     logger.info("model %s: %s parameters", config.name, count_parameters(model))
     checkpoint = None
     if resume:

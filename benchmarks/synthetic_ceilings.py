@@ -51,7 +51,8 @@ def main() -> None:
     scale, preset = S.SCALES[args.scale], S.PRESETS[args.preset]
     model, params = preset.click_model, preset.params
     rng = np.random.default_rng(args.seed)
-    world, _ = S.build_world(scale, model, rng, params)  # the same world generate_mind builds first
+    world, subcats = S.build_world(scale, model, rng, params)  # the same world generate_mind builds first
+    S.attach_entities(world, [name for _, name, _ in subcats], model.entity, args.seed)  # its entities too
     calibration = S.sample_impressions(
         world,
         scale,

@@ -84,3 +84,28 @@ def test_entities_start_silent_so_the_first_ranking_is_the_models_without_them()
     mask = torch.tensor([[True, True, False]])
     scores = user(vectors[torch.tensor([[0, 1, 2]])], mask)[0] @ vectors.T
     torch.testing.assert_close(scores, inner_user(content[torch.tensor([[0, 1, 2]])], mask)[0] @ content.T)
+
+
+def test_the_branch_adds_to_the_content_and_leaves_a_category_profiles_codes_alone() -> None:
+    """With model.user.profile the news vector ends with the codes its user side counts: the entity
+    branch must not move them (it did, and the counts went negative, the log shares NaN)."""
+    from mmnewsrec.config import ModelConfig, PrecomputedEncoderConfig
+    from mmnewsrec.models.build import build_model
+    from mmnewsrec.models.news_encoders import ModelContext
+
+    config = ModelConfig(
+        news=PrecomputedEncoderConfig(feature="txt", dim=8),
+        user=UserEncoderConfig(heads=2, query_dim=4, profile=True, profile_posterior=True),
+        entities=EntityConfig(buckets=16, profile_buckets=8, dim=6),
+    )
+    context = ModelContext(num_categories=3, num_subcategories=5, feature_dims={"frozen:txt": 12})
+    model = build_model(config, context).eval()
+    with torch.no_grad():
+        for parameter in model.news_encoder.project.parameters():
+            parameter.normal_()  # a branch that has learned something
+    ids = torch.tensor([[1, 2], [0, 0]])
+    inputs = {"frozen:txt": torch.randn(2, 12), "category": torch.tensor([0, 2]), "subcategory": torch.tensor([1, 4])}
+    vectors = model.news_encoder({**inputs, "entity_ids": ids, "entity_mask": ids > 0})
+    codes = model.news_encoder.inner(inputs)[:, 8:]  # the category profile's part, without entities
+    torch.testing.assert_close(vectors[:, 8 : 8 + codes.shape[1]], codes)
+    assert not torch.allclose(vectors[0, :8], model.news_encoder.inner(inputs)[0, :8])  # the branch moved this

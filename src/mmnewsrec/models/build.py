@@ -49,6 +49,7 @@ PARTS = ("news_encoder", "user_encoder", "scorer")
 
 def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
     news_encoder = build_news_encoder(config.news, context)
+    content_dim = news_encoder.dim
     user_encoder = USER_ENCODERS.get(config.user.type)(news_encoder.dim, config.user)
     if config.user.profile:  # the history's category profile beside the learned user vector
         sizes = (context.num_subcategories, context.num_categories) if config.user.profile_posterior else (0, 0)
@@ -57,7 +58,7 @@ def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
     if config.entities is not None:  # the news' knowledge entities: a branch, the user's entity profile
         if config.entities.profile:
             user_encoder = EntityUserEncoder(user_encoder, news_encoder.dim, config.entities.profile_buckets)
-        news_encoder = EntityNewsEncoder(news_encoder, config.entities, dropout=config.news.dropout)
+        news_encoder = EntityNewsEncoder(news_encoder, config.entities, config.news.dropout, branch_dim=content_dim)
     return NewsRecommender(news_encoder, user_encoder, SCORERS.get(config.scorer)(news_encoder.dim, config))
 
 

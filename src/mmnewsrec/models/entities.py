@@ -38,15 +38,18 @@ class EntityNewsEncoder(NewsEncoder):
         -> (U, D [+ 2 P + 1]).
     """
 
-    def __init__(self, inner: NewsEncoder, config: EntityConfig, dropout: float = 0.0):
+    def __init__(self, inner: NewsEncoder, config: EntityConfig, dropout: float = 0.0, branch_dim: int | None = None):
         super().__init__()
         self.inner = inner
         self.config = config
         self.content_dim = inner.dim
+        # The branch adds to the leading ``branch_dim`` values: the content vector, not the codes
+        # a category profile (ProfileNewsEncoder) appends after it, which its user side counts.
+        self.branch_dim = inner.dim if branch_dim is None else branch_dim
         self.embedding = nn.Embedding(config.buckets + 1, config.dim, padding_idx=0) if config.branch else None
         if config.branch:
             self.pool = AdditiveAttention(config.dim)
-            self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(config.dim, inner.dim))
+            self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(config.dim, self.branch_dim))
             # The branch starts silent: the model's first ranking is the inner encoder's, and
             # training moves away from it only as far as the entities help.
             nn.init.zeros_(self.project[1].weight)
@@ -88,7 +91,8 @@ class EntityNewsEncoder(NewsEncoder):
         has = mask.any(dim=1, keepdim=True)  # (U, 1)
         if self.embedding is not None:
             pooled = self.pool(self.embedding(ids), mask)  # (U, e), zeros without entities
-            content = content + self.project(pooled).to(content.dtype) * has
+            branch = self.project(pooled).to(content.dtype) * has  # (U, branch_dim)
+            content = torch.cat([content[:, : self.branch_dim] + branch, content[:, self.branch_dim :]], dim=-1)
         if not self.profile_buckets:
             return content
         codes = torch.where(mask, (ids - 1) % self.profile_buckets, 0)  # (U, M) profile bucket per entity

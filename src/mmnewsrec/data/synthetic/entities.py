@@ -76,6 +76,33 @@ class SyntheticEntities:
         lines = [self.ids[e] + "\t" + "".join(f"{v:.6f}\t" for v in self.vectors[e]) + "\n" for e in named]
         (folder / ENTITY_EMBEDDING_FILE).write_text("".join(lines), encoding="utf-8")
 
+    def padded(self, width: int | None = None) -> np.ndarray:
+        """(N, width) the entity indices each news names (title, then abstract), -1 = none."""
+        named = [np.concatenate([t, a]) for t, a in zip(self.title, self.abstract, strict=True)]
+        width = width or max((len(n) for n in named), default=1) or 1
+        out = np.full((len(named), width), -1, dtype=np.int64)
+        for i, entities in enumerate(named):
+            out[i, : min(width, len(entities))] = entities[:width]
+        return out
+
+    def favourites(self, interest: np.ndarray, topic: np.ndarray, subcategory: np.ndarray, seed: int) -> np.ndarray:
+        """(U, E) bool: 1 to 3 entities each user cares about, drawn from the beats of the
+        subcategories nearest their interests (users with interests ``interest`` (U, d); news
+        topics ``topic`` (N, d) of subcategories ``subcategory``), from their own stream."""
+        rng = np.random.default_rng([seed, 0xFA7E])
+        n_sub = int(self.subcategory.max()) + 1
+        centres = np.zeros((n_sub, topic.shape[1]))
+        np.add.at(centres, subcategory, topic)
+        affinity = interest @ centres.T  # (U, S); unused subcategories have a zero centre
+        nearest = np.argsort(-affinity, axis=1)[:, :2]  # (U, 2)
+        favourite = np.zeros((len(interest), len(self.ids)), dtype=bool)
+        counts = rng.integers(1, 4, size=len(interest))
+        for user in range(len(interest)):
+            beats = nearest[user, rng.integers(0, 2, size=counts[user])]
+            picks = beats * ENTITIES_PER_SUBCATEGORY + rng.integers(0, ENTITIES_PER_SUBCATEGORY, size=counts[user])
+            favourite[user, picks] = True
+        return favourite
+
 
 def draw_entities(subcategory: np.ndarray, subcategory_names: list[str], seed: int) -> SyntheticEntities:
     """The entities of a world whose news have subcategories ``subcategory`` (N,), drawn from
@@ -108,3 +135,15 @@ def draw_entities(subcategory: np.ndarray, subcategory_names: list[str], seed: i
         abstracts.append(parts[1])
         confidence.append(np.round(rng.uniform(0.5, 1.0, size=len(chosen)), 3))
     return SyntheticEntities(ids, labels, kinds, owner, vectors.astype(np.float32), titles, abstracts, confidence)
+
+
+def attach_entities(world, subcategory_names: list[str], entity_weight: float, seed: int) -> SyntheticEntities:
+    """Draws the entities of ``world`` (a :class:`~mmnewsrec.data.synthetic.world.World`) and,
+    where the click model weighs them (``entity_weight`` > 0), gives the world its news' entities
+    and its users' favourites, so that its click logits read them. Every draw is from the entity
+    streams of ``seed``: the rest of the world is the same either way."""
+    entities = draw_entities(world.subcategory, subcategory_names, seed)
+    if entity_weight:
+        world.news_entities = entities.padded()
+        world.favourite_entities = entities.favourites(world.user_interest, world.topic, world.subcategory, seed)
+    return entities

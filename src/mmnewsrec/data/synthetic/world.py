@@ -47,6 +47,7 @@ class ClickModel:
     image_fraction: float = 0.44
     empty_history_fraction: float = 0.04
     latent_dim: int = 16
+    entity: float = 0.0  # logit per entity of the news among the user's favourite entities
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,37 @@ PRESETS: dict[str, Preset] = {
         ),
         "weak title signal, hidden appeal, narrow interests, short histories, one-day-fresh candidates",
     ),
+    # The zoo: worlds that differ in what drives a click, for judging set-ups on more than one.
+    "entities": Preset(
+        ClickModel(affinity=3.5, entity=1.5),
+        PARAMETERS,
+        "clicks also follow the knowledge entities a user cares about (a team, a person), beyond the topic",
+    ),
+    "appeal": Preset(
+        ClickModel(affinity=2.5, popularity=1.4, appeal=1.5),
+        WorldParameters(hook_lift=0.3, popularity_noise=0.8),
+        "hidden appeal and popularity that only clicks reveal drive clicks more than topic",
+    ),
+    "fresh": Preset(
+        ClickModel(age_decay_per_day=0.8),
+        WorldParameters(fresh_window_days=1.0, max_candidate_share=0.5),
+        "recency: a news loses most of its clicks within a day; impressions show the last day's news",
+    ),
+    "drift": Preset(
+        ClickModel(),
+        WorldParameters(interest_drift=0.4),
+        "40% of users' interests move after the train period (their histories show the old ones)",
+    ),
+    "short": Preset(
+        ClickModel(empty_history_fraction=0.25),
+        WorldParameters(history_median=3.0, history_sigma=0.8),
+        "short histories: a median of 3 clicks, a quarter of users with none",
+    ),
+    "cold": Preset(
+        ClickModel(),
+        WorldParameters(fresh_window_days=0.75, max_candidate_share=0.5),
+        "cold candidates: impressions show news of the last 18 hours, most never shown in training",
+    ),
 }
 
 
@@ -209,16 +241,30 @@ class World:
     user_interest: np.ndarray  # (U, d) unit vectors
     user_activity: np.ndarray  # (U,) probabilities
     bias: float = 0.0
+    news_entities: np.ndarray | None = None  # (N, M) entity indices a news names, -1 = none
+    favourite_entities: np.ndarray | None = None  # (U, E) bool: the entities a user cares about
 
     def logits(self, users: np.ndarray, news: np.ndarray, day: np.ndarray, model: ClickModel) -> np.ndarray:
         affinity = np.einsum("nd,nd->n", self.user_interest[users], self.topic[news])
         age = np.maximum(day - self.publish_day[news], 0.0)
-        return (
+        logits = (
             self.bias
             + model.affinity * affinity
             + model.popularity * (self.base_pop[news] - model.age_decay_per_day * age)
             + model.appeal * self.appeal[news]
-        ).astype(np.float32)
+        )
+        if model.entity and self.news_entities is not None and self.favourite_entities is not None:
+            logits = logits + model.entity * self.favourite_count(users, news)
+        return logits.astype(np.float32)
+
+    def favourite_count(self, users: np.ndarray, news: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+        """How many of each news' entities its user cares about. Shape: (P,), (P,) -> (P,)."""
+        out = np.zeros(len(users), dtype=np.float64)
+        for start in range(0, len(users), chunk):
+            named = self.news_entities[news[start : start + chunk]]  # (p, M)
+            cares = self.favourite_entities[users[start : start + chunk, None], np.maximum(named, 0)]  # (p, M)
+            out[start : start + chunk] = (cares & (named >= 0)).sum(axis=1)
+        return out
 
 
 def hook_popularity(hooks: np.ndarray, params: WorldParameters = PARAMETERS) -> np.ndarray:

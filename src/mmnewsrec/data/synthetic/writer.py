@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.data.schema import BEHAVIORS_FILE, IMAGES_DIR, NEWS_FILE
-from mmnewsrec.data.synthetic.entities import SyntheticEntities, draw_entities
+from mmnewsrec.data.synthetic.entities import SyntheticEntities, attach_entities
 from mmnewsrec.data.synthetic.render import draw_image, news_texts
 from mmnewsrec.data.synthetic.sampling import calibrate_bias, draw_labels, sample_histories, sample_impressions
 from mmnewsrec.data.synthetic.world import (
@@ -109,6 +109,7 @@ def generate_mind(
         params = replace(params, interest_drift=interest_drift)
     rng = np.random.default_rng(seed)
     world, subcats = build_world(size, model, rng, params)
+    entities = attach_entities(world, [name for _, name, _ in subcats], model.entity, seed)  # own streams
     max_history = params.max_history_tiny if scale == "tiny" else params.max_history
 
     calibration_count = min(params.calibration_impressions, size.train_impressions)
@@ -118,7 +119,6 @@ def generate_mind(
 
     histories = sample_histories(world, model, max_history, rng, params)
     titles, abstracts = news_texts(world, subcats, rng, params)
-    entities = draw_entities(world.subcategory, [name for _, name, _ in subcats], seed)  # its own stream
     content = Content(world, subcats, titles, abstracts, entities)
 
     with atomic_directory(out) as tmp:

@@ -15,8 +15,6 @@ scorer, the fast evaluation path and serving need no change (as :mod:`mmnewsrec.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 from torch import nn
@@ -26,11 +24,12 @@ from mmnewsrec.config import EntityConfig
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.models.layers import AdditiveAttention
 from mmnewsrec.models.news_encoders import NewsEncoder
+from mmnewsrec.models.news_encoders.base import HeadExtension
 
 ENTITY_INPUTS = ["entity_ids", "entity_mask"]
 
 
-class EntityNewsEncoder(NewsEncoder):
+class EntityNewsEncoder(HeadExtension):
     """An inner news encoder with an entity branch and/or the entity profile's parts appended.
 
     Shape:
@@ -38,9 +37,10 @@ class EntityNewsEncoder(NewsEncoder):
         -> (U, D [+ 2 P + 1]).
     """
 
+    extra_inputs = tuple(ENTITY_INPUTS)
+
     def __init__(self, inner: NewsEncoder, config: EntityConfig, dropout: float = 0.0, branch_dim: int | None = None):
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.config = config
         self.content_dim = inner.dim
         # The branch adds to the leading ``branch_dim`` values: the content vector, not the codes
@@ -72,19 +72,6 @@ class EntityNewsEncoder(NewsEncoder):
             self.embedding.weight[rows] = torch.from_numpy(table[has]).to(self.embedding.weight.dtype)
         return int(has.sum())
 
-    def inputs(self) -> list[str]:
-        return sorted(set(self.inner.inputs()) | set(ENTITY_INPUTS))
-
-    def head_inputs(self) -> list[str]:
-        return sorted(set(self.inner.head_inputs()) | set(ENTITY_INPUTS))
-
-    @property
-    def body_dim(self) -> int:
-        return self.inner.body_dim
-
-    def body(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.inner.body(inputs)
-
     def head(self, body: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         content = self.inner.head(body, inputs)  # (U, D)
         ids, mask = inputs["entity_ids"].long(), inputs["entity_mask"]  # (U, M)
@@ -101,12 +88,6 @@ class EntityNewsEncoder(NewsEncoder):
         multi = multi.clamp(max=1.0)  # two entities in one bucket count once
         normalised = multi / multi.sum(dim=1, keepdim=True).clamp(min=1.0)
         return torch.cat([content, normalised, multi, has.to(content.dtype)], dim=-1)  # (U, D + 2 P + 1)
-
-    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.body(inputs), inputs)
-
-    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
-        return self.inner.pretrained_parameters()
 
 
 class EntityUserEncoder(nn.Module):

@@ -22,17 +22,16 @@ weighted log shares; the learned ``b``, ``alpha`` and prior live in :class:`Prof
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import torch
 from torch import nn
 from torch.nn import functional
 
 from mmnewsrec.features.encoding import masked_mean
 from mmnewsrec.models.news_encoders import ModelContext, NewsEncoder
+from mmnewsrec.models.news_encoders.base import HeadExtension
 
 
-class ProfileNewsEncoder(NewsEncoder):
+class ProfileNewsEncoder(HeadExtension):
     """Appends scaled one-hot subcategory and category codes to an encoder's vectors.
 
     Shape:
@@ -40,9 +39,10 @@ class ProfileNewsEncoder(NewsEncoder):
         with ``posterior``, (U, D + 2 (S + K)).
     """
 
+    extra_inputs = ("category", "subcategory")
+
     def __init__(self, inner: NewsEncoder, context: ModelContext, scale: float = 2.0, posterior: bool = False):
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.num_subcategories, self.num_categories = context.num_subcategories, context.num_categories
         self.subcategory_scale = nn.Parameter(torch.tensor(scale))
         self.category_scale = nn.Parameter(torch.tensor(scale / 2))
@@ -50,19 +50,6 @@ class ProfileNewsEncoder(NewsEncoder):
         self.posterior = posterior
         codes = self.num_subcategories + self.num_categories
         self.dim = inner.dim + codes * (2 if posterior else 1)
-
-    def inputs(self) -> list[str]:
-        return sorted(set(self.inner.inputs()) | {"category", "subcategory"})
-
-    def head_inputs(self) -> list[str]:
-        return sorted(set(self.inner.head_inputs()) | {"category", "subcategory"})
-
-    @property
-    def body_dim(self) -> int:
-        return self.inner.body_dim
-
-    def body(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.inner.body(inputs)
 
     def head(self, body: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         content = self.inner.head(body, inputs)  # (U, D)
@@ -72,12 +59,6 @@ class ProfileNewsEncoder(NewsEncoder):
         if self.posterior:  # unscaled codes: the user side counts them and weighs its log shares
             parts += [sub, cat]
         return torch.cat(parts, dim=-1)  # (U, D + S + K) or (U, D + 2 (S + K))
-
-    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.body(inputs), inputs)
-
-    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
-        return self.inner.pretrained_parameters()
 
 
 class ProfileUserEncoder(nn.Module):

@@ -94,6 +94,37 @@ class NewsEncoder(nn.Module):
     needs_vocab_size = False
 
 
+class HeadExtension(NewsEncoder):
+    """An inner encoder whose head gets more inputs (``extra_inputs``) and more to do (``head``,
+    which subclasses write over ``self.inner.head``); its body is the inner encoder's, so the
+    history-vector cache and the fast path keep working unchanged."""
+
+    extra_inputs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, inner: NewsEncoder):
+        super().__init__()
+        self.inner = inner
+
+    def inputs(self) -> list[str]:
+        return sorted(set(self.inner.inputs()) | set(self.extra_inputs))
+
+    def head_inputs(self) -> list[str]:
+        return sorted(set(self.inner.head_inputs()) | set(self.extra_inputs))
+
+    @property
+    def body_dim(self) -> int:
+        return self.inner.body_dim
+
+    def body(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.inner.body(inputs)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.body(inputs), inputs)
+
+    def pretrained_parameters(self) -> Iterator[nn.Parameter]:
+        return self.inner.pretrained_parameters()
+
+
 class CategoryEmbedding(nn.Module):
     """Category + subcategory embeddings (train-fitted vocabularies), added to a text vector."""
 

@@ -155,3 +155,22 @@ def test_projection_none_keeps_the_frozen_vector(features: NewsFeatures) -> None
     torch.testing.assert_close(model.encode_news(inputs), inputs["frozen:txt"].float())
     with pytest.raises(ConfigError, match="model.news.dim: projection none"):
         build_model(from_dict(ModelConfig, {**values, "news": {**values["news"], "dim": 32}}), context)
+
+
+def test_the_popularity_scorer_starts_from_the_recent_popularity_ranking_and_old_runs_score_as_before() -> None:
+    from mmnewsrec.data.popularity import STAT_NAMES
+    from mmnewsrec.models.scorers import PopularityScorer
+
+    torch.manual_seed(0)
+    scorer = PopularityScorer(8)
+    user, cands = torch.zeros(1, 8), torch.zeros(1, 4, 8)  # no personal signal at all
+    stats = torch.zeros(1, 4, len(STAT_NAMES))
+    stats[0, :, STAT_NAMES.index("recent_clicks")] = torch.log1p(torch.tensor([0.0, 40.0, 3.0, 9.0]))
+    scores = scorer(user, cands, stats)[0]
+    assert scores.argsort(descending=True).tolist() == [1, 3, 2, 0]  # the baseline's ranking, first step
+    old = {k: v for k, v in scorer.state_dict().items() if k != "recent"}  # saved before the term existed
+    loaded = PopularityScorer(8)
+    loaded.load_state_dict(old, strict=True)
+    assert float(loaded.recent.detach()) == 0.0
+    without = scores - torch.log1p(torch.tensor([0.0, 40.0, 3.0, 9.0]))
+    torch.testing.assert_close(loaded(user, cands, stats)[0], without)

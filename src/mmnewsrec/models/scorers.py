@@ -90,13 +90,25 @@ class DotBiasScorer(Scorer):
         return user_vecs + self.bias.weight[0], float(self.bias.bias.detach()[0])
 
 
+_RECENT = STAT_NAMES.index("recent_clicks")
+
+
+def _without_recent_term(state: dict, prefix: str, *args) -> None:
+    """A run saved before the recent-popularity term had none: it loads with the term's weight at
+    0, so it scores exactly as it did."""
+    state.setdefault(prefix + "recent", torch.zeros(()))
+
+
 @SCORERS.register("popularity")
 class PopularityScorer(Scorer):
     """The NRMS dot product plus a popularity score that each user weighs (after PP-Rec, Qi et al.,
     ACL 2021, kept simple).
 
-    The popularity score is a small MLP over the candidate's log counters (clicks and displays so
-    far, clicks in the last day, age, smoothed click rate) and its news vector, so news never shown
+    A third term is the recent-popularity baseline, ``w log(1 + clicks in the last day)`` with
+    ``w`` learned from 1, so that the model starts from that baseline's ranking where clicks follow
+    recent popularity. The popularity score is a small MLP over the candidate's log counters
+    (clicks and displays so far, clicks in the last day, age, smoothed click rate) and its news
+    vector, so news never shown
     yet get a content-based prior instead of a zero count. A gate computed from the user vector
     decides how much popularity counts for that user. Without counters (a news just published, a
     caller that has none) every candidate is scored as never shown.
@@ -112,6 +124,11 @@ class PopularityScorer(Scorer):
         super().__init__()
         self.popularity = nn.Sequential(nn.Linear(len(STAT_NAMES) + dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
         self.gate = nn.Linear(dim, 1)
+        # The recent-popularity baseline, log(1 + clicks in the last day), as a term of its own that
+        # starts at weight 1: before the first step the ranking already holds what that baseline
+        # knows, and training moves the weight where the data says.
+        self.recent = nn.Parameter(torch.ones(()))
+        self._register_load_state_dict_pre_hook(_without_recent_term)
         self.register_buffer("never_shown", torch.tensor(NEVER_SHOWN, dtype=torch.float32), persistent=False)
 
     def forward(
@@ -123,4 +140,5 @@ class PopularityScorer(Scorer):
         features = torch.cat([cand_stats.to(cand_vecs.dtype), cand_vecs], dim=-1)  # (B, C, F + D)
         popularity = self.popularity(features).squeeze(-1)  # (B, C)
         gate = torch.sigmoid(self.gate(user_vecs))  # (B, 1)
-        return personal + gate * popularity
+        recent = cand_stats[..., _RECENT].to(cand_vecs.dtype)  # (B, C) log(1 + clicks in the last day)
+        return personal + gate * popularity + self.recent * recent

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from mmnewsrec.config import DataConfig, ImageConfig
-from mmnewsrec.data.mind import check_news_agree, dataset_image_dir, find_image_dir, is_split_dir, load_mind, read_split
+from mmnewsrec.data.mind import DatasetLocation, check_news_agree, find_image_dir, is_split_dir, read_split
 from mmnewsrec.data.schema import SPLITS
 from mmnewsrec.data.stats import split_stats
 
@@ -34,13 +34,13 @@ def run_inspect(
         return [split_stats(split, check_images=check_images, progress=progress)]
     directory = None if images is None else str(images)
     config = DataConfig(root=str(path), on_unknown_news=on_unknown_news, images=ImageConfig(directory=directory))
-    names = [name for name in SPLITS if (path / name).is_dir()]
+    location = DatasetLocation.resolve(config)
+    names = [name for name in SPLITS if location.split_dir(name).is_dir()]
     if not names:
-        load_mind(path, config)  # names what is missing, as train and evaluate would
-    image_dir = dataset_image_dir(path, config)
+        location.load()  # names what is missing, as train and evaluate would
     seen, stats = [], []
     for name in names:
-        split = read_split(path / name, name, config.on_unknown_news, image_dir)
+        split = location.read_split(name)
         stats.append(split_stats(split, check_images=check_images, progress=progress))
         seen.append(replace(split, behaviors=split.behaviors.slice(0, 0)))
         del split

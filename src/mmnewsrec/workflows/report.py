@@ -80,11 +80,12 @@ def run_report(
     evaluated = [
         name for name, folder in zip(names, folders, strict=True) if not folder.prediction_path(split).is_file()
     ]
+    labels, offsets = data.flat_labels(), data.candidate_offsets()
+    layout = (data.behaviors["impression_id"].cast(pa.int64()).to_numpy(), labels, offsets)  # read once
     results = [
-        _load_run(name, folder, data, split, location.root, progress)
+        _load_run(name, folder, data, split, location.root, progress, layout)
         for name, folder in zip(names, folders, strict=True)
     ]
-    labels, offsets = data.flat_labels(), data.candidate_offsets()
     num = len(offsets) - 1
     resamples = Resamples(num, samples, seed)
     title = f"Main table ({split}, {num:,} impressions; 95% bootstrap intervals over impressions, {samples} resamples)"
@@ -157,20 +158,28 @@ def _unique_names(runs: Sequence[Path]) -> list[str]:
     return [f"{Path(run).parent.name}/{Path(run).name}" for run in runs]
 
 
-def _load_run(name: str, folder: RunDir, data: MindSplit, split: str, root: Path, progress: bool) -> RunPredictions:
-    """A run's predictions on ``data`` (evaluated first when it has none) and its training logs."""
+def _load_run(
+    name: str,
+    folder: RunDir,
+    data: MindSplit,
+    split: str,
+    root: Path,
+    progress: bool,
+    layout: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> RunPredictions:
+    """A run's predictions on ``data`` (evaluated first when it has none) and its training logs;
+    ``layout`` is the split's impression ids, flat labels and candidate offsets, read once."""
+    impression_ids, labels, offsets = layout
     prediction_path = folder.prediction_path(split)
     if not prediction_path.is_file():
         logger.warning("%s has no %s predictions (%s): evaluating it first", name, split, prediction_path)
         run_evaluate(folder.path, root, split, progress=progress)
     prediction = read_prediction(prediction_path)
-    impression_ids = data.behaviors["impression_id"].cast(pa.int64()).to_numpy()
     if not np.array_equal(prediction.impression_ids, impression_ids):
         raise ConfigError(
             f"{prediction_path}: its impressions are not those of {data.directory}; "
             f"evaluate the run on this data again (delete the file and rerun the report)"
         )
-    offsets = data.candidate_offsets()
     if not np.array_equal(prediction.offsets, offsets):
         raise ConfigError(f"{prediction_path}: its impression sizes differ from {data.directory}")
     scores = -prediction.values.astype(np.float64)
@@ -192,7 +201,7 @@ def _load_run(name: str, folder: RunDir, data: MindSplit, split: str, root: Path
     return RunPredictions(
         name,
         scores,
-        impression_metrics(scores, data.flat_labels(), offsets),
+        impression_metrics(scores, labels, offsets),
         train_seconds=None if seconds is None else float(seconds),
         samples_per_s=float(np.mean(rates)) if rates else None,
         trainable_parameters=info.get("trainable_parameters"),

@@ -70,7 +70,7 @@ class NewsEncoderConfig:
     @classmethod
     def unknown_key(cls, key: str, values: Mapping[str, Any], prefix: str) -> str:
         """The message for a key this type does not read: which types do, or what an old one became."""
-        migrated, old = migrate_news(values)
+        old = migrate_news(values)[1]
         if old and _flat_layout(values):
             return (
                 f"{prefix.rstrip('.')}: written in the layout before one config per encoder type; change: "

@@ -190,3 +190,6 @@ def test_every_option_of_every_command_has_help() -> None:
         if not action.help and not isinstance(action, argparse._HelpAction)
     ]
     assert silent == []
+    for name, sub in commands.items():  # and every help page formats (a "%" in a help text once broke synth's)
+        assert sub.format_help().startswith(f"usage: mmnewsrec {name}"), name
+    assert "40% of users" in " ".join(commands["synth"].format_help().split())

@@ -68,7 +68,7 @@ def add_options(parser: argparse.ArgumentParser, options: type[Options]) -> None
         extra = meta.pop("help", "")
         extra = extra() if callable(extra) else extra
         text = " ".join(part for part in (helps.get(item.name, ""), extra) if part)
-        kwargs: dict[str, Any] = {"help": text}
+        kwargs: dict[str, Any] = {"help": text.replace("%", "%%")}  # argparse formats help with %
         flags = meta.pop("flags", ()) or (f"--{item.name.replace('_', '-')}",)
         positional = meta.pop("positional", False)
         negate = meta.pop("negate", None)
@@ -92,7 +92,7 @@ def add_options(parser: argparse.ArgumentParser, options: type[Options]) -> None
             kwargs["type"] = meta.pop("type", None) or (base if base in (int, float, Path) else None)
             if kwargs["type"] is None:
                 kwargs.pop("type")
-        if base is not bool and not positional and "metavar" not in meta:
+        if base is not bool and not positional and "metavar" not in meta and "choices" not in kwargs:
             meta["metavar"] = flags[0].lstrip("-").replace("-", "_").upper()  # --data DATA, not DATA_ROOT
         kwargs.update(meta)  # nargs, action, metavar
         target = parser

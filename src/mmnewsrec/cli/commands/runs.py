@@ -86,16 +86,43 @@ def _train(options: TrainOptions) -> int:
 
 
 @dataclass
-class EvaluateOptions(Options):
+class RunSplitOptions(Options):
+    """A trained run applied to a split of a dataset (what evaluate and replay share).
+
+    Attributes:
+        run: run folder written by train (--run-dir: the old spelling).
+        data_root: dataset root (default: the run's).
+        split: split folder (default: dev).
+        cache_dir: feature store root (default: the run's).
+    """
+
+    # --run-dir too: train's old name for it, and the one launchers that own a --run-path option
+    # (torchrun) pass through untouched.
+    run: Path = option(flags=("--run", "--run-dir"))
+    data_root: Path | None = option(None, flags=("--data",))
+    split: str = option("dev")
+    cache_dir: Path | None = option(None)
+
+
+#: Serve's and replay's ``--cold-start``.
+COLD_START_HELP = (
+    "users without clicks: the most clicked fresh news, or the model's empty-history vector (default: "
+    "popularity, which ranked better in `replay` on synthetic small and the realistic preset)."
+)
+
+
+def cold_start_option() -> Any:
+    return option("popularity", choices=lambda: ["model", "popularity"], help=COLD_START_HELP)
+
+
+@dataclass
+class EvaluateOptions(RunSplitOptions):
     """score a split with a trained run, block by block (memory flat in the number of impressions);
     several processes: torchrun --nproc_per_node N -m mmnewsrec evaluate --run RUN ... (CPU),
     accelerate launch --multi_gpu --num_processes N -m mmnewsrec evaluate ... (GPUs)
 
     Attributes:
-        run: run folder written by train (--run-dir: the old spelling).
-        data_root: dataset root (default: the run's).
         split: split folder to score: dev (labelled) or test (default: dev).
-        cache_dir: feature store root (default: the run's).
         zip_file: also write prediction.zip, the MIND leaderboard's upload (prediction.txt).
         out: prediction file to write (default: RUN/SPLIT/prediction.txt).
         overwrite: replace --out even if another run wrote it (refused by default).
@@ -104,12 +131,6 @@ class EvaluateOptions(Options):
     """
 
     target = "mmnewsrec.workflows.evaluate:run_evaluate"
-    # --run-dir too: train's old name for it, and the one launchers that own a --run-path option
-    # (torchrun) pass through untouched.
-    run: Path = option(flags=("--run", "--run-dir"))
-    data_root: Path | None = option(None, flags=("--data",))
-    split: str = option("dev")
-    cache_dir: Path | None = option(None)
     zip_file: bool = option(False, flags=("--zip",))
     out: Path | None = option(None)
     overwrite: bool = option(False)
@@ -196,9 +217,6 @@ class ServeOptions(Options):
         demo: no write token, 127.0.0.1 only (for the local web page).
         workers: server processes behind the port, each a replica over the shared state store (default: 1).
         cache_dir: feature store root (default: the run's).
-        cold_start: users without clicks: the most clicked fresh news, or the model's empty-history
-            vector (default: popularity, which ranked better in `replay` on synthetic small and the
-            realistic preset).
         allow_volatile_store: serve even when the state store could lose acknowledged clicks in a
             crash (Redis without --appendonly yes); by default that is refused.
     """
@@ -213,7 +231,7 @@ class ServeOptions(Options):
     demo: bool = option(False)
     workers: int = option(1, type=positive_int)
     cache_dir: Path | None = option(None)
-    cold_start: str = option("popularity", choices=lambda: ["model", "popularity"])
+    cold_start: str = cold_start_option()
     allow_volatile_store: bool = option(False)
     progress: bool = True
 
@@ -224,25 +242,15 @@ def _serve(options: ServeOptions) -> int:
 
 
 @dataclass
-class ReplayOptions(Options):
+class ReplayOptions(RunSplitOptions):
     """feed a split through the live service in time order: static vs online histories
 
     Attributes:
-        run: run folder written by train (--run-dir: the old spelling).
-        data_root: dataset root (default: the run's).
         split: labelled split folder to replay (default: dev).
-        cache_dir: feature store root (default: the run's).
-        cold_start: users without clicks: the most clicked fresh news, or the model's empty-history
-            vector (default: popularity, which ranked better in `replay` on synthetic small and the
-            realistic preset).
     """
 
     target = "mmnewsrec.workflows.replay:run_replay"
-    run: Path = option(flags=("--run", "--run-dir"))
-    data_root: Path | None = option(None, flags=("--data",))
-    split: str = option("dev")
-    cache_dir: Path | None = option(None)
-    cold_start: str = option("popularity", choices=lambda: ["model", "popularity"])
+    cold_start: str = cold_start_option()
     progress: bool = False
 
 

@@ -77,6 +77,11 @@ def test_the_popularity_scorer_scores_missing_counters_as_never_shown() -> None:
     scorer = PopularityScorer(8)
     user, cands = torch.randn(2, 8), torch.randn(2, 3, 8)
     fresh = torch.tensor(NEVER_SHOWN).expand(2, 3, -1)
+    # Before the first step the learned popularity score is 0: the dot product plus the recent term.
+    recent = fresh.clone()
+    recent[:, :, 2] = torch.tensor([0.0, 1.0, 2.5])  # log1p(clicks in the last day)
+    torch.testing.assert_close(scorer(user, cands, recent), torch.einsum("bd,bcd->bc", user, cands) + recent[..., 2])
+    torch.nn.init.normal_(scorer.popularity[-1].weight)  # weights as training leaves them
     torch.testing.assert_close(scorer(user, cands), scorer(user, cands, fresh))
     shown = fresh.clone()
     shown[:, :, 0] = 3.0  # log1p(clicks): popular news score differently

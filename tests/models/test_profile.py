@@ -91,3 +91,35 @@ def test_the_posterior_profile_needs_the_profile() -> None:
     with pytest.raises(ConfigError, match="model.user.profile_posterior.*model.user.profile: true"):
         UserEncoderConfig(profile_posterior=True)
     assert UserEncoderConfig(profile=True, profile_posterior=True).profile_posterior
+
+
+def test_content_init_zero_starts_from_the_profile_alone_and_the_content_part_still_learns() -> None:
+    torch.manual_seed(0)
+    context = ModelContext(num_categories=4, num_subcategories=6)
+    content = torch.randn(5, 8)
+    news = ProfileNewsEncoder(Fixed(content), context, posterior=True)
+    inner_user = NRMSUserEncoder(8, UserEncoderConfig(heads=2, query_dim=4, dropout=0.0)).eval()
+    user = ProfileUserEncoder(inner_user, 8, num_subcategories=6, num_categories=4, content_init=0.0)
+    subcategory, category = torch.tensor([2, 2, 3, 5, 2]), torch.tensor([1, 1, 1, 3, 1])
+    vectors = news({"row": torch.arange(5), "subcategory": subcategory, "category": category})
+    history, mask = torch.tensor([[0, 1, 3]]), torch.ones(1, 3, dtype=torch.bool)
+    user_vec = user(vectors[history], mask)[0]
+    assert (user_vec[:8] == 0).all()  # the first ranking is the profile's alone
+    (user_vec @ vectors[4]).backward(retain_graph=True)
+    assert user.content_scale.grad is not None and user.content_scale.grad.abs() > 0  # it can grow
+    with torch.no_grad():  # at scale 1 the same weights add NRMS's dot product of the content parts
+        nrms = ProfileUserEncoder(inner_user, 8, num_subcategories=6, num_categories=4)
+        base = inner_user(content[history], mask)[0]
+        torch.testing.assert_close(nrms(vectors[history], mask)[0] @ vectors.T, user_vec @ vectors.T + content @ base)
+    # A run saved before the scale existed loads at 1: it scores as it did.
+    old = {k: v for k, v in nrms.state_dict().items() if k != "content_scale"}
+    again = ProfileUserEncoder(inner_user, 8, num_subcategories=6, num_categories=4, content_init=0.0)
+    again.load_state_dict(old)
+    assert float(again.content_scale) == 1.0
+
+
+def test_content_init_is_checked() -> None:
+    with pytest.raises(ConfigError, match="model.user.content_init.*profile: true"):
+        UserEncoderConfig(content_init=0.0)
+    with pytest.raises(ConfigError, match="model.user.content_init: must be a number >= 0"):
+        UserEncoderConfig(profile=True, content_init=-1.0)

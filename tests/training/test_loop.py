@@ -97,6 +97,71 @@ def test_early_stopping_stops_at_the_evaluation_that_runs_out_of_patience(
     assert [record["auc"] for record in state.history] == [0.60, 0.55, 0.58]  # never reached 0.70
 
 
+def test_eval_at_start_lets_the_initial_weights_win_the_best_checkpoint(
+    tiny_mind: Path, tiny_bert: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import numpy as np
+    import torch
+
+    import mmnewsrec.training.loop as loop
+    from mmnewsrec.batching.batch import ImpressionArrays
+    from mmnewsrec.evaluation.evaluate import EvaluationResult
+    from mmnewsrec.evaluation.metrics import RankingMetrics
+    from mmnewsrec.models.build import build_model, load_weights
+    from mmnewsrec.workflows.train import prepare
+
+    aucs = iter([0.70, 0.60, 0.65, 0.90])  # the initial weights score best; training never catches up
+
+    def scripted(*args, **kwargs) -> EvaluationResult:
+        return EvaluationResult(np.zeros(1), RankingMetrics(next(aucs), 0.1, 0.1, 0.1, 10, 0))
+
+    monkeypatch.setattr(loop, "evaluate", scripted)
+    config = word_config(
+        tiny_mind, tiny_bert, tmp_path / "cache", epochs=4, patience=2, batch_size=256, eval_at_start=True
+    )
+    prepared = prepare(config)
+    model = build_model(config.model, prepared.context)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    train_arrays = ImpressionArrays.from_split(prepared.dataset, "train")
+    dev_arrays = ImpressionArrays.from_split(prepared.dataset, "dev")
+    state = loop.train(model, prepared.features, train_arrays, dev_arrays, config.training, tmp_path / "run")
+    assert [record["auc"] for record in state.history] == [0.70, 0.60, 0.65]
+    assert state.history[0]["step"] == 0 and state.best_step == 0 and state.stopped_early
+    assert any(not torch.equal(initial[k], v) for k, v in model.state_dict().items())  # training moved them
+    best = build_model(config.model, prepared.context)
+    load_weights(best, tmp_path / "run" / "checkpoints" / "best")
+    assert all(torch.equal(initial[k], v) for k, v in best.state_dict().items())  # the best are the initial ones
+
+
+def test_blend_lr_puts_the_blend_weights_in_their_own_group() -> None:
+    from mmnewsrec.config import ModelConfig, TrainingConfig
+    from mmnewsrec.models.build import build_model
+    from mmnewsrec.models.news_encoders import ModelContext
+    from mmnewsrec.training.loop import build_optimizer
+
+    model_config = from_dict(
+        ModelConfig,
+        {
+            "news": {"type": "precomputed", "feature": "vec", "dim": 8},
+            "user": {"heads": 2, "query_dim": 4, "profile": True, "profile_posterior": True},
+            "scorer": "popularity",
+        },
+    )
+    context = ModelContext(num_categories=3, num_subcategories=5, feature_dims={"frozen:vec": 6})
+    model = build_model(model_config, context)
+    groups = {g["name"]: g for g in build_optimizer(model, TrainingConfig(lr=1e-3, blend_lr=0.05)).param_groups}
+    assert set(groups) == {"new", "blend"}
+    user, news = model.user_encoder, model.news_encoder
+    expected = [news.subcategory_scale, news.category_scale, user.content_scale, user.concentration]
+    expected += [user.posterior_scale, model.scorer.recent]
+    assert {id(p) for p in groups["blend"]["params"]} == {id(p) for p in expected}
+    assert groups["blend"]["lr"] == 0.05 and groups["blend"]["weight_decay"] == 0.0
+    every = [p for g in groups.values() for p in g["params"]]
+    assert len(every) == len({id(p) for p in every}) == len(list(model.parameters()))
+    # Without blend_lr the groups are what they always were (old checkpoints resume).
+    assert [g["name"] for g in build_optimizer(model, TrainingConfig(lr=1e-3)).param_groups] == ["new"]
+
+
 @pytest.mark.slow
 def test_training_with_every_speedup_learns(tiny_mind: Path, tiny_bert: Path, tmp_path: Path) -> None:
     """Cached lower layers + LoRA on the top layer + history-vector cache + dedup, end to end."""

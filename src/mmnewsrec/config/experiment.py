@@ -30,6 +30,11 @@ class TrainingConfig:
         epochs: passes over the training impressions.
         lr: learning rate of new (randomly initialised) parameters.
         pretrained_lr: learning rate of pretrained backbone parameters (None: ``lr``).
+        blend_lr: learning rate of the few weights that blend the baselines' signals into the score
+            (the category profile's scales and smoothing, the content part's scale, the entity
+            profile's, the recent-popularity weight), without weight decay; None: ``lr``, in the
+            ``new`` group. A few scalars can move much faster than the encoders' weights, so the
+            blend fits the data within the first epoch.
         weight_decay: AdamW weight decay (0: off).
         max_grad_norm: gradients are clipped to this total norm (0: off).
         warmup_ratio: share of optimiser steps with linear warm-up, then linear decay to 0.
@@ -41,6 +46,10 @@ class TrainingConfig:
             a run refuses to start when it is missing. None trains without evaluation: the final
             weights are then the run's model.
         patience: evaluations without AUC improvement before stopping early (0: never).
+        eval_at_start: also evaluate the initial weights, before the first step, as a candidate
+            for the best checkpoint: a model whose initial ranking is a baseline's (the profile and
+            popularity terms start so) then ends no worse on dev than that baseline, training moves
+            away from it only where dev says it helps.
         mixed_precision: ``auto`` uses bf16 (or fp16) autocast on a GPU and fp32 on the CPU.
         dedup_news: encode each distinct news of a batch once.
         history_cache_steps: 0 encodes every history news with the current weights (and
@@ -69,6 +78,7 @@ class TrainingConfig:
     max_steps: int = 0
     lr: float = 1e-4
     pretrained_lr: float | None = None
+    blend_lr: float | None = None
     weight_decay: float = 0.0
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -77,6 +87,7 @@ class TrainingConfig:
     eval_batch_size: int = 128
     dev_split: str | None = "dev"
     patience: int = 2
+    eval_at_start: bool = False
     mixed_precision: MixedPrecision = "auto"
     dedup_news: bool = True
     history_cache_steps: int = 0
@@ -100,7 +111,7 @@ class TrainingConfig:
             value = getattr(self, name)
             if value < 0:
                 raise ConfigError(f"training.{name}: must be >= 0 (0 = off or all, see its doc), got {value}")
-        for name in ("lr", "pretrained_lr"):
+        for name in ("lr", "pretrained_lr", "blend_lr"):
             value = getattr(self, name)
             if value is not None and not 0 < value < float("inf"):
                 raise ConfigError(f"training.{name}: must be a number > 0 (e.g. 1e-4), got {value}")

@@ -28,6 +28,11 @@ class UserEncoderConfig:
             so that a short history counts less than a long one, an empty history falls back to
             the prior, and a subcategory the user never clicked is not scored as if it were
             certain to be ignored.
+        content_init: with ``profile``, the learned scale of the user vector's content part
+            (the inner encoder's output) at the start of training. 1 is NRMS's start; 0 starts
+            from the profile's ranking alone (a smoothed category-profile baseline), the content
+            part growing only as training finds it helps (with ``training.eval_at_start`` the
+            initial weights compete for the best checkpoint).
     """
 
     type: str = "nrms"
@@ -36,6 +41,7 @@ class UserEncoderConfig:
     dropout: float = 0.2
     profile: bool = False
     profile_posterior: bool = False
+    content_init: float = 1.0
 
     def __post_init__(self) -> None:
         _check_positive("model.user", self, ("heads", "query_dim"))
@@ -43,6 +49,13 @@ class UserEncoderConfig:
         if self.profile_posterior and not self.profile:
             raise ConfigError(
                 "model.user.profile_posterior: smooths the category profile; set model.user.profile: true"
+            )
+        if not 0 <= self.content_init < float("inf"):
+            raise ConfigError(f"model.user.content_init: must be a number >= 0 (1: NRMS), got {self.content_init}")
+        if self.content_init != 1.0 and not self.profile:
+            raise ConfigError(
+                "model.user.content_init: scales the content part beside the category profile; "
+                "set model.user.profile: true (or remove the key)"
             )
 
 

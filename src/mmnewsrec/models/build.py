@@ -53,7 +53,7 @@ def build_model(config: ModelConfig, context: ModelContext) -> NewsRecommender:
     user_encoder = USER_ENCODERS.get(config.user.type)(news_encoder.dim, config.user)
     if config.user.profile:  # the history's category profile beside the learned user vector
         sizes = (context.num_subcategories, context.num_categories) if config.user.profile_posterior else (0, 0)
-        user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim, *sizes)
+        user_encoder = ProfileUserEncoder(user_encoder, news_encoder.dim, *sizes, config.user.content_init)
         news_encoder = ProfileNewsEncoder(news_encoder, context, posterior=config.user.profile_posterior)
     if config.entities is not None:  # the news' knowledge entities: a branch, the user's entity profile
         if config.entities.profile:

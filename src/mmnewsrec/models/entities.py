@@ -108,6 +108,10 @@ class EntityUserEncoder(nn.Module):
         self.scale = nn.Parameter(torch.zeros(()))  # starts silent, as the branch does
         self.offset = nn.Parameter(torch.zeros(()))
 
+    def blend_parameters(self) -> list[nn.Parameter]:
+        """The entity profile's scale, offset and concentration (see ``training.blend_lr``)."""
+        return [self.scale, self.offset, self.concentration]
+
     def history_weights(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
         """The inner encoder's weights over the history. Shape: (B, H, ...), (B, H) -> (B, H)."""
         return self.inner.history_weights(hist_vecs[..., : self.content_dim], hist_mask)

@@ -31,6 +31,12 @@ from mmnewsrec.models.news_encoders import ModelContext, NewsEncoder
 from mmnewsrec.models.news_encoders.base import HeadExtension
 
 
+def _without_content_scale(state: dict, prefix: str, *args) -> None:
+    """A run saved before the content scale had none: it loads with the scale at 1, so it scores
+    exactly as it did."""
+    state.setdefault(prefix + "content_scale", torch.ones(()))
+
+
 class ProfileNewsEncoder(HeadExtension):
     """Appends scaled one-hot subcategory and category codes to an encoder's vectors.
 
@@ -50,6 +56,10 @@ class ProfileNewsEncoder(HeadExtension):
         self.posterior = posterior
         codes = self.num_subcategories + self.num_categories
         self.dim = inner.dim + codes * (2 if posterior else 1)
+
+    def blend_parameters(self) -> list[nn.Parameter]:
+        """The profile's scales (see ``training.blend_lr``)."""
+        return [self.subcategory_scale, self.category_scale]
 
     def head(self, body: torch.Tensor, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         content = self.inner.head(body, inputs)  # (U, D)
@@ -73,16 +83,31 @@ class ProfileUserEncoder(nn.Module):
     and turned into weighted log smoothed shares.
     """
 
-    def __init__(self, inner: nn.Module, content_dim: int, num_subcategories: int = 0, num_categories: int = 0):
+    def __init__(
+        self,
+        inner: nn.Module,
+        content_dim: int,
+        num_subcategories: int = 0,
+        num_categories: int = 0,
+        content_init: float = 1.0,
+    ):
         super().__init__()
         self.inner = inner
         self.content_dim = content_dim
+        # The learned weight of the inner user vector (model.user.content_init): at 0 the first
+        # ranking is the profile's alone, and the content part enters as training finds it helps.
+        self.content_scale = nn.Parameter(torch.tensor(float(content_init)))
+        self._register_load_state_dict_pre_hook(_without_content_scale)
         self.posterior = bool(num_subcategories)
         if self.posterior:
             self.sizes = (num_subcategories, num_categories)
             self.prior_logits = nn.ParameterList([nn.Parameter(torch.zeros(n)) for n in self.sizes])
             self.concentration = nn.Parameter(torch.zeros(2))  # softplus -> alpha
             self.posterior_scale = nn.Parameter(torch.full((2,), 0.25))
+
+    def blend_parameters(self) -> list[nn.Parameter]:
+        """The content scale and the posterior's scales and concentrations (see ``training.blend_lr``)."""
+        return [self.content_scale, *([self.concentration, self.posterior_scale] if self.posterior else [])]
 
     def history_weights(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
         """The inner encoder's weights over the history (the profile part weighs each click equally).
@@ -94,7 +119,7 @@ class ProfileUserEncoder(nn.Module):
 
     def forward(self, hist_vecs: torch.Tensor, hist_mask: torch.Tensor) -> torch.Tensor:
         content, profile = hist_vecs[..., : self.content_dim], hist_vecs[..., self.content_dim :]
-        user = self.inner(content, hist_mask)  # (B, D)
+        user = self.content_scale * self.inner(content, hist_mask)  # (B, D)
         if not self.posterior:
             return torch.cat([user, masked_mean(profile, hist_mask).to(user.dtype)], dim=-1)  # (B, D + P)
         codes = sum(self.sizes)

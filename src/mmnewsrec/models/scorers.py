@@ -124,12 +124,21 @@ class PopularityScorer(Scorer):
         super().__init__()
         self.popularity = nn.Sequential(nn.Linear(len(STAT_NAMES) + dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
         self.gate = nn.Linear(dim, 1)
+        # The learned popularity score starts at 0 (its last layer zeroed; the hidden layer still
+        # gets gradients through it), so the first ranking is the personal score plus the
+        # recent-popularity term below, not that plus a random function of the counters.
+        nn.init.zeros_(self.popularity[-1].weight)
+        nn.init.zeros_(self.popularity[-1].bias)
         # The recent-popularity baseline, log(1 + clicks in the last day), as a term of its own that
         # starts at weight 1: before the first step the ranking already holds what that baseline
         # knows, and training moves the weight where the data says.
         self.recent = nn.Parameter(torch.ones(()))
         self._register_load_state_dict_pre_hook(_without_recent_term)
         self.register_buffer("never_shown", torch.tensor(NEVER_SHOWN, dtype=torch.float32), persistent=False)
+
+    def blend_parameters(self) -> list[nn.Parameter]:
+        """The recent-popularity weight (see ``training.blend_lr``)."""
+        return [self.recent]
 
     def forward(
         self, user_vecs: torch.Tensor, cand_vecs: torch.Tensor, cand_stats: torch.Tensor | None = None

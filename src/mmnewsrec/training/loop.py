@@ -47,19 +47,36 @@ logger = logging.getLogger(__name__)
 
 def learning_rates(config: TrainingConfig) -> dict[str, float]:
     """Base learning rate of each named parameter group of :func:`build_optimizer`."""
-    return {"new": config.lr, "pretrained": config.pretrained_lr or config.lr}
+    return {"new": config.lr, "pretrained": config.pretrained_lr or config.lr, "blend": config.blend_lr or config.lr}
+
+
+def blend_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The few weights that blend the baselines' signals into the score (the profile's scales and
+    smoothing, the content part's scale, the recent-popularity weight), as each module names them
+    in its ``blend_parameters()``."""
+    found: dict[int, torch.nn.Parameter] = {}
+    for module in model.modules():
+        names = getattr(module, "blend_parameters", None)
+        if names is not None:
+            found.update((id(p), p) for p in names() if p.requires_grad)
+    return list(found.values())
 
 
 def build_optimizer(model: NewsRecommender, config: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW with two parameter groups, named in the group (and so in saved optimiser state):
-    ``new`` weights and ``pretrained`` backbone weights (absent when none train)."""
+    """AdamW with parameter groups named in the group (and so in saved optimiser state): ``new``
+    weights, ``pretrained`` backbone weights (absent when none train) and, with
+    ``training.blend_lr``, the ``blend`` weights (:func:`blend_parameters`), without weight decay."""
     pretrained_ids = {id(p) for p in model.news_encoder.pretrained_parameters()}
+    blend = blend_parameters(model) if config.blend_lr is not None else []
+    blend_ids = {id(p) for p in blend}
     pretrained = [p for p in model.parameters() if p.requires_grad and id(p) in pretrained_ids]
-    new = [p for p in model.parameters() if p.requires_grad and id(p) not in pretrained_ids]
+    new = [p for p in model.parameters() if p.requires_grad and id(p) not in pretrained_ids | blend_ids]
     rates = learning_rates(config)
     groups = [{"params": new, "lr": rates["new"], "name": "new"}]
     if pretrained:
         groups.append({"params": pretrained, "lr": rates["pretrained"], "name": "pretrained"})
+    if blend:
+        groups.append({"params": blend, "lr": rates["blend"], "name": "blend", "weight_decay": 0.0})
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
 
@@ -82,7 +99,7 @@ def apply_settings(optimizer: torch.optim.Optimizer, scheduler, config: Training
     for group, base, lr_lambda in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
         group["initial_lr"] = base
         group["lr"] = base * lr_lambda(scheduler.last_epoch)
-        group["weight_decay"] = config.weight_decay
+        group["weight_decay"] = 0.0 if group["name"] == "blend" else config.weight_decay
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
@@ -177,6 +194,8 @@ def train(
         state.elapsed_s = elapsed_before + time.perf_counter() - started
         return state
 
+    if config.eval_at_start and not resume and state.step == 0:
+        _evaluate(core, features, dev_arrays, config, clock(), run, log, accelerator, progress)
     done = state.step >= total_steps or state.stopped_early
     # Whole optimiser steps only: an epoch never leaves half-accumulated gradients behind, so a
     # checkpoint at an epoch or step boundary captures the complete training state.

@@ -40,19 +40,14 @@ from mmnewsrec.evaluation.analysis import HISTORY_GROUPS, group_of, impression_m
 from mmnewsrec.evaluation.metrics import ranking_metrics
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", default="medium", choices=sorted(S.SCALES))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--preset", default="default", choices=sorted(S.PRESETS))
-    parser.add_argument("--impressions", type=int, default=4000)
-    parser.add_argument("--data", type=Path, default=None, help="also score this dataset's dev split")
-    args = parser.parse_args()
-    scale, preset = S.SCALES[args.scale], S.PRESETS[args.preset]
+def rebuild_world(scale_name: str, seed: int, preset_name: str):
+    """The world ``mmnewsrec synth --scale S --seed N --preset P`` draws first (its news, users and
+    entities), with its click bias calibrated as the generator does; returns (world, model, params, rng)."""
+    scale, preset = S.SCALES[scale_name], S.PRESETS[preset_name]
     model, params = preset.click_model, preset.params
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     world, subcats = S.build_world(scale, model, rng, params)  # the same world generate_mind builds first
-    S.attach_entities(world, [name for _, name, _ in subcats], model.entity, args.seed)  # its entities too
+    S.attach_entities(world, [name for _, name, _ in subcats], model.entity, seed)  # its entities too
     calibration = S.sample_impressions(
         world,
         scale,
@@ -63,6 +58,26 @@ def main() -> None:
         params,
     )
     world.bias = S.calibrate_bias(world, calibration, model)
+    return world, model, params, rng
+
+
+def topic_centroids(world) -> np.ndarray:
+    """Each subcategory's mean topic, normalised. Shape: (S, d)."""
+    centroids = np.zeros((world.subcategory.max() + 1, world.topic.shape[1]), dtype=np.float32)
+    np.add.at(centroids, world.subcategory, world.topic)
+    return centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", default="medium", choices=sorted(S.SCALES))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="default", choices=sorted(S.PRESETS))
+    parser.add_argument("--impressions", type=int, default=4000)
+    parser.add_argument("--data", type=Path, default=None, help="also score this dataset's dev split")
+    args = parser.parse_args()
+    world, model, params, rng = rebuild_world(args.scale, args.seed, args.preset)
+    scale = S.SCALES[args.scale]
     sample = S.sample_impressions(world, scale, model, args.impressions, S.SPLIT_DAYS["dev"], rng, params)
     owner, news = sample["owner"], sample["news"]
     users, day = sample["users"][owner], sample["day"][owner]
@@ -71,9 +86,7 @@ def main() -> None:
     offsets = sample["offsets"]
 
     subcat = world.subcategory
-    centroids = np.zeros((subcat.max() + 1, world.topic.shape[1]), dtype=np.float32)
-    np.add.at(centroids, subcat, world.topic)
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+    centroids = topic_centroids(world)
     topic = model.affinity * np.einsum("nd,nd->n", world.user_interest[users], centroids[subcat[news]])
     hooks = model.popularity * S.hook_popularity(world.hooks[news], params)  # the title-visible part of popularity
     appeal = model.appeal * world.appeal[news]
@@ -88,7 +101,7 @@ def main() -> None:
         metrics = ranking_metrics(scores, labels, offsets)
         print(f"{name:20s} AUC {metrics.auc:.4f}  MRR {metrics.mrr:.4f}  nDCG@10 {metrics.ndcg10:.4f}")
     if args.data is not None:
-        history_ceilings(args.data, world, model, centroids, params)
+        print_history_ceilings(args.data, world, model, centroids, params)
 
 
 def bayes_posterior_scores(
@@ -131,7 +144,9 @@ def bayes_posterior_scores(
     return per_row[candidate_hooks, candidate_owner, candidate_subcats]
 
 
-def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) -> None:
+def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) -> dict:
+    """The history-based ceilings on the dev split of ``data`` (see the module's doc): a dict with
+    ``summary`` (a line about the split) and ``rankings`` (name -> (scores, labels, offsets, groups))."""
     from mmnewsrec.config import DataConfig
     from mmnewsrec.data.mind import load_mind
     from mmnewsrec.data.synthetic.world import START
@@ -168,24 +183,49 @@ def history_ceilings(data: Path, world, model, centroids: np.ndarray, params) ->
     day = (dev.behaviors["time"].cast("int64").to_numpy()[owner] - start) / 86400.0
     age = np.maximum(day - world.publish_day[news], 0.0)
     groups = group_of(np.diff(hist_offsets), HISTORY_GROUPS)
-    labels_present = [label for label, _, _ in HISTORY_GROUPS if np.any(groups == label)]
     revealed = np.log(bayes) - np.log1p(-bayes) + shown * hidden - model.popularity * model.age_decay_per_day * age
-    print(
+    summary = (
         f"{data} dev split, {len(users):,} impressions, mean history {len(hist) / len(users):.1f}, "
         f"{shown.mean():.1%} of candidates shown in train"
     )
-    for name, scores in {
+    rankings = {
         "text-visible, true interests": true_topic + hooks,
         "text-visible, interests from history": inferred_topic + hooks,
         "topic only, interests from history": inferred_topic,
         "text-visible, Bayes posterior from history": bayes,
         "+ what training clicks reveal (appeal, age)": revealed,
-    }.items():
+    }
+    return {"summary": summary, "rankings": rankings, "labels": labels, "offsets": offsets, "groups": groups}
+
+
+def print_history_ceilings(data: Path, world, model, centroids: np.ndarray, params) -> None:
+    found = history_ceilings(data, world, model, centroids, params)
+    labels, offsets, groups = found["labels"], found["offsets"], found["groups"]
+    labels_present = [label for label, _, _ in HISTORY_GROUPS if np.any(groups == label)]
+    print(found["summary"])
+    for name, scores in found["rankings"].items():
         metrics = ranking_metrics(scores, labels, offsets)
         print(f"{name:44s} AUC {metrics.auc:.4f}  MRR {metrics.mrr:.4f}  nDCG@10 {metrics.ndcg10:.4f}")
         auc = impression_metrics(scores, labels, offsets)[:, 0]  # by history length, as `mmnewsrec report`
         cells = [f"{label} {np.nanmean(auc[groups == label]):.4f}" for label in labels_present]
         print(f"{'':44s} by history length: " + "  ".join(cells))
+
+
+def dataset_ceilings(data: Path, scale: str, seed: int, preset: str) -> dict[str, float]:
+    """Dev AUC of the two history-based ceilings of a dataset written by ``synth`` with these
+    settings: ``text`` (the Bayes posterior of the interests from the history's topics, with the
+    title-visible popularity) and ``clicks`` (the same plus what the training clicks reveal: the
+    appeal of news shown in training, and age)."""
+    world, model, params, _ = rebuild_world(scale, seed, preset)
+    found = history_ceilings(data, world, model, topic_centroids(world), params)
+    names = {
+        "text": "text-visible, Bayes posterior from history",
+        "clicks": "+ what training clicks reveal (appeal, age)",
+    }
+    return {
+        key: float(ranking_metrics(found["rankings"][name], found["labels"], found["offsets"]).auc)
+        for key, name in names.items()
+    }
 
 
 if __name__ == "__main__":

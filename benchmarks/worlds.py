@@ -3,8 +3,9 @@
 The worlds (``mmnewsrec synth --preset``) differ in what drives a click: topic interest, entity
 affinity, hidden appeal, recency, interest drift, history length, cold candidates. A set-up tuned
 on one of them can lose to a simple baseline on another; this table shows where. Each cell is the
-dev AUC; the last columns are each set-up's mean and worst gap to the world's oracle (the ranking
-by the generator's true click probabilities) and the number of worlds where it loses to the best
+dev AUC; the last columns are each set-up's mean gap to the world's oracle (the ranking by the
+generator's true click probabilities), its mean and worst gap to the world's ceiling of what
+histories and training clicks reveal (:data:`CEILINGS`), and the worlds where it loses to the best
 baseline that reads no more than it does (for a text model: text and history baselines; with
 popularity: every baseline but the oracle).
 
@@ -13,7 +14,9 @@ popularity: every baseline but the oracle).
     python benchmarks/worlds.py --worlds entities default --setups text_minilm text_minilm+entities
 
 Every dataset and run lands in ``--work`` (default ``runs/worlds``); one JSON line per cell is
-printed as it is measured, the table at the end (also ``WORK/worlds.md``).
+printed as it is measured, the table at the end (also ``WORK/worlds.md``). ``--from-logs LOG...``
+trains nothing and prints the table of cells that earlier runs printed (set-ups measured by
+separate commands, joined).
 """
 
 from __future__ import annotations
@@ -30,15 +33,23 @@ from mmnewsrec.config import ExperimentConfig, load_yaml
 from mmnewsrec.data.synthetic import PRESETS, generate_mind
 from mmnewsrec.workflows.baseline import run_baseline_split
 from mmnewsrec.workflows.train import run_train
+from synthetic_ceilings import dataset_ceilings
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = ("random", "popularity", "recent-popularity", "category-profile", "oracle")
+# benchmarks/synthetic_ceilings.py on the world's own dev split: the Bayes posterior of each user's
+# interests from the history's topics with the title-visible popularity ("text + history"), and the
+# same plus what the training clicks reveal, the appeal of news shown in training and every news's
+# age ("+ training clicks"; a reference point, not a strict bound: a model also counts the dev
+# split's own earlier clicks). Neither knows the entities or the interest drift.
+CEILINGS = {"text": "text + history ceiling", "clicks": "+ training clicks ceiling"}
 TEXT_BASELINES = ("random", "category-profile")  # what reads no more than titles and histories
 SETUPS = {  # name -> (config, overrides, reads popularity)
     "demo_text_minilm": ("configs/demo_text_minilm.yaml", [], False),
     "text_minilm": ("configs/text_minilm.yaml", [], False),
     "text_minilm+entities": ("configs/text_minilm.yaml", ["model.entities={}"], False),
     "text_minilm_popularity": ("configs/text_minilm_popularity.yaml", [], True),
+    "text_minilm_popularity+entities": ("configs/text_minilm_popularity.yaml", ["model.entities={}"], True),
 }
 
 
@@ -50,6 +61,9 @@ def measure(world: str, scale: str, seed: int, work: Path, setups: list[str]) ->
     for method in BASELINES:
         cells[method] = run_baseline_split(data, method, "dev", seed=seed)["auc"]
         print(json.dumps({"world": world, "set-up": method, "auc": round(cells[method], 4)}), flush=True)
+    for key, auc in dataset_ceilings(data, scale, seed, world).items():
+        cells[CEILINGS[key]] = auc
+        print(json.dumps({"world": world, "set-up": CEILINGS[key], "auc": round(auc, 4)}), flush=True)
     for name in setups:
         path, overrides, _ = SETUPS[name]
         config = load_yaml(ExperimentConfig, ROOT / path, [*overrides, f"training.seed={seed}"])
@@ -63,11 +77,15 @@ def measure(world: str, scale: str, seed: int, work: Path, setups: list[str]) ->
 
 def table(results: dict[str, dict[str, float]], setups: list[str]) -> str:
     worlds = list(results)
-    rows = ["| set-up | " + " | ".join(worlds) + " | mean gap to oracle | worst gap | loses to a baseline in |"]
-    rows.append("|" + " --- |" * (len(worlds) + 4))
-    for name in (*BASELINES, *setups):
+    clicks = CEILINGS["clicks"]
+    header = " | ".join(worlds)
+    gaps = f"mean gap to oracle | mean gap to {clicks} | worst gap to it"
+    rows = [f"| set-up | {header} | {gaps} | loses to a baseline in |"]
+    rows.append("|" + " --- |" * (len(worlds) + 5))
+    for name in (*BASELINES, *CEILINGS.values(), *setups):
         aucs = [results[w][name] for w in worlds]
         gaps = [results[w]["oracle"] - results[w][name] for w in worlds]
+        to_ceiling = [results[w][clicks] - results[w][name] for w in worlds]
         losses = "-"
         if name in SETUPS:
             reads_popularity = SETUPS[name][2]
@@ -75,8 +93,30 @@ def table(results: dict[str, dict[str, float]], setups: list[str]) -> str:
             lost = [w for w in worlds if results[w][name] < max(results[w][b] for b in rivals)]
             losses = ", ".join(lost) or "none"
         cells = " | ".join(f"{a:.4f}" for a in aucs)
-        rows.append(f"| {name} | {cells} | {np.mean(gaps):.4f} | {max(gaps):.4f} | {losses} |")
+        rows.append(
+            f"| {name} | {cells} | {np.mean(gaps):.4f} | {np.mean(to_ceiling):.4f} | {max(to_ceiling):.4f} | {losses} |"
+        )
     return "\n".join(rows)
+
+
+def from_logs(paths: list[Path], worlds: list[str], setups: list[str], scale: str, seed: int, work: Path):
+    """The cells of earlier runs of this script (its printed JSON lines; a later line wins), with
+    the ceilings computed where a log lacks them (each world's data must still be in ``work``)."""
+    results: dict[str, dict[str, float]] = {world: {} for world in worlds}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("{"):
+                cell = json.loads(line)
+                if cell.get("world") in results:
+                    results[cell["world"]][cell["set-up"]] = cell["auc"]
+    for world, cells in results.items():
+        if any(name not in cells for name in CEILINGS.values()):
+            for key, auc in dataset_ceilings(work / f"{world}-{scale}-{seed}" / "data", scale, seed, world).items():
+                cells[CEILINGS[key]] = auc
+        missing = [name for name in (*BASELINES, *setups) if name not in cells]
+        if missing:
+            raise SystemExit(f"error: the logs have no cell for {world} x {missing}")
+    return results
 
 
 def main() -> None:
@@ -86,9 +126,19 @@ def main() -> None:
     parser.add_argument("--worlds", nargs="+", default=sorted(PRESETS), choices=sorted(PRESETS))
     parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=list(SETUPS))
     parser.add_argument("--work", type=Path, default=Path("runs/worlds"))
+    parser.add_argument(
+        "--from-logs",
+        nargs="+",
+        type=Path,
+        metavar="LOG",
+        help="train nothing: the table of the cells that earlier runs printed (their stdout saved in LOG files)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = {world: measure(world, args.scale, args.seed, args.work, args.setups) for world in args.worlds}
+    if args.from_logs:
+        results = from_logs(args.from_logs, args.worlds, args.setups, args.scale, args.seed, args.work)
+    else:
+        results = {world: measure(world, args.scale, args.seed, args.work, args.setups) for world in args.worlds}
     text = table(results, args.setups)
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "worlds.md").write_text(f"scale {args.scale}, seed {args.seed}\n\n{text}\n", encoding="utf-8")

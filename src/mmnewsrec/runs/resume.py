@@ -26,6 +26,7 @@ RESUMABLE_CHANGES = frozenset(
         "training.eval_impressions",
         "training.eval_batch_size",
         "training.patience",
+        "training.eval_at_start",  # only a fresh run evaluates its initial weights
         "training.mixed_precision",
         "training.log_every",
     }

@@ -50,6 +50,11 @@ def learning_rates(config: TrainingConfig) -> dict[str, float]:
     return {"new": config.lr, "pretrained": config.pretrained_lr or config.lr, "blend": config.blend_lr or config.lr}
 
 
+def weight_decay(config: TrainingConfig, group: str) -> float:
+    """AdamW weight decay of the named parameter group: none for the ``blend`` weights."""
+    return 0.0 if group == "blend" else config.weight_decay
+
+
 def blend_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     """The few weights that blend the baselines' signals into the score (the profile's scales and
     smoothing, the content part's scale, the recent-popularity weight), as each module names them
@@ -76,8 +81,10 @@ def build_optimizer(model: NewsRecommender, config: TrainingConfig) -> torch.opt
     if pretrained:
         groups.append({"params": pretrained, "lr": rates["pretrained"], "name": "pretrained"})
     if blend:
-        groups.append({"params": blend, "lr": rates["blend"], "name": "blend", "weight_decay": 0.0})
-    return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+        groups.append({"params": blend, "lr": rates["blend"], "name": "blend"})
+    for group in groups:
+        group["weight_decay"] = weight_decay(config, group["name"])
+    return torch.optim.AdamW(groups)
 
 
 def linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
@@ -99,7 +106,7 @@ def apply_settings(optimizer: torch.optim.Optimizer, scheduler, config: Training
     for group, base, lr_lambda in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
         group["initial_lr"] = base
         group["lr"] = base * lr_lambda(scheduler.last_epoch)
-        group["weight_decay"] = 0.0 if group["name"] == "blend" else config.weight_decay
+        group["weight_decay"] = weight_decay(config, group["name"])
     scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 
@@ -194,7 +201,7 @@ def train(
         state.elapsed_s = elapsed_before + time.perf_counter() - started
         return state
 
-    if config.eval_at_start and not resume and state.step == 0:
+    if config.eval_at_start and checkpoint is None:  # the weights are the initial ones
         _evaluate(core, features, dev_arrays, config, clock(), run, log, accelerator, progress)
     done = state.step >= total_steps or state.stopped_early
     # Whole optimiser steps only: an epoch never leaves half-accumulated gradients behind, so a

@@ -9,8 +9,10 @@ each with ``news.tsv`` and ``behaviors.tsv``: the layout :func:`mmnewsrec.data.m
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import re
 import shutil
 import urllib.error
 import urllib.request
@@ -29,14 +31,26 @@ logger = logging.getLogger(__name__)
 
 OFFICIAL_PAGE = "https://msnews.github.io"
 
-#: Hosts of the archives, tried in order (the official blob has been unreliable at times).
+#: Where the official page links every archive today: a gated Hugging Face dataset (accept its terms
+#: on https://huggingface.co/datasets/yjw1029/MIND once, then ``hf auth login`` or ``HF_TOKEN``).
+OFFICIAL_HUB_REPO = "yjw1029/MIND"
+#: The revision asked for; the commit it resolves to is recorded in ``DIR/download.json``.
+OFFICIAL_HUB_REVISION = "main"
+
+#: Sources of the archives, tried in order: ``hf://datasets/OWNER/NAME[@REVISION]`` goes through
+#: ``huggingface_hub`` (resumable, cached in the Hugging Face cache, ``HF_TOKEN``, ``HF_ENDPOINT``
+#: and ``HF_HUB_OFFLINE`` honoured); any other entry is a base URL fetched with resumable HTTP.
 MIRRORS = (
+    f"hf://datasets/{OFFICIAL_HUB_REPO}@{OFFICIAL_HUB_REVISION}",
     "https://recodatasets.z20.web.core.windows.net/newsrec",
     "https://mind201910small.blob.core.windows.net/release",
-    "https://huggingface.co/datasets/Recommenders/MIND/resolve/main",
+    "hf://datasets/Recommenders/MIND@main",
 )
 
 CHECKSUM_FILE = "checksums.sha256"
+#: Where each archive came from: source, URL, resolved commit (Hub sources), bytes and SHA-256.
+SOURCE_FILE = "download.json"
+HUB_PREFIX = "hf://datasets/"
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,28 @@ DATASETS: dict[str, tuple[Archive, ...]] = {
 
 class DownloadError(MmnewsrecError):
     """A download, checksum or unpacking failure, with what the user can do about it."""
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A Hugging Face dataset repository that holds the archives at its top level."""
+
+    repo_id: str
+    revision: str = "main"
+
+    @classmethod
+    def parse(cls, spec: str) -> HubSource:
+        """``hf://datasets/OWNER/NAME[@REVISION]`` -> the source; a clear error otherwise."""
+        rest = spec[len(HUB_PREFIX) :]
+        repo_id, _, revision = rest.partition("@")
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id) or (_ and not revision):
+            raise DownloadError(
+                f"mirror {spec!r}: expected hf://datasets/OWNER/NAME or hf://datasets/OWNER/NAME@REVISION"
+            )
+        return cls(repo_id, revision or "main")
+
+    def __str__(self) -> str:
+        return f"{HUB_PREFIX}{self.repo_id}@{self.revision}"
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -179,6 +215,15 @@ def _record_checksum(root: Path, filename: str, digest: str) -> None:
     path.write_text("".join(f"{v}  {k}\n" for k, v in sorted(lines.items())))
 
 
+def _record_source(root: Path, filename: str, record: dict[str, object]) -> None:
+    path = root / SOURCE_FILE
+    records = json.loads(path.read_text()) if path.exists() else {}
+    records[filename] = record
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
 def download_mind(
     dataset: str,
     to: str | Path,
@@ -188,6 +233,8 @@ def download_mind(
     timeout: float = 20.0,
     force: bool = False,
     progress: bool = True,
+    hub_endpoint: str | None = None,
+    hub_cache: str | Path | None = None,
 ) -> Path:
     """Fetches (or takes from ``from_zips``) the archives of ``dataset`` and unpacks them into ``to``.
 
@@ -195,18 +242,23 @@ def download_mind(
         dataset: ``mind-demo``, ``mind-small`` or ``mind-large``.
         to: the dataset root to create (``to/train``, ``to/dev``[, ``to/test``]).
         from_zips: archives the user already has; the splits they cover are not downloaded.
-        mirrors: base URLs tried in order for each archive.
+        mirrors: sources tried in order for each archive: ``hf://datasets/OWNER/NAME[@REVISION]``
+            (through ``huggingface_hub``) or a base URL.
         sha256: optional expected SHA-256 per archive file name; the computed ones are always
-            written to ``to/checksums.sha256``.
+            written to ``to/checksums.sha256``, and where each came from to ``to/download.json``.
         force: unpack again even when a split folder is already complete.
+        hub_endpoint: the Hub to ask (default: ``HF_ENDPOINT``, else huggingface.co).
+        hub_cache: the Hugging Face cache to keep the archives in (default: ``HF_HUB_CACHE``,
+            ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``).
 
     Raises:
-        DownloadError: no mirror could be reached (with what to download and where to put it), a
-            corrupt archive, or a checksum mismatch.
+        DownloadError: no source could be reached (with what to download and where to put it), a
+            gated repository without access, a corrupt archive, or a checksum mismatch.
     """
     if dataset not in DATASETS:
         raise DownloadError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS)}")
     archives = DATASETS[dataset]
+    sources = [HubSource.parse(m) if m.startswith(HUB_PREFIX) else m for m in mirrors]
     root = Path(to)
     root.mkdir(parents=True, exist_ok=True)
     given = {_split_of(Path(p), archives).split: Path(p) for p in from_zips}
@@ -214,48 +266,158 @@ def download_mind(
         if not path.is_file():
             raise DownloadError(f"{path}: archive not found")
     sha256 = dict(sha256 or {})
+    fetch = _Fetcher(sources, root / ".downloads", timeout, progress, hub_endpoint, hub_cache)
     for archive in archives:
         split_dir = root / archive.split
         if not force and (split_dir / NEWS_FILE).is_file() and (split_dir / BEHAVIORS_FILE).is_file():
             logger.info("%s already unpacked in %s", archive.filename, split_dir)
             continue
         if archive.split in given:
-            path = given[archive.split]
+            path, record = given[archive.split], {"source": "--from-zip", "path": str(given[archive.split])}
         else:
-            path = _fetch(archive, root / ".downloads", mirrors, timeout, progress, dataset, root)
+            path, record = fetch(archive, dataset, root)
         try:
-            digest = verify_archive(path, sha256.get(archive.filename))
+            digest = verify_archive(path, sha256.get(archive.filename) or record.pop("expected_sha256", None))
         except DownloadError:
             if archive.split not in given:
-                path.unlink(missing_ok=True)  # a corrupt download must not be resumed
+                _discard(path)  # a corrupt download must not be resumed or served from the cache
             raise
         _record_checksum(root, archive.filename, digest)
+        _record_source(root, archive.filename, {**record, "sha256": digest, "bytes": path.stat().st_size})
         unpack_split(path, split_dir)
         logger.info("unpacked %s into %s", archive.filename, split_dir)
     return root
 
 
-def _fetch(
-    archive: Archive, cache: Path, mirrors: Sequence[str], timeout: float, progress: bool, dataset: str, root: Path
-) -> Path:
-    cache.mkdir(parents=True, exist_ok=True)
-    dest = cache / archive.filename
-    if dest.is_file():
-        return dest
-    failures = []
-    for mirror in mirrors:
-        url = f"{mirror.rstrip('/')}/{archive.filename}"
+def _discard(path: Path) -> None:
+    """Removes a download, and the cached blob behind it when it is a Hugging Face cache link."""
+    blob = path.resolve()
+    path.unlink(missing_ok=True)
+    if blob != path:
+        blob.unlink(missing_ok=True)
+
+
+class _Fetcher:
+    """Tries each source in turn for one archive; collects the failures for the final error."""
+
+    def __init__(
+        self,
+        sources: Sequence[str | HubSource],
+        cache: Path,
+        timeout: float,
+        progress: bool,
+        hub_endpoint: str | None,
+        hub_cache: str | Path | None,
+    ) -> None:
+        self.sources, self.cache, self.timeout, self.progress = sources, cache, timeout, progress
+        self.hub_endpoint, self.hub_cache = hub_endpoint, hub_cache
+
+    def __call__(self, archive: Archive, dataset: str, root: Path) -> tuple[Path, dict[str, object]]:
+        from huggingface_hub import constants
+
+        offline = constants.is_offline_mode()
+        dest = self.cache / archive.filename
+        if dest.is_file():
+            return dest, {"source": "earlier download", "path": str(dest)}
+        failures = []
+        for source in self.sources:
+            if isinstance(source, HubSource):
+                url = self._hub_url(source, archive.filename)
+                try:
+                    path, record = self._from_hub(source, archive.filename)
+                    return path, {"source": str(source), "url": url, **record}
+                except _HubFailure as exc:
+                    failures.append(f"{url}: {exc}")
+                continue
+            url = f"{source.rstrip('/')}/{archive.filename}"
+            if offline:
+                failures.append(f"{url}: not tried (HF_HUB_OFFLINE is set)")
+                continue
+            self.cache.mkdir(parents=True, exist_ok=True)
+            try:
+                logger.info("downloading %s", url)
+                return download_file(url, dest, timeout=self.timeout, progress=self.progress), {
+                    "source": source,
+                    "url": url,
+                }
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                failures.append(f"{url}: {reason}")
+        names = " ".join(a.filename for a in DATASETS[dataset])
+        raise DownloadError(
+            f"could not download {archive.filename} from any source:\n  "
+            + "\n  ".join(failures)
+            + f"\nDownload {names} yourself (see {OFFICIAL_PAGE}), then run:\n"
+            + f"  mmnewsrec download {dataset} --to {root} "
+            + " ".join(f"--from-zip PATH/{a.filename}" for a in DATASETS[dataset])
+        )
+
+    def _hub_url(self, source: HubSource, filename: str) -> str:
+        from huggingface_hub import hf_hub_url
+
+        return hf_hub_url(
+            source.repo_id, filename, repo_type="dataset", revision=source.revision, endpoint=self.hub_endpoint
+        )
+
+    def _from_hub(self, source: HubSource, filename: str) -> tuple[Path, dict[str, object]]:
+        from huggingface_hub import get_hf_file_metadata, hf_hub_download
+        from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled
+        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+        where = {"repo_type": "dataset", "revision": source.revision, "cache_dir": self.hub_cache}
+        try:  # a complete archive in the cache is used without asking the Hub (and works offline)
+            local = Path(hf_hub_download(source.repo_id, filename, local_files_only=True, **where))
+        except LocalEntryNotFoundError:
+            local = None
+        quiet = not self.progress and not are_progress_bars_disabled()
+        if quiet:
+            disable_progress_bars()
         try:
-            logger.info("downloading %s", url)
-            return download_file(url, dest, timeout=timeout, progress=progress)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            failures.append(f"{url}: {reason}")
-    names = " ".join(a.filename for a in DATASETS[dataset])
-    raise DownloadError(
-        f"could not download {archive.filename} from any mirror:\n  "
-        + "\n  ".join(failures)
-        + f"\nDownload {names} yourself (see {OFFICIAL_PAGE}), then run:\n"
-        + f"  mmnewsrec download {dataset} --to {root} "
-        + " ".join(f"--from-zip PATH/{a.filename}" for a in DATASETS[dataset])
-    )
+            if local is None:
+                # One HEAD without retries first: hf_hub_download retries an unreachable host for
+                # about 25 s, and a user without network should hear so at once.
+                get_hf_file_metadata(self._hub_url(source, filename), timeout=self.timeout)
+                logger.info("downloading %s from %s", filename, source)
+                local = Path(
+                    hf_hub_download(
+                        source.repo_id,
+                        filename,
+                        endpoint=self.hub_endpoint,
+                        etag_timeout=self.timeout,
+                        library_name="mmnewsrec",
+                        **where,
+                    )
+                )
+        except GatedRepoError:
+            raise _HubFailure(
+                f"{source.repo_id} is gated: accept its terms on https://huggingface.co/datasets/{source.repo_id}, "
+                "then run `hf auth login` or set HF_TOKEN"
+            ) from None
+        except OfflineModeIsEnabled:
+            raise _HubFailure("not in the Hugging Face cache, and HF_HUB_OFFLINE is set") from None
+        except (OSError, ValueError, *httpx_errors()) as exc:  # huggingface_hub's HTTP errors are OSErrors
+            raise _HubFailure(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        finally:
+            if quiet:
+                enable_progress_bars()
+        # The cache keeps snapshots/COMMIT/FILE -> blobs/ETAG; an LFS file's ETag is its SHA-256.
+        blob = local.resolve().name
+        record: dict[str, object] = {"commit": local.parent.name}
+        if re.fullmatch(r"[0-9a-f]{64}", blob):
+            record["expected_sha256"] = blob
+        return local, record
+
+
+def httpx_errors() -> tuple[type[Exception], ...]:
+    """The transport errors of the HTTP client huggingface_hub uses (httpx, or its httpx2 fork)."""
+    errors: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(__import__(name).HTTPError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
+
+
+class _HubFailure(Exception):
+    """One Hub source failed for one archive (its reason goes into the final error)."""

@@ -156,7 +156,8 @@ class DownloadOptions(Options):
         dataset: which MIND release.
         to: dataset root to create.
         from_zips: an archive you already have (repeatable).
-        mirrors: base URL to fetch from (repeatable; default: the official hosts).
+        mirrors: source to fetch from, hf://datasets/OWNER/NAME[@REVISION] or a base URL (repeatable;
+            default: the official Hugging Face dataset yjw1029/MIND, then the older hosts).
         sha256: ARCHIVE_NAME=HEX expected checksum (repeatable).
         timeout: network timeout in seconds (default: 20).
         force: unpack again over complete split folders.

@@ -24,6 +24,7 @@ from mmnewsrec.features.memory import MemoryStore
 from mmnewsrec.features.store import FeatureStore
 from mmnewsrec.models.build import build_model, load_weights, news_feature_builders, news_features
 from mmnewsrec.models.recommender import NewsRecommender
+from mmnewsrec.runs.hub import locate_run
 from mmnewsrec.runs.layout import RunDir, RunError, RunInfo
 
 logger = logging.getLogger(__name__)
@@ -57,14 +58,15 @@ class TrainedRun:
     def load(
         cls, run: str | Path | RunDir, checkpoint: str = "best", cache_dir: str | Path | None = None
     ) -> TrainedRun:
-        """Loads config, info, vocabularies and the weights of ``checkpoint`` from the run folder.
+        """Loads config, info, vocabularies and the weights of ``checkpoint`` from the run folder
+        (or from a run pushed to the Hugging Face Hub: ``ORG/NAME[@REVISION]``, see ``runs.hub``).
 
         Raises:
             RunError: not a run, a baseline run (no model), damaged files, no saved weights yet.
         """
         if checkpoint not in CHECKPOINTS:
             raise RunError(f"checkpoint {checkpoint!r}: choose one of {CHECKPOINTS}")
-        folder = run if isinstance(run, RunDir) else RunDir(run)
+        folder = run if isinstance(run, RunDir) else RunDir(locate_run(run))
         config = folder.read_config()
         if config.baseline:
             raise RunError(f"{folder.path}: a '{config.baseline}' baseline run has no model to load")

@@ -42,6 +42,7 @@ from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
 from mmnewsrec.models.build import reads_log_counters
 from mmnewsrec.runs.artifact import TrainedRun, load_run
 from mmnewsrec.runs.distributed import distributed_state
+from mmnewsrec.runs.hub import locate_run
 from mmnewsrec.runs.layout import ORIGIN_SUFFIX, RunDir, RunError
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def run_evaluate(
     Raises:
         RunError: ``out`` holds another run's predictions (and ``overwrite`` is off).
     """
-    folder = RunDir(run)
+    folder = RunDir(locate_run(run))  # a folder, or a run pushed to the Hub (ORG/NAME[@REVISION])
     config = folder.read_config()
     prediction = Path(out) if out is not None else folder.prediction_path(split)
     state = distributed_state()

@@ -31,6 +31,7 @@ from mmnewsrec.data.mind import DatasetLocation, MindSplit
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.metrics import RankingMetrics, ranking_metrics
 from mmnewsrec.evaluation.report import metrics_table
+from mmnewsrec.runs.hub import locate_run
 from mmnewsrec.runs.layout import RunDir
 from mmnewsrec.serving.predictor import Predictor, torch_threads
 from mmnewsrec.serving.records import NewsRecord, read_news_records
@@ -63,6 +64,7 @@ def run_replay(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Replays ``split`` and writes ``RUN/SPLIT/replay.json``; returns it with a text ``table``."""
+    run = locate_run(run)  # a folder, or a run pushed to the Hub (ORG/NAME[@REVISION])
     predictor = Predictor.load(run, cache_dir=cache_dir)
     location = DatasetLocation.resolve(predictor.config.data, data_root)  # the run's reading policies
     directory = location.split_dir(split)

@@ -28,6 +28,7 @@ from mmnewsrec.evaluation import comparison, rendering
 from mmnewsrec.evaluation.analysis import HISTORY_GROUPS, METRICS, SIZE_GROUPS, Resamples, impression_metrics
 from mmnewsrec.evaluation.comparison import RunPredictions
 from mmnewsrec.evaluation.submission import read_prediction
+from mmnewsrec.runs.hub import locate_run
 from mmnewsrec.runs.layout import RunDir
 from mmnewsrec.runs.metrics_log import read_records
 from mmnewsrec.workflows.evaluate import run_evaluate
@@ -62,7 +63,7 @@ def run_report(
 
     if not runs:
         raise ConfigError("report needs at least one run folder")
-    folders = [RunDir(run) for run in runs]
+    folders = [RunDir(locate_run(run)) for run in runs]  # folders, or runs pushed to the Hub
     for folder in folders:
         folder.require_run()
     location = DatasetLocation.resolve(folders[0].read_config().data, data_root)  # the first run's policies

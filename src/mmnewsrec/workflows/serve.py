@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from mmnewsrec.errors import ConfigError, MmnewsrecError
+from mmnewsrec.runs.hub import locate_run
 from mmnewsrec.runs.layout import RunDir
 from mmnewsrec.serving.predictor import Predictor
 from mmnewsrec.serving.records import news_files, read_news_records
@@ -54,6 +55,7 @@ def build_service(
     progress: bool = True,
 ) -> RecommenderService:
     """Loads the run, opens the store (default: ``RUN/serve/state.db``), preloads the news."""
+    run = locate_run(run)  # a folder, or a run pushed to the Hub (ORG/NAME[@REVISION])
     predictor = Predictor.load(run, cache_dir=cache_dir)
     state = state or RunDir(run).default_state_url()
     service = RecommenderService(predictor, open_store(state), cold_start=cold_start)
@@ -96,6 +98,7 @@ def serve(
         raise ConfigError("serve needs the serving extra: pip install 'mmnewsrec[serve]'") from None
     if demo and token_file is not None:
         raise ConfigError("--demo leaves writes open, so it takes no --token-file: choose one")
+    run = locate_run(run)  # a folder, or a run pushed to the Hub (ORG/NAME[@REVISION])
     RunDir(run).require_run()  # before anything is created inside it
     token = read_token(token_file)
     if demo and host not in ("127.0.0.1", "localhost", "::1"):

@@ -29,6 +29,7 @@ from mmnewsrec.cli.commands.runs import (
     DemoOptions,
     EvaluateOptions,
     FeaturizeOptions,
+    PushOptions,
     ReplayOptions,
     ReportOptions,
     ServeOptions,
@@ -36,6 +37,7 @@ from mmnewsrec.cli.commands.runs import (
     _demo,
     _evaluate,
     _featurize,
+    _push,
     _replay,
     _report,
     _serve,
@@ -56,6 +58,7 @@ COMMANDS: dict[str, tuple[type[Options], Callable[[Any], int]]] = {
     "evaluate": (EvaluateOptions, _evaluate),
     "demo": (DemoOptions, _demo),
     "report": (ReportOptions, _report),
+    "push": (PushOptions, _push),
     "serve": (ServeOptions, _serve),
     "replay": (ReplayOptions, _replay),
 }

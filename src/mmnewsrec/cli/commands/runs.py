@@ -1,5 +1,5 @@
-"""The commands that build, train, evaluate, compare and serve runs: featurize, train, evaluate,
-demo, report, serve, replay."""
+"""The commands that build, train, evaluate, compare, share and serve runs: featurize, train,
+evaluate, demo, report, push, serve, replay."""
 
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ class RunSplitOptions(Options):
     """A trained run applied to a split of a dataset (what evaluate and replay share).
 
     Attributes:
-        run: run folder written by train (--run-dir: the old spelling).
+        run: run folder written by train, or a run pushed to the Hugging Face Hub, ORG/NAME[@REVISION]
+            (--run-dir: the old spelling).
         data_root: dataset root (default: the run's).
         split: split folder (default: dev).
         cache_dir: feature store root (default: the run's).
@@ -176,7 +177,7 @@ class ReportOptions(Options):
     """compare runs: tables with bootstrap intervals, paired tests, breakdowns, figures
 
     Attributes:
-        runs: run folders written by train.
+        runs: run folders written by train (or runs pushed to the Hugging Face Hub, ORG/NAME[@REVISION]).
         data_root: dataset root (default: the first run's).
         split: labelled split to compare on (default: dev).
         out: report folder (default: report/ beside the first run).
@@ -204,11 +205,37 @@ def _report(options: ReportOptions) -> int:
 
 
 @dataclass
+class PushOptions(Options):
+    """upload a trained run to the Hugging Face Hub as a model repository, with a model card
+
+    Attributes:
+        run: run folder written by train.
+        repo_id: the model repository, ORG/NAME (created if needed; HF_TOKEN or `hf auth login`).
+        revision: branch to push to (default: main).
+        private: create the repository private.
+        commit_message: the commit's message (default: "mmnewsrec run NAME").
+    """
+
+    target = "mmnewsrec.runs.hub:push_run"
+    run: Path = option(positional=True)
+    repo_id: str = option(positional=True, metavar="ORG/NAME")
+    revision: str | None = option(None)
+    private: bool = option(False)
+    commit_message: str | None = option(None, flags=("--message",))
+
+
+def _push(options: PushOptions) -> int:
+    print(json.dumps(resolve_target(PushOptions)(**options.kwargs())))
+    return 0
+
+
+@dataclass
 class ServeOptions(Options):
     """serve a trained run over HTTP: recommendations that follow each click (needs [serve])
 
     Attributes:
-        run: run folder written by train (--run-dir: the old spelling).
+        run: run folder written by train, or a run pushed to the Hugging Face Hub, ORG/NAME[@REVISION]
+            (--run-dir: the old spelling).
         news: news.tsv, a split folder or a dataset root whose news to preload (repeatable).
         state: user-state store: sqlite:///path/state.db or redis://host:port/db (default: RUN/serve/state.db).
         host: address to bind (default: 127.0.0.1).

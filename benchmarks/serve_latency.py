@@ -14,6 +14,9 @@ a fixed time per cell) drives it over loopback in a separate process:
 * ``fresh_news``: 2,000 posts of one article each, one after another: the mean latency of the first
   and the last 200, p50 / p99, news/s, and the disk the feature store and the state store use
   before and after (posted news keep their vectors in the state store's news log, not in segments);
+* ``poprox``: ``POST /poprox`` (the POPROX protocol) with 100 candidates and 20 clicked articles,
+  a fresh candidate pool every request and one pool for every reader, beside ``POST /rank`` of 100
+  candidates and the encoding of 120 fresh articles alone;
 * the server's peak RSS (VmHWM);
 * ``--index``: exact numpy search against faiss ``IndexIDMap2(IndexFlatIP)`` at 100k news
   (``benchmarks/index_search.py``).
@@ -143,6 +146,88 @@ async def add_news(port: int, titles: list[str], batches: int, size: int) -> dic
     return {"news": total, "seconds": elapsed, "news_per_s": total / elapsed, "first_post_s": first_post_s}
 
 
+#: MIND categories -> the POPROX topic an article of that category would be tagged with.
+POPROX_TOPICS = {"sports": "Sports", "finance": "Business", "health": "Health", "entertainment": "Entertainment"}
+
+
+def poprox_article(rng: random.Random, row: dict, fresh: bool) -> dict:
+    """A POPROX article from a dataset news (a number no cache has seen in the title when ``fresh``)."""
+    import uuid
+
+    title = f"{row['title']} {rng.randrange(10**6)}" if fresh else row["title"]
+    topic = POPROX_TOPICS.get(row["category"], "U.S. news")
+    return {
+        "article_id": str(uuid.UUID(int=rng.getrandbits(128))),
+        "headline": title,
+        "subhead": row["abstract"],
+        "mentions": [
+            {"source": "bench", "relevance": 1.0, "entity": {"name": topic, "entity_type": "topic", "source": "bench"}}
+        ],
+    }
+
+
+def poprox_request(pool: list[dict], history: list[dict], num_recs: int = 10) -> dict:
+    clicks = [{"article_id": a["article_id"]} for a in history]
+    return {
+        "candidates": {"articles": pool},
+        "interacted": {"articles": history},
+        "interest_profile": {"click_history": clicks, "entity_interests": []},
+        "num_recs": num_recs,
+    }
+
+
+async def poprox(port: int, rows: list[dict], run: Path, seconds: float) -> list[dict[str, float]]:
+    """POST /poprox with 100 candidates and 20 clicked articles: every request a fresh pool (all 120
+    articles encoded), and one pool for every reader (as POPROX sends it: the vectors are reused),
+    beside POST /rank of 100 catalogue candidates and the encoding of 120 articles alone."""
+    from mmnewsrec.serving.poprox import PoproxRecommender
+    from mmnewsrec.serving.predictor import Predictor
+
+    rng = random.Random(1)
+    shared = [poprox_article(rng, r, fresh=True) for r in rng.sample(rows, 100)]
+    clicked = [poprox_article(rng, r, fresh=True) for r in rng.sample(rows, 400)]
+
+    def fresh_pool(r: random.Random):
+        pool = [poprox_article(r, row, fresh=True) for row in r.sample(rows, 100)]
+        history = [poprox_article(r, row, fresh=True) for row in r.sample(rows, 20)]
+        return "POST", "/poprox", poprox_request(pool, history)
+
+    def same_pool(r: random.Random):
+        return "POST", "/poprox", poprox_request(shared, r.sample(clicked, 20))
+
+    ids = [r["news_id"] for r in rows]
+
+    def rank(r: random.Random):
+        return "POST", "/rank", {"history": r.sample(ids, 20), "candidates": r.sample(ids, 100)}
+
+    await load(port, same_pool, 1, 2.0)  # warm-up: the shared pool and the clicked articles encoded once
+    cells = []
+    for name, make in (
+        ("rank 20/100", rank),
+        ("poprox 100, same pool", same_pool),
+        ("poprox 100, fresh pool", fresh_pool),
+    ):
+        for concurrency in (1, 8):
+            cell = await load(port, make, concurrency, seconds)
+            cell["endpoint"] = name
+            cells.append(cell)
+            print(json.dumps(cell), flush=True)
+    # Encoding 120 fresh articles alone, in this process with the same run (the server's cost of a fresh pool).
+    predictor = Predictor.load(run)
+    recommender = PoproxRecommender(predictor)
+    from mmnewsrec.serving.poprox import Article
+
+    times = []
+    for _ in range(10):
+        articles = [Article.model_validate(poprox_article(rng, row, fresh=True)) for row in rng.sample(rows, 120)]
+        start = time.perf_counter()
+        recommender.vectors([recommender.record(a)[0] for a in articles])
+        times.append(time.perf_counter() - start)
+    cells.append({"endpoint": "encode 120 fresh articles (in process)", "p50_ms": 1000 * float(np.median(times[2:]))})
+    print(json.dumps(cells[-1]), flush=True)
+    return cells
+
+
 def folder_bytes(*paths: Path) -> int:
     """Bytes of the files under (or at) each path."""
     total = 0
@@ -256,8 +341,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     parser.add_argument(
         "--parts",
-        default="load,click,add_news,fresh_news",
-        help="comma-separated: load, click, add_news, fresh_news (default: all)",
+        default="load,click,add_news,fresh_news,poprox",
+        help="comma-separated: load, click, add_news, fresh_news, poprox (default: all)",
     )
     parser.add_argument("--fresh-posts", type=int, default=2000, help="fresh_news: POST /news of one article each")
     args = parser.parse_args()
@@ -305,6 +390,11 @@ def main() -> None:
                 stores = {"feature_store": [cache], "state_store": state_files}
                 results["fresh_news"] = asyncio.run(fresh_news(args.port, titles, args.fresh_posts, stores))
                 print(json.dumps(results["fresh_news"]), flush=True)
+            if "poprox" in parts:
+                from mmnewsrec.data.mind import read_news
+
+                rows = read_news(data / "dev" / "news.tsv").select(["news_id", "category", "title", "abstract"])
+                results["poprox"] = asyncio.run(poprox(args.port, rows.to_pylist(), args.run, args.seconds))
             results["server_peak_rss_mib"] = peak_rss_mib(server.pid)
         finally:
             server.terminate()

@@ -54,7 +54,9 @@ def api_schema(word_run: Path, tiny_mind: Path, tmp_path_factory: pytest.TempPat
 def test_every_operation_answers_as_its_schema_says(api_schema, mode: GenerationMode) -> None:
     """Positive cases (valid by the schema) must be taken; negative ones refused with a 4xx; in both,
     never a 5xx, and every status, header and body as the document says."""
-    operations = [result.ok() for result in api_schema.get_all_operations()]
+    # The POPROX endpoints have their own fuzz test (tests/serving/test_poprox.py): a request valid by
+    # the schema may ask for more recommendations than it has candidates, refused with 422.
+    operations = [result.ok() for result in api_schema.exclude(path_regex="^/poprox").get_all_operations()]
     assert len(operations) >= 10
     exercised = 0
     for operation in operations:

@@ -8,11 +8,13 @@ here logs request bodies, click histories or tokens.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import os
 import sqlite3
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Annotated, Any
 
@@ -22,10 +24,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mmnewsrec.serving.asgi import LimitAndTime, WriteGuard, error_response, token_matches, unauthorised_response
+from mmnewsrec.serving.poprox import (
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
+    UNMATCHED_HEADER,
+    BodyTooLarge,
+    PoproxAnswer,
+    PoproxRecommender,
+    RecommendationRequestV5,
+    RecommendationResponseV5,
+    decode_body,
+    parse_request,
+)
 from mmnewsrec.serving.queues import Batcher, Busy, Ingestion
 from mmnewsrec.serving.records import ID_RULE, RequestError
 from mmnewsrec.serving.schemas import (
@@ -136,7 +150,9 @@ def create_app(
         lambda: service.stats()["cached_users"]
     )
 
-    app.add_middleware(WriteGuard, token=token)  # inside the size limit and the timing
+    # Inside the size limit and the timing. /rank and /poprox read, write nothing: open, like GETs
+    # (the POPROX platform sends no bearer token).
+    app.add_middleware(WriteGuard, token=token, open_paths=frozenset({"/rank", "/poprox"}))
     app.add_middleware(LimitAndTime, max_body=max_body, latency=latency)
 
     @app.exception_handler(RequestValidationError)
@@ -178,6 +194,10 @@ def create_app(
     @app.exception_handler(FieldRefused)
     async def field_refused(_: Request, exc: FieldRefused) -> JSONResponse:
         return error_response(422, str(exc))
+
+    @app.exception_handler(BodyTooLarge)
+    async def too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(413, str(exc))
 
     @app.exception_handler(RequestError)
     async def bad_request(_: Request, exc: RequestError) -> JSONResponse:
@@ -347,12 +367,60 @@ def create_app(
             raise NotFound(f"news id {news_id!r} has no image")
         return FileResponse(meta.image)
 
+    poprox = PoproxRecommender(service.predictor)
+    poprox_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmnewsrec-poprox")
+    unmatched = Counter(
+        "mmnewsrec_poprox_unmatched_clicks",
+        "POPROX clicks left out of a history: the clicked article was not among the interacted ones",
+        registry=registry,
+    )
+    duplicates = Counter(
+        "mmnewsrec_poprox_duplicate_candidates", "POPROX candidates sent twice in one request", registry=registry
+    )
+
+    @app.get("/poprox/warmup", response_model=list[str])
+    async def poprox_warmup(response: Response) -> list[str]:
+        """The POPROX pipelines this service answers (one: the run's name), with the protocol
+        version in the ``poprox-protocol-version`` header."""
+        response.headers[PROTOCOL_HEADER] = PROTOCOL_VERSION
+        return poprox.pipelines
+
+    @app.post(
+        "/poprox",
+        response_model=RecommendationResponseV5,
+        openapi_extra=_json_body(app, RecommendationRequestV5),
+        responses=_errors(400),
+    )
+    async def poprox_recommend(
+        request: Request, pipeline: Annotated[str | None, Query(max_length=256)] = None
+    ) -> Response:
+        """A POPROX ``RecommendationRequestV5`` answered with a ``RecommendationResponseV5`` (protocol
+        5.0). The body may be gzip (``Content-Encoding: gzip``) and base64 (``isBase64Encoded: true``)
+        as POPROX sends it. Articles are encoded on a worker thread; the other requests go on."""
+        body = await request.body()
+        encoded = request.headers.get("isBase64Encoded", "").strip().lower() in ("1", "true", "yes")
+        answer = await asyncio.get_running_loop().run_in_executor(
+            poprox_executor,
+            _answer_poprox,
+            poprox,
+            body,
+            encoded,
+            request.headers.get("content-encoding", ""),
+            pipeline,
+        )
+        unmatched.inc(answer.unmatched_clicks)
+        duplicates.inc(answer.duplicate_candidates)
+        headers = {PROTOCOL_HEADER: PROTOCOL_VERSION, UNMATCHED_HEADER: str(answer.unmatched_clicks)}
+        return JSONResponse(answer.response.model_dump(mode="json"), headers=headers)
+
     @app.post("/rank", response_model=Ranking, responses=_errors(400, 404))
     async def rank(body: RankIn) -> Response:
         ranked = service.rank(body.history, body.candidates, times.resolve(body.time, service.now()))
         return JSONResponse({"ranking": [{"news_id": n, "score": s} for n, s in ranked]})
 
-    _live_limits(app, lambda: int(service.now()), lambda: sorted(service.catalogue.categories()))
+    _live_limits(
+        app, lambda: int(service.now()), lambda: sorted(service.catalogue.categories()), lambda: poprox.pipelines
+    )
     return app
 
 
@@ -360,10 +428,25 @@ class _Unauthorised(Exception):
     pass
 
 
-def _live_limits(app: FastAPI, now: Callable[[], int], categories: Callable[[], list[str]]) -> None:
+def _answer_poprox(
+    poprox: PoproxRecommender, body: bytes, base64_encoded: bool, content_encoding: str, pipeline: str | None
+) -> PoproxAnswer:
+    """Decodes, validates and answers one POPROX request (on the POPROX worker thread)."""
+    raw = decode_body(body, base64_encoded, content_encoding)
+    try:
+        request = parse_request(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    return poprox.recommend(request, pipeline)
+
+
+def _live_limits(
+    app: FastAPI, now: Callable[[], int], categories: Callable[[], list[str]], pipelines: Callable[[], list[str]]
+) -> None:
     """What the OpenAPI document says of the limits that move, as they are when it is fetched: every
-    request ``time``'s maximum is the server's clock (the API takes up to a minute ahead of it), and
-    a recommendation's ``category`` is one of the categories the service has news in."""
+    request ``time``'s maximum is the server's clock (the API takes up to a minute ahead of it), a
+    recommendation's ``category`` is one of the categories the service has news in, and POPROX's
+    ``pipeline`` one the service answers."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -374,6 +457,11 @@ def _live_limits(app: FastAPI, now: Callable[[], int], categories: Callable[[], 
             for branch in (time or {}).get("anyOf", [time] if time else []):
                 if branch.get("type") == "integer" and branch.get("maximum") == TIME_LIMIT:  # a request's
                     branch["maximum"] = ceiling
+        for parameter in document["paths"]["/poprox"]["post"].get("parameters", []):
+            if parameter["name"] == "pipeline":  # the pipelines this service answers
+                for branch in parameter["schema"].get("anyOf", []):
+                    if branch.get("type") == "string":
+                        branch["enum"] = pipelines()
         known = categories()
         recommendations = document["paths"]["/users/{user_id}/recommendations"]["get"]
         for parameter in recommendations.get("parameters", []):

@@ -129,10 +129,20 @@ class Predictor:
             or (H, D + 1) for the ``sequence`` user encoder.
         """
         recent = list(history)[-self.history_len :] if self.history_len else []
+        return self.encode_user_vectors(self.news_vectors(recent))
+
+    @torch.inference_mode()
+    def encode_user_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode_user` from the clicked news' vectors (oldest first; the last ``history_len``).
+
+        Shape:
+            history (H, D) -> (D,), or (H, D + 1) for the ``sequence`` user encoder.
+        """
+        recent = history[-self.history_len :] if self.history_len else history[:0]
         vectors = torch.zeros((1, max(len(recent), 1), self.dim))  # (1, H, D), one padded slot if empty
         mask = torch.zeros((1, vectors.shape[1]), dtype=torch.bool)  # (1, H)
-        if recent:
-            vectors[0] = self.news_vectors(recent)
+        if len(recent):
+            vectors[0] = recent
             mask[:] = True
         return self.model.encode_user(vectors, mask)[0]
 
@@ -176,8 +186,18 @@ class Predictor:
         Shape:
             user (D,), candidates (C,) ids, cand_stats (1, C, F) or None -> (C,) float64.
         """
-        cand = self.news_vectors(candidates)[None]  # (1, C, D)
-        return self.model.score(user[None], cand, cand_stats)[0].double().numpy()
+        return self.score_vectors(user, self.news_vectors(candidates), cand_stats)
+
+    @torch.inference_mode()
+    def score_vectors(
+        self, user: torch.Tensor, candidates: torch.Tensor, cand_stats: torch.Tensor | None = None
+    ) -> np.ndarray:
+        """:meth:`score` of candidates given by their vectors.
+
+        Shape:
+            user (D,), candidates (C, D), cand_stats (1, C, F) or None -> (C,) float64.
+        """
+        return self.model.score(user[None], candidates[None], cand_stats)[0].double().numpy()
 
     def rank(self, history: Sequence[str], candidates: Sequence[str]) -> list[tuple[str, float]]:
         """Candidates ordered by score for a click history (ties keep the candidates' order)."""

@@ -101,3 +101,51 @@ def test_an_entity_model_scores_alike_in_evaluate_the_predictor_and_the_service(
     bad = {"news": [{"news_id": "posted-2", "category": record.category, "entities": ["Q 1"]}]}
     refused = client.post("/news", json=bad, headers={"Authorization": f"Bearer {TOKEN}"})
     assert refused.status_code == 422
+
+
+def test_poprox_mentions_reach_an_entity_model(entity_run: Path, tiny_mind: Path) -> None:
+    """The entities a POPROX article mentions are the entities the model reads: the same request
+    with and without mentions scores differently, and the same way twice (the vectors kept by content)."""
+    import uuid
+
+    loaded = load_run(entity_run, splits=("dev",))
+    records = dev_records(loaded)[:12]
+    store = open_store(f"sqlite:///{entity_run.parent / 'poprox-state.db'}")
+    client = TestClient(create_app(RecommenderService(Predictor.load(entity_run), store), TOKEN))
+
+    def article(record: NewsRecord, mentions: bool) -> dict:
+        named = [
+            {
+                "source": "test",
+                "relevance": 1.0,
+                "entity": {"name": e, "entity_type": "person", "source": "wikidata", "external_id": e},
+            }
+            for e in record.entities
+        ]
+        return {
+            "article_id": str(uuid.uuid5(uuid.NAMESPACE_URL, record.news_id)),
+            "headline": record.title,
+            "subhead": record.abstract,
+            "mentions": named if mentions else [],
+        }
+
+    def scores(mentions: bool) -> dict[str, float]:
+        body = {
+            "candidates": {"articles": [article(r, mentions) for r in records[:8]]},
+            "interacted": {"articles": [article(r, mentions) for r in records[8:]]},
+            "interest_profile": {
+                "click_history": [{"article_id": article(r, False)["article_id"]} for r in records[8:]],
+                "entity_interests": [],
+            },
+            "num_recs": 8,
+        }
+        answer = client.post("/poprox", json=body)
+        assert answer.status_code == 200, answer.text
+        return {
+            i["article"]["article_id"]: i["extra"]["score"] for i in answer.json()["recommendations"][0]["impressions"]
+        }
+
+    assert any(r.entities for r in records[:8])
+    with_entities = scores(True)
+    assert with_entities == scores(True)
+    assert with_entities != scores(False)

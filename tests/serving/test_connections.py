@@ -125,3 +125,19 @@ def test_whole_requests_are_answered_however_long_the_app_takes_and_connections_
         assert second.startswith(b"HTTP/1.1 200 ")
         data, took = read_until_closed(sock)  # then idle: uvicorn's keep-alive timeout closes it
     assert data == b"" and took < 3.0
+
+
+@pytest.mark.parametrize("sleep", [0, 1.5], ids=["quick-app", "slow-app"])
+def test_a_pipelined_request_that_stops_halfway_gets_408_too(address, sleep: float) -> None:
+    """A whole request and the start of the next in one packet: the first is answered, the second
+    has its second from its first byte like any request (not the keep-alive timeout, not forever)."""
+    first = f"GET /?sleep={sleep} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    with socket.create_connection(address) as sock:
+        sock.settimeout(5)
+        started = time.monotonic()
+        sock.sendall(first + b"GET / HTTP/1.1\r\nHost: x\r\nX-Stalled:")
+        data, _ = read_until_closed(sock)  # the first answer, then (maybe in the same segment) a 408
+    took = time.monotonic() - started
+    answer, _, rest = data.partition(b"HTTP/1.1 408 ")
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1 ") == 1 and b'"error"' in rest, data
+    assert took < max(sleep, 1.0) + 1.5

@@ -2,7 +2,8 @@
 few bytes at a time, cannot hold a connection (and the server's memory) open for as long as it likes.
 
 uvicorn closes a keep-alive connection that stays idle after a response, but not one that never
-sends a request, nor one whose headers or body stop halfway. :class:`DeadlineProtocol` adds both.
+sends a request, nor one whose headers or body stop halfway (a request pipelined behind another
+included). :class:`DeadlineProtocol` adds both.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class DeadlineProtocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._deadline: asyncio.TimerHandle | None = None
+        self._pipelined_since: float | None = None  # when the next request's first bytes came in
         self._arm(self.idle_seconds, self._idle)
 
     def data_received(self, data: bytes) -> None:
@@ -41,10 +43,23 @@ class DeadlineProtocol(H11Protocol):
             self._arm(self.request_seconds, self._too_slow)
         elif not arriving:
             self._disarm()
+            if self._buffered() and self._pipelined_since is None:  # the next request began in this packet
+                self._pipelined_since = self.loop.time()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()  # arms uvicorn's keep-alive timeout for the next request
+        super().on_response_complete()  # arms uvicorn's keep-alive timeout; reads what was pipelined
         self._disarm()
+        since, self._pipelined_since = self._pipelined_since, None
+        if since is not None and not self.transport.is_closing() and self._buffered():
+            # A pipelined request that has not arrived whole (one that has is being answered): its
+            # deadline runs from its first byte, like any request's.
+            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY):
+                self._arm(max(0.0, self.request_seconds - (self.loop.time() - since)), self._too_slow)
+
+    def _buffered(self) -> bool:
+        """Whether bytes of a request are received but not yet read as a whole request."""
+        data, _ = self.conn.trailing_data
+        return bool(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -72,7 +87,7 @@ class DeadlineProtocol(H11Protocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        if self.cycle is None or not self.cycle.response_started:
+        if self.cycle is None or not self.cycle.response_started or self.cycle.response_complete:
             body = json.dumps(
                 {"error": f"the request did not arrive whole within {self.request_seconds:g} s of its first byte"}
             ).encode()

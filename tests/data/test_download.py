@@ -30,6 +30,19 @@ def sample_zips(mind_sample: Path, tmp_path: Path) -> dict[str, Path]:
     }
 
 
+def send_or_cut(handler: http.server.BaseHTTPRequestHandler, body: bytes) -> None:
+    """Sends ``body``; while the handler's class has ``drops`` left, half of it, then the
+    connection breaks off (one drop used)."""
+    kind = type(handler)
+    if kind.drops > 0:
+        kind.drops -= 1
+        handler.wfile.write(body[: len(body) // 2])
+        handler.wfile.flush()
+        handler.connection.shutdown(2)
+        return
+    handler.wfile.write(body)
+
+
 class FlakyRangeHandler(http.server.BaseHTTPRequestHandler):
     """Serves files from ``root``; honours Range; the first ``drops`` responses stop half-way."""
 
@@ -53,13 +66,7 @@ class FlakyRangeHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(206 if header else 200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if type(self).drops > 0:
-            type(self).drops -= 1
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(2)  # the transfer breaks off
-            return
-        self.wfile.write(body)
+        send_or_cut(self, body)
 
 
 @pytest.fixture()

@@ -18,7 +18,7 @@ import pytest
 
 from mmnewsrec.data.download import MIRRORS, SOURCE_FILE, DownloadError, download_mind
 from mmnewsrec.data.mind import load_mind
-from tests.data.test_download import make_zip
+from tests.data.test_download import make_zip, send_or_cut
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -77,13 +77,7 @@ class HubHandler(http.server.BaseHTTPRequestHandler):
         start = int(header.removeprefix("bytes=").split("-")[0]) if header else 0
         body = data[start:]
         self._headers(data, 206 if header else 200, len(body))
-        if type(self).drops > 0:
-            type(self).drops -= 1
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(2)  # the transfer breaks off
-            return
-        self.wfile.write(body)
+        send_or_cut(self, body)
 
 
 @pytest.fixture()

@@ -324,7 +324,14 @@ def create_app(
         exclude_seen: bool = True,
         category: Annotated[list[str] | None, Query(max_length=100)] = None,
         max_age_hours: Annotated[float | None, Query(gt=0, le=24 * 365 * 10)] = None,
+        pipeline: Annotated[
+            str | None, Query(max_length=64, description="a feed pipeline (default: the service's)")
+        ] = None,
     ) -> Response:
+        if pipeline is not None and pipeline not in service.pipelines:
+            raise FieldRefused(
+                f"pipeline: {pipeline!r} is not served here; the pipelines are {sorted(service.pipelines)}"
+            )
         if category:
             service.sync_news()
             known_categories = service.catalogue.categories()
@@ -335,7 +342,7 @@ def create_app(
                     f"category: no news has category {unknown[0]!r}; the categories are {known[:30]}"
                     + (f" and {len(known) - 30} more" if len(known) > 30 else "")
                 )
-        recs = await batcher.submit(RecommendRequest(user_id, k, exclude_seen, category, max_age_hours))
+        recs = await batcher.submit(RecommendRequest(user_id, k, exclude_seen, category, max_age_hours, None, pipeline))
         # Built as JSON directly: the hot path skips a second validation of what the service made.
         return JSONResponse({"user_id": user_id, "recommendations": [vars(r) for r in recs]})
 
@@ -419,7 +426,11 @@ def create_app(
         return JSONResponse({"ranking": [{"news_id": n, "score": s} for n, s in ranked]})
 
     _live_limits(
-        app, lambda: int(service.now()), lambda: sorted(service.catalogue.categories()), lambda: poprox.pipelines
+        app,
+        lambda: int(service.now()),
+        lambda: sorted(service.catalogue.categories()),
+        lambda: poprox.pipelines,
+        lambda: sorted(service.pipelines),
     )
     return app
 
@@ -441,12 +452,16 @@ def _answer_poprox(
 
 
 def _live_limits(
-    app: FastAPI, now: Callable[[], int], categories: Callable[[], list[str]], pipelines: Callable[[], list[str]]
+    app: FastAPI,
+    now: Callable[[], int],
+    categories: Callable[[], list[str]],
+    pipelines: Callable[[], list[str]],
+    feeds: Callable[[], list[str]],
 ) -> None:
     """What the OpenAPI document says of the limits that move, as they are when it is fetched: every
     request ``time``'s maximum is the server's clock (the API takes up to a minute ahead of it), a
-    recommendation's ``category`` is one of the categories the service has news in, and POPROX's
-    ``pipeline`` one the service answers."""
+    recommendation's ``category`` is one of the categories the service has news in, its
+    ``pipeline`` one of the service's feed pipelines, and POPROX's ``pipeline`` one it answers."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -469,6 +484,10 @@ def _live_limits(
                 for branch in parameter["schema"].get("anyOf", []):
                     if branch.get("type") == "array":
                         branch["items"] = {"type": "string", "enum": known}
+            if parameter["name"] == "pipeline":
+                for branch in parameter["schema"].get("anyOf", []):
+                    if branch.get("type") == "string":
+                        branch["enum"] = feeds()
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -32,10 +32,11 @@ class RecommendRequest:
     categories: Sequence[str] | None = None
     max_age_hours: float | None = None
     time: int | None = None
+    pipeline: str | None = None  # a feed pipeline's name (the service's default when None)
 
 
 #: How a request is served (see :meth:`RecommenderService.recommend_many`).
-Route = Literal["search", "rerank", "popular"]
+Route = Literal["search", "rerank", "popular", "staged"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class Plan:
         history: the user's clicked news ids, oldest first.
         exclude: news left out (the history, unless ``exclude_seen`` is off).
         allowed: a (rows,) bool mask of the index's rows the filters allow, or None for all.
-        route: ``search``, ``rerank`` or ``popular``.
+        route: ``search``, ``rerank``, ``popular`` or ``staged`` (a pipeline's stages after the scores).
+        pipeline: the feed pipeline's name.
     """
 
     request: RecommendRequest
@@ -58,6 +60,7 @@ class Plan:
     exclude: frozenset[str]
     allowed: np.ndarray | None
     route: Route
+    pipeline: str = "top-k"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Recommendation:
     title: str
     abstract: str  # the first 240 characters
     has_image: bool
+    pipeline: str = "top-k"  # the feed pipeline that served it
 
 
 def check_user(user_id: str) -> None:

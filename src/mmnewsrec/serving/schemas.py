@@ -143,6 +143,7 @@ class RecommendationOut(Scored):
     title: str
     abstract: str
     has_image: bool = Field(description="the image is at GET /news/{news_id}/image")
+    pipeline: str = Field(description="the feed pipeline that made the list (serve --pipeline, ?pipeline=)")
 
 
 class Recommendations(BaseModel):

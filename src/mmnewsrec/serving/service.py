@@ -27,9 +27,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import torch
 
+from mmnewsrec.config.pipeline import PipelineConfig
 from mmnewsrec.data.popularity import LiveCounters
 from mmnewsrec.serving.catalogue import NewsEvent, NotFound, meta_of
 from mmnewsrec.serving.index import NewsIndex
+from mmnewsrec.serving.pipeline import TOP_K, Pipeline, category_codes
 from mmnewsrec.serving.popular import PopularOrder
 from mmnewsrec.serving.predictor import Predictor, torch_threads
 from mmnewsrec.serving.records import NewsRecord, RequestError
@@ -73,6 +75,7 @@ class RecommenderService:
         user_cache_size: int = 100_000,
         now: Callable[[], float] = clock.time,
         encode_threads: int | None = None,
+        pipelines: Sequence[PipelineConfig] = (),
     ):
         if cold_start not in COLD_START:
             raise ValueError(f"cold_start must be one of {COLD_START}, got {cold_start!r}")
@@ -96,6 +99,12 @@ class RecommenderService:
         self._ingest = threading.Lock()  # one batch of news encoded at a time, beside the requests
         self._users = UserVectorCache(user_cache_size)
         self.popular = PopularOrder(self.counters, self.catalogue.index, self.sync_seconds)
+        # The feed pipelines requests choose from; the first is the default (none: the model's top k).
+        names = [config.name for config in pipelines]
+        if len(set(names)) < len(names):
+            raise ValueError(f"pipeline names must be distinct, got {names}")
+        self.pipelines = {TOP_K.name: Pipeline(TOP_K), **{config.name: Pipeline(config) for config in pipelines}}
+        self.default_pipeline = names[0] if names else TOP_K.name
         # Clicks are counted now; the news log is applied at the first request or sync_news(), so
         # that news preloaded from files come first and the logged posts and retirements override them.
         self._sync_counters(force=True)
@@ -313,9 +322,12 @@ class RecommenderService:
         categories: Sequence[str] | None = None,
         max_age_hours: float | None = None,
         time: int | None = None,
+        pipeline: str | None = None,
     ) -> list[Recommendation]:
-        """The user's top-k candidates, best first (fewer when the index holds fewer)."""
-        result = self.recommend_many([RecommendRequest(user_id, k, exclude_seen, categories, max_age_hours, time)])[0]
+        """The user's top-k candidates, best first (fewer when the index holds fewer), as the feed
+        pipeline ``pipeline`` makes the list (default: the service's default pipeline)."""
+        request = RecommendRequest(user_id, k, exclude_seen, categories, max_age_hours, time, pipeline)
+        result = self.recommend_many([request])[0]
         if isinstance(result, RequestError):
             raise result
         return result
@@ -361,7 +373,7 @@ class RecommenderService:
             [plan.allowed for plan in plans],
         )
         return {
-            id(plan): [self._recommendation(news_id, score + offset) for news_id, score in hits]
+            id(plan): [self._recommendation(news_id, score + offset, plan.pipeline) for news_id, score in hits]
             for plan, hits in zip(plans, found, strict=True)
         }
 
@@ -369,36 +381,70 @@ class RecommenderService:
         check_user(request.user_id)
         if request.k < 1:
             raise RequestError(f"k must be >= 1, got {request.k}")
+        name = request.pipeline or self.default_pipeline
+        if name not in self.pipelines:
+            raise RequestError(f"pipeline: {name!r} is not served here; the pipelines are {sorted(self.pipelines)}")
+        config = self.pipelines[name].config
         now = int(self.now()) if request.time is None else int(request.time)
         user, history = self._user_vector(request.user_id)
         exclude = frozenset(history) if request.exclude_seen else frozenset()
-        allowed = self._allowed(request.categories, request.max_age_hours, now)
-        route: Route = "popular" if self._by_popularity(history) else "search" if self.exact_search else "rerank"
-        return Plan(request, now, user, history, exclude, allowed, route)
+        ages = [a for a in (request.max_age_hours, config.max_age_hours) if a is not None]
+        allowed = self._allowed(request.categories, min(ages) if ages else None, now)
+        route: Route = (
+            "popular"
+            if self._by_popularity(history)
+            else "staged"
+            if config.diversifier or config.sampler
+            else "search"
+            if self.exact_search
+            else "rerank"
+        )
+        return Plan(request, now, user, history, exclude, allowed, route, name)
 
     def _rerank(self, plan: Plan) -> list[Recommendation]:
-        """The ``rerank`` and ``popular`` routes: a pool of candidates, scored, the top k kept."""
+        """The ``rerank``, ``popular`` and ``staged`` routes: a pool of candidates, scored, the top k
+        kept (``staged``: the list the pipeline's stages make of the pool)."""
         k, exclude, allowed = plan.request.k, set(plan.exclude), plan.allowed
         cold = plan.route == "popular"
+        size = self.pipelines[plan.pipeline].config.pool if plan.route == "staged" else self.pool
         if cold:
-            pool = self.popular.top(self.catalogue.version, exclude, allowed, max(k, self.pool))
+            pool = self.popular.top(self.catalogue.version, exclude, allowed, max(k, size))
         else:
             query = self.predictor.retrieval_query(plan.user)
-            pool = [i for i, _ in self.index.search(query, max(k, self.pool), tuple(exclude), allowed)]
-            pool = list(
-                dict.fromkeys(pool + self.popular.top(self.catalogue.version, exclude, allowed, self.pool // 4))
-            )
+            pool = [i for i, _ in self.index.search(query, max(k, size), tuple(exclude), allowed)]
+            pool = list(dict.fromkeys(pool + self.popular.top(self.catalogue.version, exclude, allowed, size // 4)))
         if not pool:
             return []
         scores = self.popular.scores(pool) if cold else self._scores(plan.user, pool, plan.now)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [self._recommendation(pool[i], float(scores[i])) for i in order]
+        if plan.route == "staged":
+            order = self._stages(plan, pool, scores)
+        else:
+            order = np.argsort(-scores, kind="stable")[:k]
+        return [self._recommendation(pool[i], float(scores[i]), plan.pipeline) for i in order]
 
-    def _recommendation(self, news_id: str, score: float) -> Recommendation:
+    def _stages(self, plan: Plan, pool: list[str], scores: np.ndarray) -> np.ndarray:
+        """The pipeline's stages over the scored pool: positions of the list, best first."""
+        pipeline = self.pipelines[plan.pipeline]
+
+        def vectors() -> np.ndarray:
+            return self.predictor.news_vectors(pool).numpy()  # (P, D)
+
+        def categories() -> tuple[np.ndarray, np.ndarray]:
+            history = [meta.category for meta in map(self.catalogue.get, plan.history) if meta is not None]
+            return category_codes([self.index.meta(n).category for n in pool], history)
+
+        def counts() -> tuple[np.ndarray, np.ndarray]:
+            shown = np.array([self.counters.displays.get(n, 0) for n in pool], dtype=np.float64)
+            clicked = np.array([self.counters.clicks.get(n, 0) for n in pool], dtype=np.float64)
+            return shown, clicked
+
+        return pipeline.order(scores, plan.request.k, vectors, categories, counts)
+
+    def _recommendation(self, news_id: str, score: float, pipeline: str = TOP_K.name) -> Recommendation:
         meta = self.index.meta(news_id)
         abstract = meta.abstract if len(meta.abstract) <= 240 else meta.abstract[:239] + "…"
         return Recommendation(
-            news_id, score, meta.category, meta.subcategory, meta.title, abstract, meta.image is not None
+            news_id, score, meta.category, meta.subcategory, meta.title, abstract, meta.image is not None, pipeline
         )
 
     def _by_popularity(self, history: list[str]) -> bool:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from mmnewsrec.config import load_yaml
+from mmnewsrec.config.pipeline import PipelineConfig
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.runs.hub import locate_run
 from mmnewsrec.runs.layout import RunDir
@@ -53,12 +55,15 @@ def build_service(
     cache_dir: str | Path | None = None,
     cold_start: str = "popularity",
     progress: bool = True,
+    pipelines: Sequence[str | Path] = (),
 ) -> RecommenderService:
-    """Loads the run, opens the store (default: ``RUN/serve/state.db``), preloads the news."""
+    """Loads the run, opens the store (default: ``RUN/serve/state.db``), preloads the news;
+    ``pipelines``: feed pipeline YAML files, the first the default."""
     run = locate_run(run)  # a folder, or a run pushed to the Hub (ORG/NAME[@REVISION])
     predictor = Predictor.load(run, cache_dir=cache_dir)
     state = state or RunDir(run).default_state_url()
-    service = RecommenderService(predictor, open_store(state), cold_start=cold_start)
+    feeds = load_pipelines(pipelines)
+    service = RecommenderService(predictor, open_store(state), cold_start=cold_start, pipelines=feeds)
     records = read_news_records(news)
     if records:
         logger.info("encoding %d news from %s", len(records), ", ".join(map(str, news)))
@@ -83,6 +88,7 @@ def serve(
     workers: int = 1,
     progress: bool = True,
     allow_volatile_store: bool = False,
+    pipelines: Sequence[str | Path] = (),
 ) -> None:
     """Serves until interrupted. Without ``demo`` a write token is required.
 
@@ -115,7 +121,9 @@ def serve(
         "cache_dir": str(cache_dir) if cache_dir is not None else None,
         "cold_start": cold_start,
         "demo": demo,
+        "pipelines": [str(p) for p in pipelines],
     }
+    load_pipelines(pipelines)  # a bad file fails here, once, not in every worker
     check_durable(state, allow_volatile_store)  # a bad URL fails here too, once, not in every worker
     news_files(news)
     try:
@@ -236,11 +244,27 @@ def _die_with_parent(parent: int, poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="mmnewsrec-parent-watch", daemon=True).start()
 
 
+def load_pipelines(paths: Sequence[str | Path]) -> list[PipelineConfig]:
+    """The feed pipelines of ``serve --pipeline`` (each file checked; names distinct)."""
+    feeds = [load_yaml(PipelineConfig, path) for path in paths]
+    names = [feed.name for feed in feeds]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"--pipeline: two pipelines are named {name!r}; give each its own name")
+    return feeds
+
+
 def _app(settings: dict, token: str | None, progress: bool):
     from mmnewsrec.serving.api import create_app
 
     service = build_service(
-        settings["run"], settings["news"], settings["state"], settings["cache_dir"], settings["cold_start"], progress
+        settings["run"],
+        settings["news"],
+        settings["state"],
+        settings["cache_dir"],
+        settings["cold_start"],
+        progress,
+        settings["pipelines"],
     )
     # Requests are single users: small products that extra intra-op threads only slow down (and the
     # server's worker threads would oversubscribe the cores).

@@ -246,6 +246,8 @@ class ServeOptions(Options):
         cache_dir: feature store root (default: the run's).
         allow_volatile_store: serve even when the state store could lose acknowledged clicks in a
             crash (Redis without --appendonly yes); by default that is refused.
+        pipelines: a feed pipeline YAML (configs/pipelines/; repeatable): requests choose one with
+            ?pipeline=NAME, the first is the default (none: the model's top k).
     """
 
     target = "mmnewsrec.workflows.serve:serve"
@@ -260,6 +262,7 @@ class ServeOptions(Options):
     cache_dir: Path | None = option(None)
     cold_start: str = cold_start_option()
     allow_volatile_store: bool = option(False)
+    pipelines: list[Path] = option([], flags=("--pipeline",), action="append")
     progress: bool = True
 
 

@@ -79,7 +79,7 @@ function renderFeed(recommendations) {
     else if (before.length && was !== position) { card.classList.add("moved"); badge = element("span", { class: "badge moved" }, was > position ? "up" : "down"); }
     if (rec.has_image) card.append(element("img", { src: "/news/" + encodeURIComponent(rec.news_id) + "/image", alt: "", loading: "lazy" }));
     const title = clean(rec.title || rec.news_id);
-    card.append(element("div", { class: "meta" }, element("span", { class: "cat" }, clean(rec.category + (rec.subcategory ? " / " + rec.subcategory : ""))), badge || "", element("span", {}, "score " + rec.score.toFixed(2))));
+    card.append(element("div", { class: "meta" }, element("span", { class: "cat" }, clean(rec.category + (rec.subcategory ? " / " + rec.subcategory : ""))), badge || "", element("span", {}, "score " + rec.score.toFixed(2)), element("span", { class: "pipeline", title: "the feed pipeline that served this card" }, clean(rec.pipeline || ""))));
     card.append(element("h3", { dir: "auto" }, title));
     if (rec.abstract) card.append(element("p", { dir: "auto" }, clean(rec.abstract)));
     const read = element("button", { type: "button", "aria-label": "read: " + title }, "Read");

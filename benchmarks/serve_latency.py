@@ -17,6 +17,8 @@ a fixed time per cell) drives it over loopback in a separate process:
 * ``poprox``: ``POST /poprox`` (the POPROX protocol) with 100 candidates and 20 clicked articles,
   a fresh candidate pool every request and one pool for every reader, beside ``POST /rank`` of 100
   candidates and the encoding of 120 fresh articles alone;
+* ``pipelines``: ``GET /users/{id}/recommendations?k=10&pipeline=NAME`` for every pipeline in
+  ``configs/pipelines/`` (served with ``--pipeline``) at concurrency 1, beside no pipeline;
 * the server's peak RSS (VmHWM);
 * ``--index``: exact numpy search against faiss ``IndexIDMap2(IndexFlatIP)`` at 100k news
   (``benchmarks/index_search.py``).
@@ -295,9 +297,13 @@ def prepare_state(data: Path, folder: Path, users: int) -> tuple[list[str], list
     return list(seen), ids, titles
 
 
-def start_server(run: Path, data: Path, folder: Path, port: int, workers: int) -> tuple[subprocess.Popen, float]:
+def start_server(
+    run: Path, data: Path, folder: Path, port: int, workers: int, pipelines: list[Path] = ()
+) -> tuple[subprocess.Popen, float]:
     (folder / "token").write_text(TOKEN)
     command = [sys.executable, "-m", "mmnewsrec", "-q", "serve", "--run", str(run), "--news", str(data)]
+    for pipeline in pipelines:
+        command += ["--pipeline", str(pipeline)]
     command += ["--state", f"sqlite:///{folder / 'state.db'}", "--port", str(port)]
     command += ["--token-file", str(folder / "token"), "--workers", str(workers)]
     started = time.perf_counter()
@@ -341,8 +347,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     parser.add_argument(
         "--parts",
-        default="load,click,add_news,fresh_news,poprox",
-        help="comma-separated: load, click, add_news, fresh_news, poprox (default: all)",
+        default="load,click,add_news,fresh_news,poprox,pipelines",
+        help="comma-separated: load, click, add_news, fresh_news, poprox, pipelines (default: all)",
     )
     parser.add_argument("--fresh-posts", type=int, default=2000, help="fresh_news: POST /news of one article each")
     args = parser.parse_args()
@@ -353,7 +359,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mmnewsrec-serve-bench-") as tmp:
         folder = Path(tmp)
         users, news_ids, titles = prepare_state(data, folder, args.users)
-        server, startup = start_server(args.run, data, folder, args.port, args.workers)
+        parts = set(args.parts.split(","))
+        shipped = sorted((HERE.parent / "configs" / "pipelines").glob("*.yaml")) if "pipelines" in parts else []
+        server, startup = start_server(args.run, data, folder, args.port, args.workers, shipped)
         results["startup_s"], results["workers"] = startup, args.workers
         try:
             rng = random.Random(0)
@@ -367,7 +375,6 @@ def main() -> None:
             def rank(r: random.Random):
                 return "POST", "/rank", {"history": r.sample(news_ids, 20), "candidates": r.sample(news_ids, 40)}
 
-            parts = set(args.parts.split(","))
             asyncio.run(load(args.port, recommendations, 4, 2.0))  # warm-up
             cells = []
             for name, make in (("recommendations k=10", recommendations), ("clicks", clicks), ("rank 20/40", rank)):
@@ -390,6 +397,22 @@ def main() -> None:
                 stores = {"feature_store": [cache], "state_store": state_files}
                 results["fresh_news"] = asyncio.run(fresh_news(args.port, titles, args.fresh_posts, stores))
                 print(json.dumps(results["fresh_news"]), flush=True)
+            if "pipelines" in parts:
+                import yaml as _yaml
+
+                cells = []
+                for path in [None, *shipped]:
+                    name = "top-k (no pipeline)" if path is None else _yaml.safe_load(path.read_text())["name"]
+                    query = "" if path is None else f"&pipeline={name}"
+
+                    def piped(r: random.Random, query=query):
+                        return "GET", f"/users/{r.choice(users)}/recommendations?k=10{query}", None
+
+                    cell = asyncio.run(load(args.port, piped, 1, args.seconds))
+                    cell["pipeline"] = name
+                    cells.append(cell)
+                    print(json.dumps(cell), flush=True)
+                results["pipelines"] = cells
             if "poprox" in parts:
                 from mmnewsrec.data.mind import read_news
 

@@ -67,11 +67,12 @@ def mmr(scores: np.ndarray, vectors: np.ndarray, k: int, theta: float) -> np.nda
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     rel = relevance(scores)
-    unit = np.asarray(vectors, dtype=np.float64)
+    unit = np.asarray(vectors, dtype=np.float32)
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)  # (C, D)
-    similarity = unit @ unit.T  # (C, C) cosine
     chosen = [int(top_k(rel, 1)[0])]
-    closest = similarity[chosen[0]].copy()  # (C,) max similarity to the chosen ones
+    # Each step needs every candidate's similarity to the item just chosen only: k passes of (C, D),
+    # not the (C, C) matrix.
+    closest = unit @ unit[chosen[0]]  # (C,) max cosine similarity to the chosen ones
     free = np.ones(count, dtype=bool)
     free[chosen[0]] = False
     while len(chosen) < k:
@@ -79,7 +80,7 @@ def mmr(scores: np.ndarray, vectors: np.ndarray, k: int, theta: float) -> np.nda
         best = int(np.argmax(gain))  # first of equal gains: the pool's order
         chosen.append(best)
         free[best] = False
-        closest = np.maximum(closest, similarity[best])
+        np.maximum(closest, unit @ unit[best], out=closest)
     return np.asarray(chosen, dtype=np.int64)
 
 

@@ -110,3 +110,13 @@ def test_offline_the_cached_run_loads_and_an_unknown_one_is_an_error(word_run: P
         locate_run("org/nothing")
     assert parse_hub_ref("org/name@v1") == ("org/name", "v1") and parse_hub_ref("./org/name") is None
     assert parse_hub_ref("/abs/path") is None and parse_hub_ref("a/b/c") is None
+
+
+def test_serve_takes_a_pushed_run_by_name(word_run: Path, tiny_mind: Path, hub_env) -> None:
+    from mmnewsrec.workflows.serve import build_service
+
+    push_run(word_run, "org/word")
+    service = build_service("org/word", [tiny_mind / "dev"], progress=False)
+    local = Path(os.environ["MMNEWSREC_HUB_RUNS"]) / "org--word" / hub_env.refs["org/word"]["main"]
+    assert service.store.url.endswith(str(local / "serve" / "state.db"))  # beside the linked run, not in the cache
+    assert len(service.recommend("U1", k=5)) == 5

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -104,6 +105,13 @@ async def load(port: int, make_request, concurrency: int, seconds: float) -> dic
         "p99_ms": float(np.percentile(ms, 99)),
         "per_s": len(latencies) / elapsed,
     }
+
+
+async def load_once(port: int, path: str) -> None:
+    connection = await Connection(port).open()
+    status, _ = await connection.request("GET", path)
+    assert status == 200, (path, status)
+    connection.close()
 
 
 async def click_then_recommend(port: int, users: list[str], trials: int) -> dict[str, float]:
@@ -214,9 +222,10 @@ async def poprox(port: int, rows: list[dict], run: Path, seconds: float) -> list
             cell["endpoint"] = name
             cells.append(cell)
             print(json.dumps(cell), flush=True)
-    # Encoding 120 fresh articles alone, in this process with the same run (the server's cost of a fresh pool).
+    # Encoding 120 fresh articles alone, in this process with the same run and threads as the server
+    # (the server's cost of a fresh pool).
     predictor = Predictor.load(run)
-    recommender = PoproxRecommender(predictor)
+    recommender = PoproxRecommender(predictor, encode_threads=os.cpu_count())
     from mmnewsrec.serving.poprox import Article
 
     times = []
@@ -401,12 +410,19 @@ def main() -> None:
                 import yaml as _yaml
 
                 cells = []
-                for path in [None, *shipped]:
-                    name = "top-k (no pipeline)" if path is None else _yaml.safe_load(path.read_text())["name"]
+                readers = users[:300]  # their vectors computed once first: every cell then reads the cache
+                for reader in readers:
+                    asyncio.run(load_once(args.port, f"/users/{reader}/recommendations?k=10"))
+                for i, path in enumerate([None, *shipped, None]):  # no pipeline first and last: any drift shows
+                    name = (
+                        "none" + (" (again)" if i else "")
+                        if path is None
+                        else _yaml.safe_load(path.read_text())["name"]
+                    )
                     query = "" if path is None else f"&pipeline={name}"
 
                     def piped(r: random.Random, query=query):
-                        return "GET", f"/users/{r.choice(users)}/recommendations?k=10{query}", None
+                        return "GET", f"/users/{r.choice(readers)}/recommendations?k=10{query}", None
 
                     cell = asyncio.run(load(args.port, piped, 1, args.seconds))
                     cell["pipeline"] = name

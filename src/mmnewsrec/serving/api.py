@@ -374,7 +374,7 @@ def create_app(
             raise NotFound(f"news id {news_id!r} has no image")
         return FileResponse(meta.image)
 
-    poprox = PoproxRecommender(service.predictor)
+    poprox = PoproxRecommender(service.predictor, encode_threads=service.encode_threads)
     poprox_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmnewsrec-poprox")
     unmatched = Counter(
         "mmnewsrec_poprox_unmatched_clicks",

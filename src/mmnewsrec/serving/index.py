@@ -44,6 +44,7 @@ class NewsIndex:
     _ids: list[str] = field(default_factory=list, init=False)
     _meta: list[NewsMeta] = field(default_factory=list, init=False)
     _active: np.ndarray = field(init=False)
+    _published: np.ndarray = field(init=False)  # (capacity,) each row's publication time, for age filters
     _rows: dict[str, int] = field(default_factory=dict, init=False)
     _size: int = field(default=0, init=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False)
@@ -51,6 +52,7 @@ class NewsIndex:
     def __post_init__(self) -> None:
         self._vectors = np.zeros((0, self.dim), dtype=np.float32)
         self._active = np.zeros(0, dtype=bool)
+        self._published = np.zeros(0, dtype=np.int64)
 
     def __len__(self) -> int:
         """Active (not retired) news."""
@@ -72,7 +74,9 @@ class NewsIndex:
                 grown[: self._size] = self._vectors[: self._size]
                 active = np.zeros(capacity, dtype=bool)
                 active[: self._size] = self._active[: self._size]
-                self._vectors, self._active = grown, active
+                published = np.zeros(capacity, dtype=np.int64)
+                published[: self._size] = self._published[: self._size]
+                self._vectors, self._active, self._published = grown, active, published
             for i, news_id in enumerate(news_ids):
                 row = self._rows.get(news_id)
                 if row is None:
@@ -85,6 +89,7 @@ class NewsIndex:
                     self._meta[row] = metas[i]
                 self._vectors[row] = vectors[i]
                 self._active[row] = True
+                self._published[row] = metas[i].published
 
     def retire(self, news_ids: Sequence[str]) -> int:
         """Removes news from the candidates; returns how many were present."""
@@ -103,6 +108,7 @@ class NewsIndex:
         keep = np.flatnonzero(self._active[: self._size])
         self._vectors = np.ascontiguousarray(self._vectors[keep])
         self._active = np.ones(len(keep), dtype=bool)
+        self._published = np.ascontiguousarray(self._published[keep])
         self._ids = [self._ids[row] for row in keep]
         self._meta = [self._meta[row] for row in keep]
         self._rows = {news_id: row for row, news_id in enumerate(self._ids)}
@@ -167,6 +173,11 @@ class NewsIndex:
                 found, values = top.indices.tolist(), top.values.tolist()
                 results.append([(self._ids[row], score) for row, score in zip(found, values, strict=True)])
             return results
+
+    def published_mask(self, after: float) -> np.ndarray:
+        """A (size,) bool mask of the active rows published at or after ``after`` (Unix seconds)."""
+        with self._lock:
+            return self._active[: self._size] & (self._published[: self._size] >= after)
 
     def mask(self, keep: Callable[[NewsMeta], bool]) -> np.ndarray:
         """A (size,) bool mask of the active rows whose metadata ``keep`` accepts (a filter for :meth:`search`)."""

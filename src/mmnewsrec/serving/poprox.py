@@ -40,6 +40,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import Enum
@@ -51,7 +52,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, PositiveInt
 
 from mmnewsrec import __version__
-from mmnewsrec.serving.predictor import Predictor
+from mmnewsrec.serving.predictor import Predictor, torch_threads
 from mmnewsrec.serving.records import NewsRecord, RequestError, check_id
 from mmnewsrec.serving.schemas import FieldRefused
 
@@ -302,8 +303,11 @@ class PoproxAnswer:
 class PoproxRecommender:
     """Answers POPROX requests with a run (thread-safe; see the module docstring)."""
 
-    def __init__(self, predictor: Predictor, cache_size: int = 50_000):
+    def __init__(self, predictor: Predictor, cache_size: int = 50_000, encode_threads: int | None = None):
         self.predictor = predictor
+        # A request's articles are a batch worth every core (torch's setting is process-wide; the
+        # service's requests are single-threaded around it, as for POST /news).
+        self.encode_threads = encode_threads
         vocabs = predictor.trained.vocabs
         self.topics = TopicMap(list(vocabs.categories.tokens), list(vocabs.subcategories.tokens))
         self.name = predictor.config.name
@@ -351,7 +355,8 @@ class PoproxRecommender:
         if missing:
             # Keyed by content: one article sent as candidate and as interacted with other text is two.
             first = {k: replace(r, news_id=f"c{k}") for k, r in zip(keys, records, strict=True) if k in set(missing)}
-            encoded = self.predictor.encode([first[k] for k in missing])  # (M, D)
+            with torch_threads(self.encode_threads) if self.encode_threads else nullcontext():
+                encoded = self.predictor.encode([first[k] for k in missing])  # (M, D)
             with self._lock:
                 for key, vector in zip(missing, encoded, strict=True):
                     found[key] = self._vectors[key] = vector

@@ -457,9 +457,9 @@ class RecommenderService:
             return None
         wanted = set(categories or ())
         after = now - max_age_hours * 3600 if max_age_hours is not None else None
-        return self.index.mask(
-            lambda meta: (not wanted or meta.category in wanted) and (after is None or meta.published >= after)
-        )
+        if not wanted:  # an age filter alone: one comparison over the index's publication times
+            return self.index.published_mask(after)
+        return self.index.mask(lambda meta: meta.category in wanted and (after is None or meta.published >= after))
 
     def scores(self, history: Sequence[str], candidates: Sequence[str], time: int | None = None) -> np.ndarray:
         """Stateless: the model's logits of the candidates (in their order) for a click history.

@@ -61,12 +61,9 @@ def fill(chosen: np.ndarray | list[int], scores: np.ndarray, k: int) -> np.ndarr
 
 def mmr(scores: np.ndarray, vectors: np.ndarray, k: int, theta: float) -> np.ndarray:
     """Maximal marginal relevance; ``theta`` 1 is the ranking by score, 0 the most diverse list."""
-    _check_unit("theta", theta)
-    count = len(scores)
-    k = min(k, count)
-    if k <= 0:
+    count, k, rel = _greedy_start("theta", theta, scores, k)
+    if k == 0:
         return np.zeros(0, dtype=np.int64)
-    rel = relevance(scores)
     unit = np.asarray(vectors, dtype=np.float32)
     unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)  # (C, D)
     chosen = [int(top_k(rel, 1)[0])]
@@ -102,12 +99,9 @@ def category_distribution(categories: np.ndarray, size: int, weights: np.ndarray
 def calibrate(scores: np.ndarray, categories: np.ndarray, target: np.ndarray, k: int, lam: float) -> np.ndarray:
     """Steck's calibrated list of ``k``: ``lam`` 0 is the ranking by score; higher keeps the list's
     category distribution closer to ``target`` (the user's, a distribution over category indices)."""
-    _check_unit("lam", lam)
-    count = len(scores)
-    k = min(k, count)
-    if k <= 0:
+    count, k, rel = _greedy_start("lam", lam, scores, k)
+    if k == 0:
         return np.zeros(0, dtype=np.int64)
-    rel = relevance(scores)
     categories = np.asarray(categories, dtype=np.int64)
     target = np.asarray(target, dtype=np.float64)
     size = len(target)
@@ -170,6 +164,14 @@ def thompson(
     clicked = np.minimum(np.asarray(clicks, dtype=np.float64), shown)
     draw = rng.beta(mean * prior_strength + clicked, (1 - mean) * prior_strength + shown - clicked)
     return top_k(draw, min(k, len(draw)))
+
+
+def _greedy_start(name: str, trade_off: float, scores: np.ndarray, k: int) -> tuple[int, int, np.ndarray]:
+    """What a greedy diversifier starts from: the pool's size, the list's length (at most the
+    pool's, at least 0), the relevance (the trade-off checked first)."""
+    _check_unit(name, trade_off)
+    count = len(scores)
+    return count, max(0, min(k, count)), relevance(scores)
 
 
 def _check_unit(name: str, value: float) -> None:

@@ -82,7 +82,9 @@ def test_a_revision_is_pinned_and_a_later_push_does_not_change_it(word_run: Path
     assert locate_run("org/word@v2").name == second
 
 
-def test_offline_the_cached_run_loads_and_an_unknown_one_is_an_error(word_run: Path, tiny_mind: Path, hub_env) -> None:
+def test_offline_the_cached_run_loads_and_an_unknown_one_is_an_error(
+    word_run: Path, tiny_mind: Path, hub_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pushed = subprocess.run(
         [sys.executable, "-m", "mmnewsrec", "push", str(word_run), "org/word"],
         env=dict(os.environ),
@@ -108,6 +110,11 @@ def test_offline_the_cached_run_loads_and_an_unknown_one_is_an_error(word_run: P
     )
     with pytest.raises(RunError, match="no Hub model repository org/nothing"):
         locate_run("org/nothing")
+    # A path under a local folder is a local path, typo or not: the Hub is not asked.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    asked = len(hub_env.requests)
+    assert locate_run("runs/typo") == Path("runs/typo") and len(hub_env.requests) == asked
     assert parse_hub_ref("org/name@v1") == ("org/name", "v1") and parse_hub_ref("./org/name") is None
     assert parse_hub_ref("/abs/path") is None and parse_hub_ref("a/b/c") is None
 

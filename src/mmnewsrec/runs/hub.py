@@ -200,7 +200,9 @@ def locate_run(run: str | Path) -> Path:
     """
     path = Path(run).expanduser()
     ref = parse_hub_ref(str(run)) if not isinstance(run, RunDir) else None
-    if ref is None or path.exists():
+    # A local path wins, and so does one whose first folder exists here (runs/typo is a typo, not
+    # the Hub's user "runs"): the Hub is asked only for what cannot be a local run.
+    if ref is None or path.exists() or path.parent.exists():
         return path
     repo_id, revision = ref
     snapshot = _snapshot(repo_id, revision, str(run))

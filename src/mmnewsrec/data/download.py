@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mmnewsrec.atomic import atomic_directory
+from mmnewsrec.atomic import atomic_directory, atomic_write_text
 from mmnewsrec.data.schema import BEHAVIORS_FILE, NEWS_FILE
 from mmnewsrec.errors import MmnewsrecError
 
@@ -219,9 +219,7 @@ def _record_source(root: Path, filename: str, record: dict[str, object]) -> None
     path = root / SOURCE_FILE
     records = json.loads(path.read_text()) if path.exists() else {}
     records[filename] = record
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(records, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(records, indent=2, sort_keys=True) + "\n")
 
 
 def download_mind(
@@ -324,7 +322,7 @@ class _Fetcher:
             if isinstance(source, HubSource):
                 url = self._hub_url(source, archive.filename)
                 try:
-                    path, record = self._from_hub(source, archive.filename)
+                    path, record = self._from_hub(source, archive.filename, url)
                     return path, {"source": str(source), "url": url, **record}
                 except _HubFailure as exc:
                     failures.append(f"{url}: {exc}")
@@ -359,7 +357,7 @@ class _Fetcher:
             source.repo_id, filename, repo_type="dataset", revision=source.revision, endpoint=self.hub_endpoint
         )
 
-    def _from_hub(self, source: HubSource, filename: str) -> tuple[Path, dict[str, object]]:
+    def _from_hub(self, source: HubSource, filename: str, url: str) -> tuple[Path, dict[str, object]]:
         from huggingface_hub import get_hf_file_metadata, hf_hub_download
         from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, OfflineModeIsEnabled
         from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
@@ -376,7 +374,7 @@ class _Fetcher:
             if local is None:
                 # One HEAD without retries first: hf_hub_download retries an unreachable host for
                 # about 25 s, and a user without network should hear so at once.
-                get_hf_file_metadata(self._hub_url(source, filename), timeout=self.timeout)
+                get_hf_file_metadata(url, timeout=self.timeout)
                 logger.info("downloading %s from %s", filename, source)
                 local = Path(
                     hf_hub_download(

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def export_run(run: str | Path, out: str | Path, repo_id: str) -> Path:
     for name, source in run_files(run):
         target = out / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(source.read_bytes())
+        shutil.copyfile(source, target)
     (out / CARD_FILE).write_text(model_card(run, repo_id), encoding="utf-8")
     return out
 
@@ -199,10 +200,10 @@ def locate_run(run: str | Path) -> Path:
             token, offline with nothing cached), with what to do.
     """
     path = Path(run).expanduser()
-    ref = parse_hub_ref(str(run)) if not isinstance(run, RunDir) else None
+    ref = parse_hub_ref(str(run))
     # A local path wins, and so does one whose first folder exists here (runs/typo is a typo, not
     # the Hub's user "runs"): the Hub is asked only for what cannot be a local run.
-    if ref is None or path.exists() or path.parent.exists():
+    if ref is None or path.parent.exists():
         return path
     repo_id, revision = ref
     snapshot = _snapshot(repo_id, revision, str(run))
@@ -228,7 +229,7 @@ def _snapshot(repo_id: str, revision: str | None, text: str) -> Path:
     )
 
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-    patterns = ["config.yaml", "run.json", "vocabs/*", "metrics.json", "log_counters.npz", "checkpoints/best/*"]
+    patterns = _inference_patterns()
     try:
         folder = snapshot_download(
             repo_id,
@@ -261,6 +262,17 @@ def _snapshot(repo_id: str, revision: str | None, text: str) -> Path:
     if not (snapshot / RunDir.CONFIG).is_file():
         raise RunError(f"{text}: the Hub repository {repo_id} holds no mmnewsrec run (no {RunDir.CONFIG})")
     return snapshot
+
+
+def _inference_patterns() -> list[str]:
+    """What :func:`run_files` uploads, as ``snapshot_download``'s allow patterns (RunDir's names)."""
+    layout = RunDir(".")
+
+    def relative(path: Path) -> str:
+        return path.relative_to(layout.path).as_posix()
+
+    files = [layout.config_path, layout.info_path, layout.metrics_path, layout.counters_path]
+    return [*map(relative, files), f"{relative(layout.vocab_dir)}/*", f"{relative(layout.best)}/*"]
 
 
 def _first_line(exc: BaseException) -> str:

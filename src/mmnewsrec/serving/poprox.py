@@ -328,7 +328,10 @@ class PoproxRecommender:
             weights = folder.best if self.predictor.trained.checkpoint == "best" else folder.last
             digest = hashlib.sha256()
             for path in [folder.config_path, *sorted(weights.glob("*.safetensors"))]:
-                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+                digest.update(path.name.encode() + b"\0")
+                with open(path, "rb") as handle:  # weights in blocks, not whole in memory
+                    while block := handle.read(1 << 20):
+                        digest.update(block)
             self._hash = digest.hexdigest()
         return self._hash
 
@@ -354,7 +357,8 @@ class PoproxRecommender:
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
             # Keyed by content: one article sent as candidate and as interacted with other text is two.
-            first = {k: replace(r, news_id=f"c{k}") for k, r in zip(keys, records, strict=True) if k in set(missing)}
+            wanted = set(missing)
+            first = {k: replace(r, news_id=f"c{k}") for k, r in zip(keys, records, strict=True) if k in wanted}
             with torch_threads(self.encode_threads) if self.encode_threads else nullcontext():
                 encoded = self.predictor.encode([first[k] for k in missing])  # (M, D)
             with self._lock:

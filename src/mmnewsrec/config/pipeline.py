@@ -102,8 +102,3 @@ class PipelineConfig:
         """A stage parameter, or its default when the YAML leaves it out."""
         value = getattr(self, key)
         return _DEFAULTS[key] if value is None else float(value)
-
-    @property
-    def staged(self) -> bool:
-        """Whether anything but the ranking by score makes the list."""
-        return self.diversifier is not None or self.sampler is not None or self.max_age_hours is not None

@@ -472,25 +472,28 @@ def _live_limits(
             for branch in (time or {}).get("anyOf", [time] if time else []):
                 if branch.get("type") == "integer" and branch.get("maximum") == TIME_LIMIT:  # a request's
                     branch["maximum"] = ceiling
-        for parameter in document["paths"]["/poprox"]["post"].get("parameters", []):
-            if parameter["name"] == "pipeline":  # the pipelines this service answers
-                for branch in parameter["schema"].get("anyOf", []):
-                    if branch.get("type") == "string":
-                        branch["enum"] = pipelines()
-        known = categories()
+        _choices(document["paths"]["/poprox"]["post"], "pipeline", "string", pipelines())
         recommendations = document["paths"]["/users/{user_id}/recommendations"]["get"]
-        for parameter in recommendations.get("parameters", []):
-            if parameter["name"] == "category" and known:
-                for branch in parameter["schema"].get("anyOf", []):
-                    if branch.get("type") == "array":
-                        branch["items"] = {"type": "string", "enum": known}
-            if parameter["name"] == "pipeline":
-                for branch in parameter["schema"].get("anyOf", []):
-                    if branch.get("type") == "string":
-                        branch["enum"] = feeds()
+        known = categories()
+        if known:
+            _choices(recommendations, "category", "array", known)
+        _choices(recommendations, "pipeline", "string", feeds())
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _choices(operation: dict[str, Any], name: str, kind: str, values: list[str]) -> None:
+    """Sets the allowed values of query parameter ``name`` in an OpenAPI operation: the ``string``
+    branch of its schema an enum, or the items of its ``array`` branch."""
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] != name:
+            continue
+        for branch in parameter["schema"].get("anyOf", []):
+            if branch.get("type") == kind == "string":
+                branch["enum"] = values
+            elif branch.get("type") == kind == "array":
+                branch["items"] = {"type": "string", "enum": values}
 
 
 def _json_body(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:

@@ -21,10 +21,6 @@ class Pipeline:
         self.config = config
         self.rng = np.random.default_rng(config.seed)
 
-    @property
-    def name(self) -> str:
-        return self.config.name
-
     def order(
         self,
         scores: np.ndarray,

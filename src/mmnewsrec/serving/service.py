@@ -440,7 +440,7 @@ class RecommenderService:
 
         return pipeline.order(scores, plan.request.k, vectors, categories, counts)
 
-    def _recommendation(self, news_id: str, score: float, pipeline: str = TOP_K.name) -> Recommendation:
+    def _recommendation(self, news_id: str, score: float, pipeline: str) -> Recommendation:
         meta = self.index.meta(news_id)
         abstract = meta.abstract if len(meta.abstract) <= 240 else meta.abstract[:239] + "…"
         return Recommendation(

@@ -327,6 +327,15 @@ def create_app(
         pipeline: Annotated[
             str | None, Query(max_length=64, description="a feed pipeline (default: the service's)")
         ] = None,
+        time: Annotated[
+            int | None,
+            Query(
+                ge=0,
+                le=TIME_LIMIT,
+                description="rank as of this time (Unix seconds; default: the server's clock), as a replay "
+                "or a simulation does; at most a minute ahead of the server's clock",
+            ),
+        ] = None,
     ) -> Response:
         if pipeline is not None and pipeline not in service.pipelines:
             raise FieldRefused(
@@ -342,7 +351,8 @@ def create_app(
                     f"category: no news has category {unknown[0]!r}; the categories are {known[:30]}"
                     + (f" and {len(known) - 30} more" if len(known) > 30 else "")
                 )
-        recs = await batcher.submit(RecommendRequest(user_id, k, exclude_seen, category, max_age_hours, None, pipeline))
+        at = None if time is None else times.resolve(time, service.now())
+        recs = await batcher.submit(RecommendRequest(user_id, k, exclude_seen, category, max_age_hours, at, pipeline))
         # Built as JSON directly: the hot path skips a second validation of what the service made.
         return JSONResponse({"user_id": user_id, "recommendations": [vars(r) for r in recs]})
 
@@ -478,6 +488,10 @@ def _live_limits(
         if known:
             _choices(recommendations, "category", "array", known)
         _choices(recommendations, "pipeline", "string", feeds())
+        for parameter in recommendations.get("parameters", []):
+            for branch in parameter["schema"].get("anyOf", []):
+                if branch.get("type") == "integer" and branch.get("maximum") == TIME_LIMIT:  # ?time=
+                    branch["maximum"] = ceiling
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -33,6 +33,7 @@ from mmnewsrec.cli.commands.runs import (
     ReplayOptions,
     ReportOptions,
     ServeOptions,
+    SimulateOptions,
     TrainOptions,
     _demo,
     _evaluate,
@@ -41,6 +42,7 @@ from mmnewsrec.cli.commands.runs import (
     _replay,
     _report,
     _serve,
+    _simulate,
     _train,
 )
 from mmnewsrec.cli.options import Options
@@ -61,6 +63,7 @@ COMMANDS: dict[str, tuple[type[Options], Callable[[Any], int]]] = {
     "push": (PushOptions, _push),
     "serve": (ServeOptions, _serve),
     "replay": (ReplayOptions, _replay),
+    "simulate": (SimulateOptions, _simulate),
 }
 
 

@@ -1,5 +1,5 @@
 """The commands that build, train, evaluate, compare, share and serve runs: featurize, train,
-evaluate, demo, report, push, serve, replay."""
+evaluate, demo, report, push, serve, replay, simulate."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mmnewsrec.cli.commands.data import _scales
-from mmnewsrec.cli.options import Options, non_negative_int, option, port, positive_int, resolve_target
+from mmnewsrec.cli.options import Options, non_negative_int, option, port, positive_int, resolve_target, share
 
 
 @dataclass
@@ -286,4 +286,55 @@ class ReplayOptions(RunSplitOptions):
 
 def _replay(options: ReplayOptions) -> int:
     print(resolve_target(ReplayOptions)(**options.kwargs())["table"])
+    return 0
+
+
+@dataclass
+class SimulateOptions(Options):
+    """serve a synthetic world's readers day after day (clicks drawn from its true click model) and
+    measure the feeds: clicks, regret against the oracle, diversity, coverage, freshness
+
+    Attributes:
+        run: run folder written by train, or a run pushed to the Hugging Face Hub, ORG/NAME[@REVISION].
+        data: dataset root written by `mmnewsrec synth` (its synthetic.json holds the click model).
+        days: simulated days after the logs (default: 7).
+        pipeline: a feed pipeline YAML (configs/pipelines/; default: the model's top k).
+        out: folder to write simulation.json to.
+        seed: the simulation's random seed, >= 0 (default: 0).
+        users: reader arrivals per day, drawn by activity (default: 1000).
+        k: cards per feed (default: 10).
+        static: static user vectors: impressions counted but readers' histories never grow.
+        interest_drift: share of readers (0-1) whose interests move at the start of day 0, beyond the
+            dataset's own moves (default: 0).
+        news_per_day: news published per day (default: the world's own rate).
+        http: drive a running `mmnewsrec serve` at this URL (started on the run, without --news, on
+            an empty state store, serving --pipeline) instead of a service in this process.
+        token_file: file holding the server's write token (default: $MMNEWSREC_TOKEN).
+        cache_dir: feature store root (default: the run's).
+    """
+
+    target = "mmnewsrec.workflows.simulate:run_simulation"
+    run: Path = option(flags=("--run",))
+    data: Path = option()
+    out: Path = option()
+    days: int = option(7, type=positive_int)
+    pipeline: Path | None = option(None)
+    seed: int = option(0, type=non_negative_int)
+    users: int = option(1000, type=positive_int)
+    k: int = option(10, type=positive_int)
+    static: bool = option(False)
+    interest_drift: float = option(0.0, type=share, metavar="SHARE")
+    news_per_day: int | None = option(None, type=positive_int)
+    http: str | None = option(None, metavar="URL")
+    token_file: Path | None = option(None)
+    cache_dir: Path | None = option(None)
+    progress: bool = False
+
+
+def _simulate(options: SimulateOptions) -> int:
+    result = resolve_target(SimulateOptions)(**options.kwargs())
+    from mmnewsrec.workflows.simulate import simulation_table
+
+    print(simulation_table(result))
+    print(f"wrote {Path(options.out) / 'simulation.json'}")
     return 0

@@ -243,6 +243,8 @@ class World:
     bias: float = 0.0
     news_entities: np.ndarray | None = None  # (N, M) entity indices a news names, -1 = none
     favourite_entities: np.ndarray | None = None  # (U, E) bool: the entities a user cares about
+    subcategory_topic: np.ndarray | None = None  # (S, d) each subcategory's direction
+    subcategory_weight: np.ndarray | None = None  # (S,) each subcategory's share of the news
 
     def logits(self, users: np.ndarray, news: np.ndarray, day: np.ndarray, model: ClickModel) -> np.ndarray:
         affinity = np.einsum("nd,nd->n", self.user_interest[users], self.topic[news])
@@ -338,5 +340,7 @@ def build_world(
         publish_day=publish_day,
         user_interest=interest.astype(np.float32),
         user_activity=activity / activity.sum(),
+        subcategory_topic=sub_vecs.astype(np.float32),
+        subcategory_weight=sub_weights,
     )
     return world, subcats

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,9 @@ from mmnewsrec.data.synthetic.world import (
     SPLIT_DAYS,
     START,
     ClickModel,
+    SynthScale,
     World,
+    WorldParameters,
     build_world,
     sigmoid,
 )
@@ -107,50 +110,20 @@ def generate_mind(
         if not 0.0 <= interest_drift <= 1.0:
             raise MmnewsrecError(f"interest_drift: must be between 0 and 1, got {interest_drift}")
         params = replace(params, interest_drift=interest_drift)
-    rng = np.random.default_rng(seed)
-    world, subcats = build_world(size, model, rng, params)
-    entities = attach_entities(world, [name for _, name, _ in subcats], model.entity, seed)  # own streams
-    max_history = params.max_history_tiny if scale == "tiny" else params.max_history
-
-    calibration_count = min(params.calibration_impressions, size.train_impressions)
-    calibration = sample_impressions(world, size, model, calibration_count, SPLIT_DAYS["train"], rng, params)
-    world.bias = calibrate_bias(world, calibration, model)
-    logger.info("calibrated click bias %.3f", world.bias)
-
-    histories = sample_histories(world, model, max_history, rng, params)
-    titles, abstracts = news_texts(world, subcats, rng, params)
-    content = Content(world, subcats, titles, abstracts, entities)
+    draw = draw_world(scale, model, params, seed)
+    world = draw.world
 
     with atomic_directory(out) as tmp:
         counts: dict[str, int] = {}
         candidates: dict[str, int] = {}
         rates: dict[str, float] = {}
-        train_clicks: list[list[int]] = [[] for _ in range(size.users)]
-        for split in ("train", "dev", "test"):
-            if split == "dev" and params.interest_drift > 0:
-                movers = np.flatnonzero(rng.random(size.users) < params.interest_drift)
-                world.user_interest[movers] = world.user_interest[rng.permutation(movers)]
-            n_imp = getattr(size, f"{split}_impressions")
-            sample = sample_impressions(world, size, model, n_imp, SPLIT_DAYS[split], rng, params)
-            owner = sample["owner"]
-            probs = sigmoid(world.logits(sample["users"][owner], sample["news"], sample["day"][owner], model))
-            labels = draw_labels(probs, owner, n_imp, rng)
-            if split == "train":
-                for user, news in zip(sample["users"][owner[labels == 1]], sample["news"][labels == 1], strict=True):
-                    train_clicks[user].append(int(news))
-                user_history = histories
-            else:
-                # Dev and test histories hold the train-period clicks too (MIND's histories run up to
-                # the split's first day).
-                user_history = [
-                    np.concatenate([h, np.unique(c)]) if c else h for h, c in zip(histories, train_clicks, strict=True)
-                ]
-            _write_split(tmp / split, split, sample, labels, probs, user_history, content)
-            counts[split] = n_imp
-            candidates[split] = len(owner)
+        for split, sample, probs, labels, user_history in draw_splits(draw, size):
+            _write_split(tmp / split, split, sample, labels, probs, user_history, draw.content)
+            counts[split] = len(sample["users"])
+            candidates[split] = len(sample["owner"])
             rates[split] = float(labels.mean())
         if images:
-            _write_images(tmp / IMAGES_DIR, world, size.image_size, rng, progress)
+            _write_images(tmp / IMAGES_DIR, world, size.image_size, draw.rng, progress)
         summary = SynthSummary(
             scale=scale,
             seed=seed,
@@ -169,6 +142,77 @@ def generate_mind(
         (tmp / SUMMARY_FILE).write_text(json.dumps(asdict(summary), indent=2) + "\n", encoding="utf-8")
     logger.info("wrote synthetic MIND (%s, seed %d) to %s", scale, seed, out)
     return summary
+
+
+@dataclass
+class Draw:
+    """Everything :func:`generate_mind` draws, in the order it draws it (so that the world can be
+    rebuilt from a dataset's ``synthetic.json`` without writing it again).
+
+    Attributes:
+        histories: each user's base history (news rows, chronological).
+        latest_history: filled by :func:`draw_splits`: each user's history as the dev and test
+            splits show it (base history and the train period's clicks).
+        movers: filled by :func:`draw_splits`: the users whose interests moved after the train period.
+        moved_from: their interests before the move, (len(movers), d).
+    """
+
+    world: World
+    model: ClickModel
+    params: WorldParameters
+    content: Content
+    histories: list[np.ndarray]
+    rng: np.random.Generator
+    latest_history: list[np.ndarray] = field(default_factory=list)
+    movers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    moved_from: np.ndarray | None = None
+
+
+def draw_world(scale: str, model: ClickModel, params: WorldParameters, seed: int) -> Draw:
+    """The world of a dataset of ``scale`` (news, users, entities, click bias, base histories, texts)."""
+    size = SCALES[scale]
+    rng = np.random.default_rng(seed)
+    world, subcats = build_world(size, model, rng, params)
+    entities = attach_entities(world, [name for _, name, _ in subcats], model.entity, seed)  # own streams
+    max_history = params.max_history_tiny if scale == "tiny" else params.max_history
+
+    calibration_count = min(params.calibration_impressions, size.train_impressions)
+    calibration = sample_impressions(world, size, model, calibration_count, SPLIT_DAYS["train"], rng, params)
+    world.bias = calibrate_bias(world, calibration, model)
+    logger.info("calibrated click bias %.3f", world.bias)
+
+    histories = sample_histories(world, model, max_history, rng, params)
+    titles, abstracts = news_texts(world, subcats, rng, params)
+    return Draw(world, model, params, Content(world, subcats, titles, abstracts, entities), histories, rng)
+
+
+def draw_splits(draw: Draw, size: SynthScale) -> Iterator[tuple[str, dict, np.ndarray, np.ndarray, list]]:
+    """The train, dev and test logs, in order: (split, sample, probabilities, labels, histories).
+    Interests move (``params.interest_drift``) before the dev split is drawn."""
+    world, model, params, rng = draw.world, draw.model, draw.params, draw.rng
+    train_clicks: list[list[int]] = [[] for _ in range(size.users)]
+    for split in ("train", "dev", "test"):
+        if split == "dev" and params.interest_drift > 0:
+            movers = np.flatnonzero(rng.random(size.users) < params.interest_drift)
+            draw.movers, draw.moved_from = movers, world.user_interest[movers].copy()
+            world.user_interest[movers] = world.user_interest[rng.permutation(movers)]
+        n_imp = getattr(size, f"{split}_impressions")
+        sample = sample_impressions(world, size, model, n_imp, SPLIT_DAYS[split], rng, params)
+        owner = sample["owner"]
+        probs = sigmoid(world.logits(sample["users"][owner], sample["news"], sample["day"][owner], model))
+        labels = draw_labels(probs, owner, n_imp, rng)
+        if split == "train":
+            for user, news in zip(sample["users"][owner[labels == 1]], sample["news"][labels == 1], strict=True):
+                train_clicks[user].append(int(news))
+            user_history = draw.histories
+        else:
+            # Dev and test histories hold the train-period clicks too (MIND's histories run up to
+            # the split's first day).
+            user_history = [
+                np.concatenate([h, np.unique(c)]) if c else h for h, c in zip(draw.histories, train_clicks, strict=True)
+            ]
+            draw.latest_history = user_history
+        yield split, sample, probs, labels, user_history
 
 
 def _format_time(days: np.ndarray) -> list[str]:

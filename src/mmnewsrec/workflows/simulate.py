@@ -48,6 +48,7 @@ from mmnewsrec.data.synthetic.live import END_OF_LOGS, LiveWorld, load_world, ne
 from mmnewsrec.data.synthetic.world import HISTORY_DAYS, SPLIT_DAYS
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.runs.hub import locate_run
+from mmnewsrec.serving.pipeline import TOP_K
 from mmnewsrec.serving.predictor import Predictor, torch_threads
 from mmnewsrec.serving.service import RecommenderService
 from mmnewsrec.serving.state import SQLiteStore
@@ -146,7 +147,8 @@ class HttpFeed:
         user = urllib.parse.quote(user_id, safe="")
         for start in range(0, len(shown), _SHOWN_PER_POST):
             part = shown[start : start + _SHOWN_PER_POST]
-            picked = [c for c in clicked if c in set(part)]
+            listed = set(part)
+            picked = [c for c in clicked if c in listed]
             self._call("POST", f"/users/{user}/impressions", {"shown": part, "clicked": picked, "time": time})
 
 
@@ -464,7 +466,7 @@ def run_simulation(
     token = read_token(token_file) if http else None
     world = load_world(data)  # refuses a folder synth did not write, before anything loads
     feeds: list[PipelineConfig] = load_pipelines([pipeline]) if pipeline is not None else []
-    name = feeds[0].name if feeds else "top-k"
+    name = feeds[0].name if feeds else TOP_K.name
     out = Path(out)
     started = clock.perf_counter()
     if http:

@@ -9,6 +9,7 @@ import base64
 import collections
 import gzip
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,16 @@ def test_history_mapping_impressed_and_duplicates(client: TestClient) -> None:
         (lambda r: r["interest_profile"]["click_history"].append({"article_id": 5}), 422, "click_history.0.article_id"),
         (lambda r: r["candidates"]["articles"][0].update(mentions=[{"entity": {}}]), 422, "mentions.0.source"),
         (lambda r: r.update(protocol_version="4.0-2025-10-20"), 422, "protocol_version"),
+        # A value of another JSON type is not coerced to the one the schema names.
+        (lambda r: r["interest_profile"].update(click_locality_counts={"k": False}), 422, "click_locality_counts.k"),
+        (lambda r: r["interest_profile"].update(click_topic_counts={"Sports": "3"}), 422, "click_topic_counts.Sports"),
+        (lambda r: r.update(num_recs=True), 422, "num_recs"),
+        (lambda r: r.update(num_recs=2.0), 422, "num_recs"),
+        (lambda r: r.update(requested_at=0), 422, "requested_at"),
+        (lambda r: r.update(requested_at="1700000000"), 422, "requested_at"),
+        (lambda r: r["candidates"]["articles"][0].update(published_at=True), 422, "articles.0.published_at"),
+        (lambda r: r["interest_profile"].update(article_feedbacks={str(uuid.uuid4()): 1}), 422, "article_feedbacks"),
+        (lambda r: r.update(embeddings={str(uuid.uuid4()): {"text": ["0.5"]}}), 422, "embeddings"),
     ],
 )
 def test_a_malformed_request_is_a_4xx_naming_the_field(client: TestClient, change, status: int, field: str) -> None:

@@ -4,6 +4,9 @@
 The models below are written from the protocol as POPROX publishes it (``poprox-concepts``,
 ``api/recommendations/v5.py`` and the domain models it uses): the fields, their types and their
 defaults, extra fields allowed where the protocol allows them (interest profile, candidate set).
+A request's numbers, booleans and times are taken only as the JSON types its schema names (no
+``false`` for an integer, no ``"1"`` for a number, no ``0`` for a time): what the schema calls
+invalid is refused (422) rather than coerced.
 
 How a request is answered:
 
@@ -44,12 +47,12 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 from uuid import UUID, uuid4
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PositiveInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, Strict, StrictBool, StrictInt
 
 from mmnewsrec import __version__
 from mmnewsrec.serving.predictor import Predictor, torch_threads
@@ -75,6 +78,20 @@ BODY_AS_ABSTRACT = 400
 
 
 # ------------------------------------------------------------------------------------- the protocol
+def _moment(value: object) -> object:
+    """A time is RFC 3339 text (or a datetime from Python): never a number, a boolean or digits."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE.match(value)):
+        return value
+    raise ValueError("a time is RFC 3339 text, e.g. 2025-11-14T09:30:00Z")
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: The request's scalars as its JSON schema types them: no value is coerced from another JSON type
+#: (``false`` is not an integer, ``"1"`` not a number, ``0`` not a boolean, ``0`` not a time).
+Number: TypeAlias = Annotated[float, Strict()]
+Moment: TypeAlias = Annotated[datetime, BeforeValidator(_moment)]
+
+
 class Entity(BaseModel):
     entity_id: UUID | None = None
     external_id: str | None = None
@@ -88,7 +105,7 @@ class Mention(BaseModel):
     article_id: UUID | None = None
     mention_id: UUID | None = None
     source: str
-    relevance: float | None = None
+    relevance: Number | None = None
     entity: Entity
 
 
@@ -114,8 +131,8 @@ class Article(BaseModel):
     external_id: str | None = None
     raw_data: dict[str, Any] | None = None
     images: list[Image] | None = None
-    published_at: datetime = datetime(1970, 1, 1, 0, 0, tzinfo=timezone.utc)
-    created_at: datetime | None = None
+    published_at: Moment = datetime(1970, 1, 1, 0, 0, tzinfo=timezone.utc)
+    created_at: Moment | None = None
 
 
 class ArticlePackage(BaseModel):
@@ -124,8 +141,8 @@ class ArticlePackage(BaseModel):
     source: str
     seed: Entity | None = None
     article_ids: list[UUID]
-    current_as_of: datetime | None = None
-    created_at: datetime | None = None
+    current_as_of: Moment | None = None
+    created_at: Moment | None = None
 
 
 class CandidateSet(BaseModel):
@@ -133,7 +150,7 @@ class CandidateSet(BaseModel):
 
     pool_id: UUID | None = None
     pool_type: str | None = None
-    created_at: datetime | None = None
+    created_at: Moment | None = None
     articles: list[Article]
 
 
@@ -141,7 +158,7 @@ class Click(BaseModel):
     article_id: UUID
     newsletter_id: UUID | None = None
     impression_id: UUID | None = None
-    timestamp: datetime | None = None
+    timestamp: Moment | None = None
 
 
 class AccountInterest(BaseModel):
@@ -149,9 +166,9 @@ class AccountInterest(BaseModel):
     entity_id: UUID
     entity_name: str
     entity_type: EntityType
-    preference: int
-    frequency: int | None = None
-    created_at: datetime | None = None
+    preference: StrictInt
+    frequency: StrictInt | None = None
+    created_at: Moment | None = None
 
 
 class InterestProfile(BaseModel):
@@ -160,20 +177,20 @@ class InterestProfile(BaseModel):
     profile_id: UUID | None = None
     entity_interests: list[AccountInterest]
     click_history: list[Click]
-    click_topic_counts: dict[str, int] | None = None
-    click_locality_counts: dict[str, int] | None = None
-    article_feedbacks: dict[UUID, bool] | None = None
+    click_topic_counts: dict[str, StrictInt] | None = None
+    click_locality_counts: dict[str, StrictInt] | None = None
+    article_feedbacks: dict[UUID, StrictBool] | None = None
 
 
 class RecommendationRequestV5(BaseModel):
     protocol_version: ProtocolVersion = Field(default=ProtocolVersion.VERSION_5_0, frozen=True)
     request_id: UUID = Field(default_factory=uuid4)
-    requested_at: datetime = Field(default_factory=lambda: datetime.now())
+    requested_at: Moment = Field(default_factory=lambda: datetime.now())
     candidates: CandidateSet
     interacted: CandidateSet
     interest_profile: InterestProfile
-    num_recs: PositiveInt
-    embeddings: dict[UUID, dict[str, list[float]]] | None = None
+    num_recs: Annotated[StrictInt, Field(gt=0)]
+    embeddings: dict[UUID, dict[str, list[Number]]] | None = None
     article_packages: list[ArticlePackage] = Field(default_factory=list)
     impressed_article_ids: list[UUID] = Field(default_factory=list)
 

@@ -1,6 +1,6 @@
 # Set-up and everyday commands. Each target installs what it needs into .venv first.
 #   make demo   - the built-in default job end to end (synthetic MIND, offline)
-#   make test   - lint + the test suite
+#   make test   - lint + the test suite (make test-fast: the fast lane)
 PYTHON ?= python3
 VENV ?= .venv
 # torch is installed on its own first: an unpinned resolve would pull a multi-GB CUDA build on
@@ -9,15 +9,23 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-speed clean services
+.PHONY: demo test test-fast lint bench bench-speed clean services
 
 demo: $(STAMP)
 	$(BIN)/mmnewsrec demo
 	@echo "The command line is $(BIN)/mmnewsrec (or: source $(BIN)/activate, then mmnewsrec --help)."
 
+# The tests run in one process per core, at most four (pytest-xdist), each taking whole test files
+# so that a file's fixtures are built once; make test PYTEST_PROCESSES='-n 0' runs them in one.
+PYTEST_PROCESSES ?= -n auto --maxprocesses 4 --dist loadfile
+
 test: $(STAMP) services
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_PROCESSES)
+
+# The fast lane: every test not marked slow (the slow ones start servers, browsers, several processes).
+test-fast: $(STAMP) services
+	$(BIN)/pytest -q -m "not slow" $(PYTEST_PROCESSES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -2,9 +2,10 @@
 
 Runs ``mmnewsrec simulate`` (in process) once per variant, each from the same world and seed:
 plain top-k with online and with static user vectors, MMR and calibration at three trade-offs
-each, and the three exploration samplers (softmax at three temperatures). Writes each variant's
-``WORK/NAME/simulation.json`` and the pipeline YAMLs it used (``WORK/pipelines/``), then prints one
-table; ``mmnewsrec report --simulation WORK/*/`` draws the curves and the fronts.
+each, and the three exploration samplers (softmax at three temperatures, Thompson at two prior
+strengths). Writes each variant's ``WORK/NAME/simulation.json`` and the pipeline YAMLs it used
+(``WORK/pipelines/``), then prints one table; ``mmnewsrec report --simulation
+WORK/*/simulation.json`` tables the days and draws their curves and the fronts.
 
     python benchmarks/simulate_pipelines.py --run RUN --data SYNTH_DIR --days 7 --users 1500 --work W
 """
@@ -31,7 +32,7 @@ VARIANTS: dict[str, tuple[dict | None, bool]] = {
     },
     **{f"softmax-{t}": ({"sampler": "softmax", "temperature": t}, True) for t in (0.5, 1.0, 2.0)},
     "epsilon-0.1": ({"sampler": "epsilon", "epsilon": 0.1}, True),
-    "thompson-10": ({"sampler": "thompson", "prior_strength": 10}, True),
+    **{f"thompson-{n}": ({"sampler": "thompson", "prior_strength": n}, True) for n in (10, 100)},
 }
 
 COLUMNS = (

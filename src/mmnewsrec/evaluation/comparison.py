@@ -94,6 +94,7 @@ class CandidateFacts:
         news_ids: (V,) the distinct candidate news; ``news_codes`` (N,) indexes it.
         category_codes: (N,) index into ``category_names``.
         clicks: (V,) clicks in the training log (or, without one, in this split).
+        displays: (V,) impressions in the training log (or, without one, in this split).
         seen: (N,) shown as a training candidate, or None without a training log.
         has_image: (N,) the news has an image, or None when the split has no image column.
     """
@@ -103,6 +104,7 @@ class CandidateFacts:
     category_names: np.ndarray
     category_codes: np.ndarray
     clicks: np.ndarray
+    displays: np.ndarray
     seen: np.ndarray | None
     has_image: np.ndarray | None
 
@@ -114,14 +116,17 @@ def candidate_facts(data: MindSplit, shown: pa.Table | None) -> CandidateFacts:
     news_ids, news_codes = np.unique(np.asarray(flat.to_numpy(zero_copy_only=False), dtype=str), return_inverse=True)
     seen = None
     clicks = np.zeros(len(news_ids))
+    displays = np.zeros(len(news_ids))
     if shown is not None:
         seen = pc.is_in(flat, value_set=shown["news_id"]).to_numpy(zero_copy_only=False)
         where = pc.index_in(pa.array(news_ids), value_set=shown["news_id"])
         where = where.to_numpy(zero_copy_only=False).astype(np.float64)  # NaN: never shown in training
         known = ~np.isnan(where)
         clicks[known] = shown["clicks"].to_numpy()[where[known].astype(np.int64)]
+        displays[known] = shown["displays"].to_numpy()[where[known].astype(np.int64)]
     else:
         clicks = np.bincount(news_codes[data.flat_labels() == 1], minlength=len(news_ids)).astype(np.float64)
+        displays = np.bincount(news_codes, minlength=len(news_ids)).astype(np.float64)
     news = data.news
     has_image = None
     if "image_path" in news.column_names:
@@ -131,7 +136,7 @@ def candidate_facts(data: MindSplit, shown: pa.Table | None) -> CandidateFacts:
     category_names, category_codes = np.unique(
         np.array([category_of.get(n, "") for n in news_ids], dtype=str)[news_codes], return_inverse=True
     )
-    return CandidateFacts(news_ids, news_codes, category_names, category_codes, clicks, seen, has_image)
+    return CandidateFacts(news_ids, news_codes, category_names, category_codes, clicks, displays, seen, has_image)
 
 
 def main_table(

@@ -1,4 +1,5 @@
-"""Report figures (matplotlib, headless): training curves, time to accuracy, breakdown bars.
+"""Report figures (matplotlib, headless): training curves, time to accuracy, breakdown bars,
+simulated days and accuracy-diversity fronts.
 
 Each function takes plain numbers and returns a PNG as bytes. One colour per run, the same in every
 figure (the order of ``runs``).
@@ -13,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: figures are files
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mmnewsrec.evaluation.analysis import Interval  # noqa: E402
 
@@ -148,3 +150,82 @@ def _breakdown_figure(
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8)
     return figure
+
+
+#: Line styles that tell runs apart once the colours repeat (more than eight lines).
+_STYLES = ("-", "--", ":", "-.")
+
+
+def day_curves(panels: Sequence[tuple[str, str]], series: Mapping[str, Mapping[str, Sequence[float | None]]]) -> bytes:
+    """Simulated days: one panel per measurement, one line per simulation over the days.
+
+    Args:
+        panels: (key, label) of each measurement, in panel order.
+        series: simulation -> key -> one value per day (None: not measured that day).
+    """
+    columns = 3
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(14, 3.6 * rows), squeeze=False)
+    for index, (name, values) in enumerate(series.items()):
+        style = {"color": colour(index), "linestyle": _STYLES[(index // len(COLOURS)) % len(_STYLES)]}
+        for panel, (key, _) in enumerate(panels):
+            points = [(day + 1, v) for day, v in enumerate(values.get(key, [])) if v is not None]
+            if points:
+                axis = axes[panel // columns][panel % columns]
+                axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3, label=name, **style)
+    for panel, axis in enumerate(axes.flat):
+        if panel >= len(panels):
+            axis.set_visible(False)
+            continue
+        axis.set_title(panels[panel][1], fontsize=10)
+        axis.set_xlabel("simulated day")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False)
+    figure.suptitle("Closed-loop simulation, per day")
+    figure.tight_layout(rect=(0, 0.04 + 0.02 * (len(labels) // 5), 1, 0.97))
+    return _png(figure)
+
+
+def tradeoff_fronts(
+    axes_spec: Sequence[tuple[str, str]],
+    accuracy: tuple[str, str],
+    families: Mapping[str, Sequence[tuple[float | None, str, Mapping[str, float]]]],
+    title: str = "Accuracy against diversity across trade-offs",
+) -> bytes:
+    """Accuracy against diversity: one panel per diversity measurement, one line per family of
+    pipelines through its trade-off values (each point labelled with its value).
+
+    Args:
+        axes_spec: (key, label) of each diversity measurement (the x axes).
+        accuracy: (key, label) of the accuracy measurement (the y axis).
+        families: family -> [(trade-off value or None, simulation, measurements)]; a family whose
+            points have no trade-off (the model's top k) is drawn as stars, labelled by simulation.
+    """
+    figure, axes = plt.subplots(1, len(axes_spec), figsize=(6.5 * len(axes_spec), 5), squeeze=False)
+    key_y, label_y = accuracy
+    for index, (family, points) in enumerate(families.items()):
+        ordered = sorted(points, key=lambda p: -1.0 if p[0] is None else p[0])
+        for axis, (key_x, _) in zip(axes[0], axes_spec, strict=True):
+            xs = [p[2][key_x] for p in ordered]
+            ys = [p[2][key_y] for p in ordered]
+            if all(p[0] is None for p in ordered):
+                axis.scatter(xs, ys, marker="*", s=140, color=colour(index), label=family, zorder=3)
+                labels = [p[1] for p in ordered]
+            else:
+                axis.plot(xs, ys, marker="o", color=colour(index), label=family)
+                labels = [f"{p[0]:g}" for p in ordered]
+            at: dict[tuple[float, float], list[str]] = {}  # points drawn on one another share a label
+            for x, y, text in zip(xs, ys, labels, strict=True):
+                at.setdefault((round(x, 6), round(y, 6)), []).append(text)
+            for (x, y), texts in at.items():
+                axis.annotate(", ".join(texts), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    for axis, (_, label_x) in zip(axes[0], axes_spec, strict=True):
+        axis.set_xlabel(label_x)
+        axis.set_ylabel(label_y)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return _png(figure)

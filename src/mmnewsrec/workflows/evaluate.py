@@ -34,8 +34,9 @@ from mmnewsrec.data.mind import (
     iter_behavior_blocks,
 )
 from mmnewsrec.data.schema import BEHAVIORS_FILE
+from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.baselines import run_baseline
-from mmnewsrec.evaluation.evaluate import encode_all_news, evaluate, with_log_counters
+from mmnewsrec.evaluation.evaluate import EvaluationResult, encode_all_news, evaluate, with_log_counters
 from mmnewsrec.evaluation.metrics import RankingMetrics
 from mmnewsrec.evaluation.stream import MetricSums, score_blocks
 from mmnewsrec.evaluation.submission import write_prediction, zip_prediction
@@ -139,16 +140,33 @@ def run_evaluate(
     return record
 
 
-def _evaluate_in_memory(
-    folder: RunDir, data_root, split: str, cache_dir, progress: bool, prediction: Path
-) -> RankingMetrics | None:
+def score_split(
+    run: str | Path, data_root: str | Path | None = None, split: str = "dev", cache_dir=None, progress: bool = False
+) -> tuple[ImpressionArrays, EvaluationResult]:
+    """A trained model's scores of every candidate of ``split``, in memory: the impressions' arrays
+    and the flat scores (N,) in candidate order (with the metrics when the split is labelled).
+
+    Raises:
+        ConfigError: the run is a baseline (it has no model to score with).
+    """
+    folder = RunDir(locate_run(run))
+    if folder.read_config().baseline:
+        raise ConfigError(f"{folder.path}: a baseline run ({folder.read_config().baseline}) has no model's scores")
     loaded = load_run(folder.path, data_root, cache_dir, progress, splits=(split,))
     arrays = ImpressionArrays.from_split(loaded.dataset, split)
-    arrays = with_log_counters(loaded.config, arrays, loaded.dataset[split], folder.read_log_counters())
+    if reads_log_counters(loaded.config.model):
+        arrays = with_log_counters(loaded.config, arrays, loaded.dataset[split], folder.read_log_counters())
     training = loaded.config.training
     result = evaluate(
         loaded.model, loaded.features, arrays, training.history_len, training.eval_batch_size, progress=progress
     )
+    return arrays, result
+
+
+def _evaluate_in_memory(
+    folder: RunDir, data_root, split: str, cache_dir, progress: bool, prediction: Path
+) -> RankingMetrics | None:
+    arrays, result = score_split(folder.path, data_root, split, cache_dir, progress)
     if distributed_state().is_main_process:
         write_prediction(prediction, arrays.impression_ids, result.scores, arrays.cand_offsets)
     return result.metrics

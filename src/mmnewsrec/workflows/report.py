@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,27 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_write_bytes, atomic_write_text
+from mmnewsrec.config.pipeline import PipelineConfig
 from mmnewsrec.data.mind import DatasetLocation, MindSplit, display_counts, parse_entities
 from mmnewsrec.data.schema import NEWS_FILE
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.evaluation import comparison, rendering
-from mmnewsrec.evaluation.analysis import HISTORY_GROUPS, METRICS, SIZE_GROUPS, Resamples, impression_metrics
+from mmnewsrec.evaluation.analysis import (
+    HISTORY_GROUPS,
+    METRICS,
+    SIZE_GROUPS,
+    Resamples,
+    impression_metrics,
+    intervals,
+)
 from mmnewsrec.evaluation.comparison import RunPredictions
 from mmnewsrec.evaluation.submission import read_prediction
 from mmnewsrec.runs.hub import locate_run
 from mmnewsrec.runs.layout import RunDir
 from mmnewsrec.runs.metrics_log import read_records
-from mmnewsrec.workflows.evaluate import run_evaluate
+from mmnewsrec.workflows.evaluate import run_evaluate, score_split
+from mmnewsrec.workflows.serve import load_pipelines
+from mmnewsrec.workflows.simulate import SIMULATION_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +59,7 @@ _FIGURES = {  # breakdown -> (title, file)
 
 
 def run_report(
-    runs: Sequence[str | Path],
+    runs: Sequence[str | Path] = (),
     data_root: str | Path | None = None,
     split: str = "dev",
     out: str | Path | None = None,
@@ -56,16 +67,66 @@ def run_report(
     samples: int = 1000,
     seed: int = 0,
     vectors: bool = True,
+    simulation: Sequence[str | Path] = (),
+    pipeline: Sequence[str | Path] = (),
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Writes the report of ``runs`` on ``split`` into ``out`` (default: ``report/`` beside the first run)."""
+    """Writes the report of ``runs`` on ``split`` and of the ``simulation`` folders (written by
+    ``mmnewsrec simulate``) into ``out`` (default: ``report/`` beside the first run, else beside
+    the first simulation folder). Each ``pipeline`` (a YAML file) is applied offline to the first
+    run's (or ``baseline``'s) scores of the logged impressions."""
+    simulations = list(simulation)
+    if not runs and not simulations:
+        raise ConfigError("report needs at least one run folder or --simulation folder")
+    if pipeline and not runs:
+        raise ConfigError("--pipeline: the pipelines are applied to a run's scores; name a run folder")
+    pipelines = load_pipelines(pipeline)
+    sims = [
+        read_simulation(folder, name)
+        for folder, name in zip(simulations, _unique_names([_simulation_folder(s) for s in simulations]), strict=True)
+    ]  # every file checked before any run is read
+    tables: list[comparison.Table] = []
+    pngs: dict[str, bytes] = {}
+    intro: list[str] = []
+    result: dict[str, Any] = {}
+    if runs:
+        folders = [RunDir(locate_run(run)) for run in runs]  # folders, or runs pushed to the Hub
+        for folder in folders:
+            folder.require_run()
+        out = Path(out) if out is not None else folders[0].path.parent / "report"
+        result = _runs_section(folders, data_root, split, baseline, samples, seed, vectors, pipelines, progress)
+        tables, pngs, intro = result.pop("tables"), result.pop("pngs"), [result.pop("intro")]
+    if sims:
+        sim_tables, sim_pngs, sim_intro = simulation_section(sims)
+        tables, pngs, intro = [*tables, *sim_tables], {**pngs, **sim_pngs}, [*intro, sim_intro]
+        result["simulations"] = {sim.name: sim.result["summary"] for sim in sims}
+        result.setdefault("markdown", rendering.table_markdown(sim_tables[0]))
+    out = Path(out) if out is not None else _simulation_folder(simulations[0]).parent / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    text = " ".join(intro)
+    for table in tables:
+        atomic_write_text(out / f"{table.key}.csv", rendering.table_csv(table))
+    for file, png in pngs.items():
+        atomic_write_bytes(out / file, png)
+    atomic_write_text(out / "report.md", rendering.report_markdown(text, tables, list(pngs)))
+    atomic_write_text(out / "report.html", rendering.report_html(text, tables, pngs))
+    return {"out": str(out), **result, "figures": sorted(pngs)}
+
+
+def _runs_section(
+    folders: Sequence[RunDir],
+    data_root: str | Path | None,
+    split: str,
+    baseline: str | None,
+    samples: int,
+    seed: int,
+    vectors: bool,
+    pipelines: Sequence[PipelineConfig],
+    progress: bool,
+) -> dict[str, Any]:
+    """The runs' tables, figures and intro on ``split``, and what :func:`run_report` returns of them."""
     from mmnewsrec.evaluation import figures
 
-    if not runs:
-        raise ConfigError("report needs at least one run folder")
-    folders = [RunDir(locate_run(run)) for run in runs]  # folders, or runs pushed to the Hub
-    for folder in folders:
-        folder.require_run()
     location = DatasetLocation.resolve(folders[0].read_config().data, data_root)  # the first run's policies
     data = location.read_split(split)
     if not data.labelled:
@@ -74,8 +135,6 @@ def run_report(
     reference = names[0] if baseline is None else baseline
     if reference not in names:
         raise ConfigError(f"--baseline {baseline}: not one of the runs ({', '.join(names)})")
-    out = Path(out) if out is not None else folders[0].path.parent / "report"
-    out.mkdir(parents=True, exist_ok=True)
 
     bar = tqdm(total=7, desc="report", disable=not progress)
     evaluated = [
@@ -116,6 +175,14 @@ def run_report(
     }
     tables.append(comparison.beyond_table(results, offsets, facts, news_vectors, seed=seed))
     bar.update()
+    fronts = None
+    if pipelines:
+        at = names.index(reference)
+        table, fronts = _pipelines_section(
+            results[at], folders[at], data, split, location.root, facts, news_vectors[reference], pipelines,
+            resamples, seed, progress,
+        )  # fmt: skip
+        tables.append(table)
 
     pngs = {
         "training_curves.png": figures.training_curves({r.name: r.curves for r in results}),
@@ -126,6 +193,8 @@ def run_report(
     for key, (text, file) in _FIGURES.items():
         if key in bars:
             pngs[file] = figures.breakdown_bars(text, bars[key].groups, bars[key].per_run, bars[key].counts, "AUC")
+    if fronts is not None:
+        pngs["pipeline_fronts.png"] = fronts
     bar.update()
     intro = (
         f"Runs: {', '.join(names)}. Data: `{location.root / split}` ({num:,} impressions). Intervals: 95% percentile "
@@ -134,22 +203,22 @@ def run_report(
     )
     if evaluated:
         intro += f" Evaluated by this report (no {split} predictions before): {', '.join(evaluated)}."
-    for table in tables:
-        atomic_write_text(out / f"{table.key}.csv", rendering.table_csv(table))
-    for file, png in pngs.items():
-        atomic_write_bytes(out / file, png)
-    atomic_write_text(out / "report.md", rendering.report_markdown(intro, tables, list(pngs)))
-    atomic_write_text(out / "report.html", rendering.report_html(intro, tables, pngs))
     bar.update()
     bar.close()
     return {
-        "out": str(out),
+        "tables": tables,
+        "pngs": pngs,
+        "intro": intro,
         "runs": names,
         "main": {name: {m: vars(i) for m, i in zip(METRICS, ivs, strict=True)} for name, ivs in main_intervals.items()},
         "markdown": rendering.table_markdown(main),
-        "figures": sorted(pngs),
         "evaluated": evaluated,
     }
+
+
+def _simulation_folder(path: str | Path) -> Path:
+    path = Path(path)
+    return path.parent if path.name == SIMULATION_FILE else path
 
 
 def _unique_names(runs: Sequence[Path]) -> list[str]:
@@ -230,3 +299,280 @@ def _news_vectors(folder: RunDir, data: MindSplit, news_ids: np.ndarray) -> np.n
     except (MmnewsrecError, OSError) as exc:  # e.g. a backbone not available offline: the table says "-"
         logger.warning("no news vectors for %s (%s): vector diversity left out", folder.path.name, exc)
         return None
+
+
+# ------------------------------------------------------------------------------------- simulations
+#: The per-day measurements the report draws and tables: (key, heading).
+_DAY_PANELS = (
+    ("clicks_per_impression", "clicks per feed"),
+    ("regret", "regret (1 - expected / oracle's expected clicks)"),
+    ("category_entropy_shown", "category entropy shown per feed (bits)"),
+    ("category_entropy_clicked", "category entropy clicked (bits)"),
+    ("coverage", "coverage (share of the day's candidates shown)"),
+    ("fresh_share_clicked", "share of clicks on news under a day old"),
+)
+_SUMMARY_COLUMNS = (
+    ("clicks_per_impression", "clicks/imp"),
+    ("expected_clicks_per_impression", "expected/imp"),
+    ("regret", "regret"),
+    ("category_entropy_shown", "entropy shown"),
+    ("category_entropy_clicked", "entropy clicked"),
+    ("coverage", "coverage"),
+    ("fresh_share_shown", "fresh shown"),
+    ("fresh_share_clicked", "fresh clicked"),
+    ("fresh_clicks", "fresh clicks"),
+    ("drifted_expected_share", "drifted/oracle"),
+    ("days_to_follow", "days to follow"),
+    ("latency_ms_p50", "p50 ms"),
+)
+#: The stage a pipeline explores or diversifies with -> (family label, its trade-off parameter).
+_FAMILIES = {
+    "mmr": ("MMR (theta)", "theta"),
+    "calibration": ("calibration (lambda)", "calibration_lambda"),
+    "softmax": ("softmax sampler (temperature)", "temperature"),
+    "epsilon": ("epsilon-greedy (epsilon)", "epsilon"),
+    "thompson": ("Thompson (prior strength)", "prior_strength"),
+}
+
+
+_FRONT_KEYS = ("clicks_per_impression", "category_entropy_shown", "coverage")
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One ``simulation.json`` as the report reads it: its name, family and trade-off value."""
+
+    name: str
+    family: str
+    trade_off: float | None
+    result: dict[str, Any]
+
+
+def read_simulation(folder: str | Path, name: str | None = None) -> Simulation:
+    """A simulation folder's ``simulation.json`` (written by ``mmnewsrec simulate``).
+
+    Raises:
+        ConfigError: no such file, not JSON, or not a simulation's (naming the file and the key).
+    """
+    path = Path(folder)
+    path = path if path.name == SIMULATION_FILE else path / SIMULATION_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file (a --simulation folder is one written by mmnewsrec simulate)")
+    try:
+        result = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a simulation's JSON ({exc})") from exc
+    if not isinstance(result, dict):
+        raise ConfigError(f"{path}: not a simulation's JSON (an object is expected)")
+    for key, kind in (("days", list), ("summary", dict), ("config", dict)):
+        if not isinstance(result.get(key), kind):
+            raise ConfigError(f"{path}: {key}: missing or not a {kind.__name__} (not written by mmnewsrec simulate)")
+    for number, day in enumerate(result["days"]):
+        missing = [key for key, _ in _DAY_PANELS if not isinstance(day, dict) or key not in day]
+        if missing:
+            raise ConfigError(f"{path}: days[{number}]: missing {', '.join(missing)}")
+    settings = result.get("pipeline_config") or {}
+    try:
+        pipeline = PipelineConfig(**settings)
+    except (TypeError, ConfigError) as exc:
+        raise ConfigError(f"{path}: pipeline_config: {exc}") from exc
+    family, value = pipeline_family(pipeline)
+    if not result["config"].get("online", True):
+        family = f"{family}, static user vectors"
+    return Simulation(name or path.parent.name, family, value, result)
+
+
+def simulation_section(simulations: Sequence[Simulation]) -> tuple[list[comparison.Table], dict[str, bytes], str]:
+    """The simulations' tables (the whole run's line of each, and every day), figures (curves per
+    day; accuracy against diversity across trade-offs) and a sentence for the report's intro."""
+    from mmnewsrec.evaluation import figures
+
+    summary_rows = []
+    for sim in simulations:
+        summary = sim.result["summary"]
+        trade_off = "-" if sim.trade_off is None else f"{sim.trade_off:g}"
+        values = [summary.get(key) for key, _ in _SUMMARY_COLUMNS]
+        summary_rows.append([sim.name, sim.family, trade_off, summary.get("impressions"), *values])
+    day_keys = [key for key, _ in _SUMMARY_COLUMNS if all(key in d for s in simulations for d in s.result["days"])]
+    day_rows = [
+        [sim.name, day["day"] + 1, day.get("impressions"), *(day.get(key) for key in day_keys)]
+        for sim in simulations
+        for day in sim.result["days"]
+    ]
+    heading = dict(_SUMMARY_COLUMNS)
+    tables = [
+        comparison.Table(
+            "simulation",
+            "Closed-loop simulation: each simulation over all its days",
+            ["simulation", "family", "trade-off", "impressions", *heading.values()],
+            summary_rows,
+        ),
+        comparison.Table(
+            "simulation_days",
+            "Closed-loop simulation: each day",
+            ["simulation", "day", "impressions", *(heading[key] for key in day_keys)],
+            day_rows,
+        ),
+    ]
+    curves = {s.name: {key: [d.get(key) for d in s.result["days"]] for key, _ in _DAY_PANELS} for s in simulations}
+    families: dict[str, list[tuple[float | None, str, dict[str, float]]]] = {}
+    for sim in simulations:
+        summary = sim.result["summary"]
+        if all(isinstance(summary.get(k), (int, float)) for k in _FRONT_KEYS):
+            families.setdefault(sim.family, []).append((sim.trade_off, sim.name, summary))
+    pngs = {"simulation_days.png": figures.day_curves(_DAY_PANELS, curves)}
+    if families:
+        pngs["simulation_fronts.png"] = figures.tradeoff_fronts(
+            [("category_entropy_shown", "category entropy shown per feed (bits)"), ("coverage", "coverage")],
+            ("clicks_per_impression", "clicks per feed (over all days)"),
+            families,
+            "Accuracy against diversity across trade-offs (closed-loop simulation)",
+        )
+    first = simulations[0].result
+    intro = (
+        f"Simulations: {', '.join(s.name for s in simulations)} ({len(first['days'])} days of "
+        f"{first['config'].get('users')} arrivals, k = {first['config'].get('k')}, click model "
+        f"{first.get('click_model', '?')})."
+    )
+    return tables, pngs, intro
+
+
+# ------------------------------------------------------------------------- pipelines, offline
+def pipeline_family(pipeline: PipelineConfig) -> tuple[str, float | None]:
+    """A pipeline's family (the stage it diversifies or explores with) and that stage's trade-off."""
+    stage = pipeline.diversifier or pipeline.sampler
+    if stage is None:
+        return "top-k", None
+    label, key = _FAMILIES[stage]
+    return label, pipeline.value(key)
+
+
+def pipeline_scores(
+    pipeline: PipelineConfig,
+    scores: np.ndarray,
+    offsets: np.ndarray,
+    vectors: np.ndarray | None,
+    category_codes: np.ndarray,
+    targets: np.ndarray,
+    counts: tuple[np.ndarray, np.ndarray],
+    k: int = 10,
+) -> np.ndarray:
+    """Each logged impression's candidates ordered as the pipeline orders a pool of them, as scores
+    (N,), higher first: its ``k`` chosen first, then the rest by the model's score.
+
+    Args:
+        scores: the model's logits (N,); offsets (M + 1,).
+        vectors: (N, D) each candidate's news vector (None: a pipeline that needs them is refused).
+        category_codes: (N,) each candidate's category; targets (M, K) each user's history
+            distribution over the same categories (calibration's target).
+        counts: (N,), (N,) each candidate's impressions and clicks (Thompson's posterior).
+    """
+    from mmnewsrec.serving.pipeline import Pipeline
+    from mmnewsrec.serving.stages import fill
+
+    if pipeline.diversifier == "mmr" and vectors is None:
+        raise ConfigError(f"pipeline {pipeline.name}: MMR needs the run's news vectors (report without --no-vectors)")
+    ordering = Pipeline(pipeline)
+    ordered = np.empty(len(scores), dtype=np.float64)
+    for i in range(len(offsets) - 1):
+        a, b = int(offsets[i]), int(offsets[i + 1])
+        pool = scores[a:b]
+        chosen = ordering.order(
+            pool,
+            min(k, b - a),
+            lambda a=a, b=b: vectors[a:b],  # (C, D); asked for within this iteration only
+            lambda a=a, b=b, i=i: (category_codes[a:b], targets[i]),
+            lambda a=a, b=b: (counts[0][a:b], counts[1][a:b]),
+        )
+        full = fill(chosen, pool, b - a)  # (C,) positions, best first
+        ordered[a + full] = np.arange(b - a, 0, -1, dtype=np.float64)
+    return ordered
+
+
+def _pipelines_section(
+    reference: RunPredictions,
+    folder: RunDir,
+    data: MindSplit,
+    split: str,
+    root: Path,
+    facts: comparison.CandidateFacts,
+    vectors: np.ndarray | None,
+    pipelines: Sequence[PipelineConfig],
+    resamples: Resamples,
+    seed: int,
+    progress: bool,
+) -> tuple[comparison.Table, bytes]:
+    """Each pipeline applied to the reference run's scores of the logged impressions: accuracy and
+    beyond-accuracy of its top 10, and a figure of the two across the trade-offs."""
+    from mmnewsrec.evaluation import figures
+    from mmnewsrec.evaluation.analysis import beyond_accuracy
+
+    arrays, scored = score_split(folder.path, root, split, progress=progress)
+    offsets = data.candidate_offsets()
+    if not np.array_equal(arrays.cand_offsets, offsets):
+        raise ConfigError(f"{data.directory}: the run read other impressions than the report's")
+    labels = data.flat_labels()
+    names = {name: code for code, name in enumerate(facts.category_names.tolist())}
+    category_of = dict(zip(data.news["news_id"].to_pylist(), data.news["category"].to_pylist(), strict=True))
+    history = [category_of.get(n, "") for n in data.flat_history().to_pylist()]
+    for name in history:
+        names.setdefault(name, len(names))
+    history_codes = np.array([names[c] for c in history], dtype=np.int64)
+    history_offsets = data.history_offsets()
+    targets = np.zeros((len(offsets) - 1, len(names)))  # (M, K)
+    for i in range(len(offsets) - 1):
+        codes = history_codes[history_offsets[i] : history_offsets[i + 1]]
+        if len(codes):
+            targets[i] = np.bincount(codes, minlength=len(names)) / len(codes)
+    counts = (facts.displays[facts.news_codes], facts.clicks[facts.news_codes])
+    flat_vectors = None if vectors is None else vectors[facts.news_codes]  # (N, D)
+    popularity = np.maximum(facts.clicks, 0.5) / max(1.0, facts.clicks.sum())
+    rows, families = [], {}
+    variants = [(f"{reference.name} (the model's ranking)", None, scored.scores)]
+    for pipeline in tqdm(pipelines, desc="pipelines", disable=not progress):
+        pipeline = pipeline if pipeline.seed is not None else replace(pipeline, seed=seed)
+        variants.append(
+            (
+                pipeline.name,
+                pipeline,
+                pipeline_scores(pipeline, scored.scores, offsets, flat_vectors, facts.category_codes, targets, counts),
+            )
+        )
+    for name, pipeline, scores in variants:
+        per = impression_metrics(scores, labels, offsets)  # (M, 4)
+        found = intervals(per, resamples.means(per))
+        beyond = beyond_accuracy(
+            scores, offsets, facts.news_codes, facts.category_codes, popularity, vectors, seed=seed
+        )
+        family, value = pipeline_family(pipeline) if pipeline is not None else ("top-k", None)
+        rows.append(
+            [
+                name,
+                family,
+                "-" if value is None else f"{value:g}",
+                *found,
+                beyond["category_diversity"],
+                beyond.get("vector_diversity"),
+                beyond["coverage"],
+                beyond["novelty"],
+                beyond["personalisation"],
+            ]
+        )
+        measured = {"ndcg10": found[3].mean, "category_diversity": beyond["category_diversity"]}
+        measured["coverage"] = beyond["coverage"]
+        families.setdefault(family, []).append((value, name.split(" (")[0], measured))
+    header = ["pipeline", "family", "trade-off", *METRICS, "category diversity", "vector diversity", "coverage"]
+    table = comparison.Table(
+        "pipelines",
+        f"Pipelines on the logged impressions ({reference.name}'s scores; each impression's candidates are "
+        "the pool, filters not applied; metrics of the reordered list, beyond accuracy of its top 10)",
+        [*header, "novelty (bits)", "personalisation"],
+        rows,
+    )
+    png = figures.tradeoff_fronts(
+        [("category_diversity", "category diversity of the top 10"), ("coverage", "coverage of the top 10")],
+        ("ndcg10", f"nDCG@10 on the logged {split} impressions"),
+        families,
+        f"Accuracy against diversity across trade-offs (pipelines on the logged {split} impressions)",
+    )
+    return table, png

@@ -178,6 +178,10 @@ class ReportOptions(Options):
 
     Attributes:
         runs: run folders written by train (or runs pushed to the Hugging Face Hub, ORG/NAME[@REVISION]).
+        simulation: folders written by simulate: their days as curves, accuracy against diversity
+            across the pipelines' trade-offs (with or without runs).
+        pipeline: a feed pipeline's YAML (repeatable): applied to the first run's (or the
+            baseline's) scores of the logged impressions, its accuracy and beyond-accuracy tabled.
         data_root: dataset root (default: the first run's).
         split: labelled split to compare on (default: dev).
         out: report folder (default: report/ beside the first run).
@@ -187,7 +191,9 @@ class ReportOptions(Options):
     """
 
     target = "mmnewsrec.workflows.report:run_report"
-    runs: list[Path] = option(positional=True, nargs="+", metavar="RUN")
+    runs: list[Path] = option([], positional=True, nargs="*", metavar="RUN")
+    simulation: list[Path] = option([], nargs="+", action="extend", metavar="DIR")
+    pipeline: list[Path] = option([], action="append", metavar="FILE")
     data_root: Path | None = option(None, flags=("--data",))
     split: str = option("dev")
     out: Path | None = option(None)

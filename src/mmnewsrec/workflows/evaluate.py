@@ -8,7 +8,8 @@ impressions (MIND-large's 2.37M test impressions included). Launched as several 
 N-th block and the main process puts the blocks back in file order: the same bytes as one process.
 
 A model that reads log counters (popularity and recency) needs the whole split in time order to
-count what came before each impression, and is scored in memory.
+count what came before each impression, and is scored in memory; so is an EB-NeRD split (Parquet,
+read whole).
 
 The prediction file is the leaderboard's (``prediction.txt``, zipped on request). An
 ``.origin.json`` file beside it records which run wrote it; a prediction file of another run (or of
@@ -121,7 +122,8 @@ def run_evaluate(
     if config.baseline:
         dataset = DatasetLocation.resolve(config.data, data_root).load(tuple(dict.fromkeys(("train", split))))
         metrics = run_baseline(dataset, split, config.baseline, config.training.seed, prediction)
-    elif reads_log_counters(config.model):
+    elif reads_log_counters(config.model) or DatasetLocation.resolve(config.data, data_root).is_ebnerd:
+        # Log counters need the whole split in time order; EB-NeRD's Parquet splits are read whole.
         metrics = _evaluate_in_memory(folder, data_root, split, cache_dir, progress, prediction)
     else:
         metrics, done = _evaluate_in_blocks(

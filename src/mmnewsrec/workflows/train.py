@@ -20,7 +20,7 @@ import torch
 from mmnewsrec.batching.batch import ImpressionArrays
 from mmnewsrec.batching.features import NewsFeatures
 from mmnewsrec.config import ExperimentConfig
-from mmnewsrec.data.mind import DatasetLocation, MindDataset, load_mind
+from mmnewsrec.data.mind import DatasetLocation, MindDataset, dataset_split_dir, load_mind
 from mmnewsrec.data.popularity import LogCounters
 from mmnewsrec.errors import ConfigError
 from mmnewsrec.evaluation.baselines import run_baseline
@@ -97,10 +97,11 @@ def _training_splits(config: ExperimentConfig, root: Path) -> tuple[str, ...]:
     if dev is None:
         logger.warning("training.dev_split is null: no evaluation; the final weights become the run's model")
         return ("train",)
-    if not (root / dev).is_dir():
+    if not dataset_split_dir(root, dev).is_dir():
         raise ConfigError(
-            f"{root / dev}: no {dev!r} split to evaluate on; training.dev_split names the labelled split used "
-            "for evaluation, early stopping and the best checkpoint (set it to null to train without one)"
+            f"{dataset_split_dir(root, dev)}: no {dev!r} split to evaluate on; training.dev_split names the "
+            "labelled split used for evaluation, early stopping and the best checkpoint (set it to null to "
+            "train without one)"
         )
     return ("train", dev)
 

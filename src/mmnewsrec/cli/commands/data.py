@@ -44,10 +44,13 @@ def _datasets() -> list[str]:
 
 @dataclass
 class SynthOptions(Options):
-    """write a synthetic MIND-format dataset (train/ dev/ test/ images/)
+    """write a synthetic dataset: MIND's files (train/ dev/ test/ images/) or EB-NeRD's
 
     Attributes:
         out: dataset root to create.
+        format: mind (news.tsv, behaviors.tsv, images/) or ebnerd (articles.parquet, train/
+            validation/ test/ behaviors.parquet and history.parquet, artifacts/ with text and
+            image embeddings): the same world, impressions and clicks (default: mind).
         scale: dataset size (default: tiny).
         seed: random seed, >= 0 (default: 0).
         preset: kind of world:
@@ -56,8 +59,9 @@ class SynthOptions(Options):
         overwrite: replace an existing non-empty --out.
     """
 
-    target = "mmnewsrec.data.synthetic:generate_mind"
+    target = "mmnewsrec.data.synthetic:generate"
     out: Path = option()
+    format: str = option("mind", choices=lambda: ("mind", "ebnerd"))
     scale: str = option("tiny", choices=_scales)
     seed: int = option(0, type=non_negative_int)
     preset: str = option("default", choices=_presets, help=_preset_help)

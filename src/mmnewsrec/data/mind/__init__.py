@@ -29,6 +29,7 @@ from mmnewsrec.data.mind.dataset import (
     MindSplit,
     Vocabs,
     dataset_image_dir,
+    dataset_split_dir,
     entry_owner,
     find_image_dir,
     is_split_dir,
@@ -49,6 +50,7 @@ from mmnewsrec.data.mind.entities import (
 from mmnewsrec.data.mind.news import CONTENT_COLUMNS, build_catalogue, catalogue_rows, check_news_agree, read_news
 
 __all__ = [
+    "dataset_split_dir",
     "DatasetLocation",
     "BehaviorsBlock",
     "BehaviorsReadResult",

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmnewsrec.config import DataConfig, UnknownNewsPolicy
+from mmnewsrec.data.ebnerd import ARTICLES_FILE, is_ebnerd_root, read_articles, split_folder
 from mmnewsrec.data.images import attach_images
 from mmnewsrec.data.mind.behaviors import read_behaviors
 from mmnewsrec.data.mind.news import build_catalogue, catalogue_rows, check_news_agree, read_news
@@ -116,6 +117,20 @@ def read_split(
     )
 
 
+def read_ebnerd_split(
+    root: str | Path, name: str, on_unknown_news: UnknownNewsPolicy = "error", articles: pa.Table | None = None
+) -> MindSplit:
+    """One split of an EB-NeRD bundle (``dev`` is its ``validation/``), read onto MIND's tables
+    (:mod:`mmnewsrec.data.ebnerd`); its news are the bundle's ``articles.parquet``."""
+    from mmnewsrec.data.ebnerd import read_split_tables
+
+    root = Path(root)
+    articles = articles if articles is not None else read_articles(root / ARTICLES_FILE)
+    directory = split_folder(root, name)
+    table, labelled, unknown, dropped = read_split_tables(directory, articles["news_id"], on_unknown_news)
+    return MindSplit(name, directory, articles, table, labelled, unknown, dropped)
+
+
 def read_split_news(directory: str | Path, image_dir: str | Path | None = None) -> pa.Table:
     """A split folder's ``news.tsv`` alone (with images attached if given): the catalogue that
     block-by-block scoring needs, without reading ``behaviors.tsv`` into memory."""
@@ -177,6 +192,11 @@ def find_image_dir(path: Path) -> Path | None:
     return None
 
 
+def dataset_split_dir(root: str | Path, name: str) -> Path:
+    """The folder of split ``name`` under a dataset root (EB-NeRD's ``dev`` is ``validation/``)."""
+    return split_folder(root, name) if is_ebnerd_root(root) else Path(root) / name
+
+
 def is_split_dir(path: str | Path) -> bool:
     path = Path(path)
     return (path / NEWS_FILE).is_file() or (path / BEHAVIORS_FILE).is_file()
@@ -201,13 +221,20 @@ def load_mind(
     config = config or DataConfig(root=str(root))
     if not root.is_dir():
         raise DataFormatError(root, None, "dataset folder not found")
-    names = splits if splits is not None else tuple(s for s in SPLITS if (root / s).is_dir())
+    ebnerd = is_ebnerd_root(root)
+    folder = (lambda name: split_folder(root, name)) if ebnerd else (lambda name: root / name)
+    names = splits if splits is not None else tuple(s for s in SPLITS if folder(s).is_dir())
     if not names:
         raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
-    image_dir = dataset_image_dir(root, config)
-    loaded = {name: read_split(root / name, name, config.on_unknown_news, image_dir) for name in names}
-    check_news_agree(list(loaded.values()), config.on_conflicting_news)
-    news = build_catalogue([split.news for split in loaded.values()])
+    if ebnerd:  # one article table for every split
+        articles = read_articles(root / ARTICLES_FILE)
+        loaded = {name: read_ebnerd_split(root, name, config.on_unknown_news, articles) for name in names}
+        image_dir, news = None, articles
+    else:
+        image_dir = dataset_image_dir(root, config)
+        loaded = {name: read_split(root / name, name, config.on_unknown_news, image_dir) for name in names}
+        check_news_agree(list(loaded.values()), config.on_conflicting_news)
+        news = build_catalogue([split.news for split in loaded.values()])
     vocabs = None
     if "train" in loaded:
         train = loaded["train"]
@@ -227,6 +254,8 @@ def load_news_catalogue(root: str | Path, config: DataConfig | None = None) -> p
     config = config or DataConfig(root=str(root))
     if not root.is_dir():
         raise DataFormatError(root, None, "dataset folder not found")
+    if is_ebnerd_root(root):
+        return read_articles(root / ARTICLES_FILE)
     names = tuple(s for s in SPLITS if (root / s).is_dir())
     if not names:
         raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
@@ -255,17 +284,26 @@ class DatasetLocation:
         return cls(Path(root or config.root), config)
 
     @property
+    def is_ebnerd(self) -> bool:
+        """An EB-NeRD bundle (``articles.parquet``, Parquet splits) rather than MIND's TSV files."""
+        return is_ebnerd_root(self.root)
+
+    @property
     def image_dir(self) -> Path | None:
-        return dataset_image_dir(self.root, self.config)
+        return None if self.is_ebnerd else dataset_image_dir(self.root, self.config)
 
     def split_dir(self, name: str) -> Path:
-        return self.root / name
+        return dataset_split_dir(self.root, name)
 
     def read_split(self, name: str) -> MindSplit:
         """One split folder, read with the config's unknown-news policy and image folder."""
+        if self.is_ebnerd:
+            return read_ebnerd_split(self.root, name, self.config.on_unknown_news)
         return read_split(self.split_dir(name), name, self.config.on_unknown_news, self.image_dir)
 
     def read_split_news(self, name: str) -> pa.Table:
+        if self.is_ebnerd:
+            return read_articles(self.root / ARTICLES_FILE)
         return read_split_news(self.split_dir(name), self.image_dir)
 
     def load(self, splits: tuple[str, ...] | None = None) -> MindDataset:

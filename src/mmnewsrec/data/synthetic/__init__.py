@@ -24,6 +24,7 @@ candidate's ``p`` to ``oracle_probs.tsv`` in the split folder, so an oracle base
 ceiling any model can reach on the data.
 """
 
+from mmnewsrec.data.synthetic.ebnerd import FORMATS, generate, generate_ebnerd
 from mmnewsrec.data.synthetic.entities import SyntheticEntities, attach_entities, draw_entities
 from mmnewsrec.data.synthetic.render import draw_image, news_texts
 from mmnewsrec.data.synthetic.sampling import calibrate_bias, draw_labels, sample_histories, sample_impressions
@@ -55,6 +56,9 @@ from mmnewsrec.data.synthetic.writer import (
 )
 
 __all__ = [
+    "FORMATS",
+    "generate",
+    "generate_ebnerd",
     "SyntheticEntities",
     "attach_entities",
     "draw_entities",

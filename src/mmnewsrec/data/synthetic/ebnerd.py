@@ -255,4 +255,3 @@ def generate(
     if format != "mind":
         raise MmnewsrecError(f"format: {format!r} is not one of {', '.join(FORMATS)}")
     return generate_mind(out, scale, seed, images, overwrite, progress, preset=preset, interest_drift=interest_drift)
-

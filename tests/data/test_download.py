@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import shutil
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -151,3 +152,54 @@ def test_offline_fails_fast_with_instructions(tmp_path: Path) -> None:
     assert "--from-zip PATH/MINDsmall_train.zip" in message
     with pytest.raises(DownloadError, match="unknown dataset"):
         download_mind("mind-huge", tmp_path)
+
+
+def _zip_tree(folder: Path, target: Path, top: str = "") -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            archive.write(path, arcname=f"{top}{path.relative_to(folder)}")
+    return target
+
+
+def test_ebnerd_bundles_and_artifacts_download_resume_and_unpack_into_the_reader_layout(server, tmp_path: Path) -> None:
+    from mmnewsrec.data.download import download
+    from mmnewsrec.data.synthetic import generate_ebnerd
+
+    bundle = tmp_path / "bundle"
+    generate_ebnerd(bundle, "tiny", seed=0)
+    url, handler = server
+    (handler.root / "artifacts").mkdir()
+    artifacts = bundle / "artifacts"
+    name = "Ekstra_Bladet_contrastive_vector"
+    _zip_tree(artifacts / name, handler.root / "artifacts" / f"{name}.zip", f"{name}/")
+    shutil.rmtree(artifacts)
+    _zip_tree(bundle, handler.root / "ebnerd_small.zip")  # the bundle's files at the archive's top, as EB-NeRD's
+    handler.drops = 1  # the first transfer breaks off half-way: the next try resumes it
+    with pytest.raises(DownloadError, match="cannot fetch ebnerd_small.zip"):
+        download("ebnerd-small", tmp_path / "eb", mirrors=[url], progress=False)
+    root = download("ebnerd-small", tmp_path / "eb", mirrors=[url], progress=False)
+    assert handler.ranges[-1] is not None and handler.ranges[-1].startswith("bytes=")
+    assert load_mind(root)["dev"].num_impressions == 500
+    digest = hashlib.sha256((handler.root / "ebnerd_small.zip").read_bytes()).hexdigest()
+    assert f"{digest}  ebnerd_small.zip" in (root / CHECKSUM_FILE).read_text()
+    handler.ranges.clear()
+    download("ebnerd-small", root, mirrors=[url], progress=False)  # unpacked already: nothing fetched
+    assert handler.ranges == []
+    # The artifacts go under artifacts/, each archive's folder kept; one missing is named with --from-zip.
+    with pytest.raises(DownloadError, match=r"Ekstra_Bladet_image_embeddings.zip .*--from-zip PATH/"):
+        download("ebnerd-artifacts", root, mirrors=[url], progress=False)
+    assert (root / "artifacts" / name / "contrastive_vector.parquet").is_file()
+    with pytest.raises(DownloadError, match="SHA-256"):
+        download("ebnerd-demo", tmp_path / "demo", from_zips=[_zip_tree(bundle, tmp_path / "ebnerd_demo.zip")],
+                 sha256={"ebnerd_demo.zip": "0" * 64}, progress=False)  # fmt: skip
+    with pytest.raises(DownloadError, match="not an archive of ebnerd-demo"):
+        download("ebnerd-demo", tmp_path / "demo", from_zips=[handler.root / "ebnerd_small.zip"], progress=False)
+
+
+def test_ebnerd_offline_names_the_official_urls_and_from_zip(tmp_path: Path) -> None:
+    from mmnewsrec.data.download import EBNERD_BASE, download
+
+    with pytest.raises(DownloadError) as info:
+        download("ebnerd-demo", tmp_path / "eb", mirrors=["http://127.0.0.1:9"], timeout=2, progress=False)
+    assert "ebnerd_demo.zip" in str(info.value) and "--from-zip PATH/ebnerd_demo.zip" in str(info.value)
+    assert "https://recsys.eb.dk" in str(info.value) and EBNERD_BASE.startswith("https://ebnerd-dataset")

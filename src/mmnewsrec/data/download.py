@@ -419,3 +419,144 @@ def httpx_errors() -> tuple[type[Exception], ...]:
 
 class _HubFailure(Exception):
     """One Hub source failed for one archive (its reason goes into the final error)."""
+
+
+# ------------------------------------------------------------------------------------------ EB-NeRD
+#: EB-NeRD's official location (https://recsys.eb.dk links every archive there).
+EBNERD_PAGE = "https://recsys.eb.dk"
+EBNERD_BASE = "https://ebnerd-dataset.s3.eu-west-1.amazonaws.com"
+#: dataset -> its archives (paths under the base URL). A bundle unpacks into the dataset root
+#: (``articles.parquet``, ``train/``, ``validation/``; the test set's ``test/``), the artifacts
+#: into ``ROOT/artifacts/`` (``Ekstra_Bladet_contrastive_vector/contrastive_vector.parquet``...).
+EBNERD_DATASETS: dict[str, tuple[str, ...]] = {
+    "ebnerd-demo": ("ebnerd_demo.zip",),
+    "ebnerd-small": ("ebnerd_small.zip",),
+    "ebnerd-large": ("ebnerd_large.zip",),
+    "ebnerd-testset": ("ebnerd_testset.zip",),
+    "ebnerd-artifacts": (
+        "artifacts/Ekstra_Bladet_contrastive_vector.zip",
+        "artifacts/Ekstra_Bladet_image_embeddings.zip",
+        "artifacts/google_bert_base_multilingual_cased.zip",
+        "artifacts/FacebookAI_xlm_roberta_base.zip",
+    ),
+}
+DATASETS_ALL = (*DATASETS, *EBNERD_DATASETS)
+
+
+def download(
+    dataset: str,
+    to: str | Path,
+    from_zips: Iterable[str | Path] = (),
+    mirrors: Sequence[str] | None = None,
+    sha256: Mapping[str, str] | None = None,
+    timeout: float = 20.0,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """``mmnewsrec download``: a MIND release (:func:`download_mind`) or an EB-NeRD one
+    (:func:`download_ebnerd`); ``mirrors`` None is the dataset's official sources."""
+    if dataset in EBNERD_DATASETS:
+        return download_ebnerd(dataset, to, from_zips, mirrors or (EBNERD_BASE,), sha256, timeout, force, progress)
+    return download_mind(
+        dataset, to, from_zips, MIRRORS if mirrors is None else mirrors, sha256, timeout, force, progress
+    )
+
+
+def download_ebnerd(
+    dataset: str,
+    to: str | Path,
+    from_zips: Iterable[str | Path] = (),
+    mirrors: Sequence[str] = (EBNERD_BASE,),
+    sha256: Mapping[str, str] | None = None,
+    timeout: float = 20.0,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Fetches (or takes from ``from_zips``, matched by file name) the archives of an EB-NeRD
+    release and unpacks them into ``to`` (a bundle's one top folder, if any, dropped; artifacts
+    under ``to/artifacts/``). Transfers resume (``download_file``); each archive's CRCs are
+    checked, its SHA-256 compared with ``sha256[NAME]`` when given and always recorded in
+    ``to/checksums.sha256``, its source in ``to/download.json``. An archive already unpacked
+    (recorded there) is not fetched again unless ``force``.
+
+    Raises:
+        DownloadError: unknown dataset; no source reachable (naming the URLs and ``--from-zip``); a
+            corrupt archive or a checksum mismatch.
+    """
+    if dataset not in EBNERD_DATASETS:
+        raise DownloadError(f"unknown dataset {dataset!r}; choose one of {sorted(DATASETS_ALL)}")
+    root = Path(to)
+    root.mkdir(parents=True, exist_ok=True)
+    given = {Path(p).name: Path(p) for p in from_zips}
+    wanted = {Path(a).name for a in EBNERD_DATASETS[dataset]}
+    for name, path in given.items():
+        if name not in wanted:
+            raise DownloadError(f"{path}: not an archive of {dataset} (expected one of {sorted(wanted)})")
+        if not path.is_file():
+            raise DownloadError(f"{path}: archive not found")
+    sha256 = dict(sha256 or {})
+    done = json.loads((root / SOURCE_FILE).read_text()) if (root / SOURCE_FILE).is_file() else {}
+    staging = root / ".downloads"
+    for archive in EBNERD_DATASETS[dataset]:
+        name = Path(archive).name
+        if not force and done.get(name, {}).get("unpacked"):
+            logger.info("%s already unpacked in %s", name, root)
+            continue
+        if name in given:
+            path, record = given[name], {"source": "--from-zip", "path": str(given[name])}
+        else:
+            staging.mkdir(exist_ok=True)
+            path, record = staging / name, None
+            failures = []
+            for base in mirrors:
+                url = f"{base.rstrip('/')}/{archive}"
+                try:
+                    download_file(url, path, timeout=timeout, progress=progress)
+                except (urllib.error.URLError, OSError) as exc:
+                    failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
+                    continue
+                record = {"source": base, "url": url}
+                break
+            if record is None:
+                raise DownloadError(
+                    f"cannot fetch {name} ({'; '.join(failures)}). Download it from {EBNERD_PAGE} "
+                    f"and pass --from-zip PATH/{name}"
+                )
+        try:
+            digest = verify_archive(path, sha256.get(name))
+        except DownloadError:
+            if name not in given:
+                path.unlink(missing_ok=True)  # a corrupt download must not be resumed
+            raise
+        target = root / "artifacts" if archive.startswith("artifacts/") else root
+        _unpack_tree(path, target, strip_top=not archive.startswith("artifacts/"))
+        _record_checksum(root, name, digest)
+        _record_source(root, name, {**record, "sha256": digest, "bytes": path.stat().st_size, "unpacked": True})
+        done[name] = {"unpacked": True}
+        logger.info("unpacked %s into %s", name, target)
+    return root
+
+
+def _unpack_tree(archive_path: Path, target: Path, strip_top: bool) -> None:
+    """Extracts every member under ``target`` (each file written whole, then renamed), the
+    archive's single top folder dropped when ``strip_top``; unsafe member paths are refused."""
+    with zipfile.ZipFile(archive_path) as archive:
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        tops = {Path(info.filename).parts[0] for info in members}
+        prefix = (
+            next(iter(tops))
+            if strip_top and len(tops) == 1 and all(len(Path(i.filename).parts) > 1 for i in members)
+            else None
+        )
+        for info in members:
+            relative = Path(info.filename)
+            if relative.is_absolute() or ".." in relative.parts:
+                raise DownloadError(f"{archive_path}: unsafe member path {info.filename!r}")
+            if prefix is not None:
+                relative = Path(*relative.parts[1:])
+            dest = target / relative
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            part = dest.with_name(dest.name + ".part")
+            with archive.open(info) as source, open(part, "wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+            os.replace(part, dest)

@@ -37,9 +37,9 @@ def _baselines() -> list[str]:
 
 
 def _datasets() -> list[str]:
-    from mmnewsrec.data.download import DATASETS
+    from mmnewsrec.data.download import DATASETS_ALL
 
-    return sorted(DATASETS)
+    return sorted(DATASETS_ALL)
 
 
 @dataclass
@@ -154,20 +154,22 @@ def _baseline(options: BaselineOptions) -> int:
 
 @dataclass
 class DownloadOptions(Options):
-    """fetch and unpack the real MIND archives
+    """fetch and unpack the real MIND or EB-NeRD archives
 
     Attributes:
-        dataset: which MIND release.
+        dataset: which MIND or EB-NeRD release (ebnerd-artifacts: the embedding archives, unpacked
+            into TO/artifacts/).
         to: dataset root to create.
         from_zips: an archive you already have (repeatable).
         mirrors: source to fetch from, hf://datasets/OWNER/NAME[@REVISION] or a base URL (repeatable;
-            default: the official Hugging Face dataset yjw1029/MIND, then the older hosts).
+            default for MIND: the official Hugging Face dataset yjw1029/MIND, then the older hosts;
+            for EB-NeRD: its official bucket).
         sha256: ARCHIVE_NAME=HEX expected checksum (repeatable).
         timeout: network timeout in seconds (default: 20).
         force: unpack again over complete split folders.
     """
 
-    target = "mmnewsrec.data.download:download_mind"
+    target = "mmnewsrec.data.download:download"
     dataset: str = option(positional=True, choices=_datasets)
     to: Path = option()
     from_zips: list[Path] = option([], flags=("--from-zip",), action="append")
@@ -178,15 +180,13 @@ class DownloadOptions(Options):
     progress: bool = True
 
     def kwargs(self) -> dict[str, Any]:
-        from mmnewsrec.data.download import MIRRORS
-
         sha256 = {}
         for item in self.sha256:
             name, sep, digest = item.partition("=")
             if not sep:
                 raise MmnewsrecError(f"--sha256 {item!r}: expected ARCHIVE_NAME=HEX")
             sha256[name] = digest
-        return {**super().kwargs(), "mirrors": self.mirrors or MIRRORS, "sha256": sha256}
+        return {**super().kwargs(), "mirrors": self.mirrors or None, "sha256": sha256}
 
 
 def _download(options: DownloadOptions) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmnewsrec.data.synthetic import generate_mind
+from mmnewsrec.data.synthetic import generate_ebnerd, generate_mind
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -30,6 +30,15 @@ def tiny_mind(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A synthetic ``tiny`` dataset (seed 0) shared by the whole session: treat it as read-only."""
     root = tmp_path_factory.mktemp("synthetic") / "tiny"
     generate_mind(root, scale="tiny", seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_ebnerd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same synthetic world as :func:`tiny_mind`, written as an EB-NeRD bundle with its
+    embedding artifacts: treat it as read-only."""
+    root = tmp_path_factory.mktemp("synthetic-ebnerd") / "tiny"
+    generate_ebnerd(root, scale="tiny", seed=0)
     return root
 
 

@@ -46,6 +46,10 @@ def tiny_overrides(name: str, bert: Path, vit: Path, blip: Path) -> list[str]:
         "demo_text_minilm": [],
         "text_minilm": [],
         "text_minilm_popularity": [],
+        # EB-NeRD's precomputed vectors: the synthetic bundle's artifacts, read as shipped.
+        "ebnerd_text": [],
+        "ebnerd_multimodal": [],
+        "ebnerd_text_popularity": [],
         "ranker_nrms_listwise": [],
         "ranker_nrms_pointwise": [],
         "ranker_study_listwise": [],
@@ -67,6 +71,9 @@ def test_every_config_is_covered() -> None:
     assert EXPERIMENTS == [
         "demo_multimodal_minilm_vit",
         "demo_text_minilm",
+        "ebnerd_multimodal",
+        "ebnerd_text",
+        "ebnerd_text_popularity",
         "exp1_blip_frozen",
         "exp1_blip_frozen_study_ranker",
         "exp2_bert_vit_frozen",
@@ -88,7 +95,7 @@ def test_every_config_is_covered() -> None:
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_config_runs_with_tiny_models(
-    name: str, tiny_mind: Path, tiny_bert, tiny_vit, tiny_blip, tmp_path: Path
+    name: str, tiny_mind: Path, tiny_ebnerd: Path, tiny_bert, tiny_vit, tiny_blip, tmp_path: Path
 ) -> None:
     path = CONFIGS / f"{name}.yaml"
     study = load_yaml(ExperimentConfig, path)  # as shipped: the study's set-up and real model names
@@ -106,7 +113,7 @@ def test_config_runs_with_tiny_models(
         ExperimentConfig,
         path,
         [
-            f"data.root={tiny_mind}",
+            f"data.root={tiny_ebnerd if name.startswith('ebnerd') else tiny_mind}",
             f"features.cache_dir={tmp_path / 'cache'}",
             *tiny_overrides(name, tiny_bert, tiny_vit, tiny_blip),
         ],

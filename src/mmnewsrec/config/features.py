@@ -69,7 +69,11 @@ class FrozenEncoderConfig:
 
     Attributes:
         name: label of this feature (e.g. ``bert_cls``), used by models that read it.
-        model: Hugging Face model name or local folder.
+        model: Hugging Face model name or local folder (or, instead, ``vectors``).
+        vectors: a Parquet file of precomputed vectors (an id column and a vector column, e.g.
+            EB-NeRD's ``artifacts/Ekstra_Bladet_contrastive_vector/contrastive_vector.parquet``),
+            relative to the dataset root; no backbone is run. With ``modality: image`` a news
+            without a vector has no image.
         revision: hub revision (pin a commit hash for exact reproducibility).
         modality: ``text`` (any AutoModel text encoder), ``image`` (any AutoModel vision encoder) or
             ``blip`` (BLIP image-text retrieval model: the text encoder cross-attending the image).
@@ -88,7 +92,8 @@ class FrozenEncoderConfig:
     _alias: ClassVar[str] = "features.frozen"  # how its messages name it; loaded from a file, its place
 
     name: str
-    model: str
+    model: str = ""
+    vectors: str | None = None
     revision: str | None = None
     modality: Modality = "text"
     pooling: Pooling = "cls"
@@ -102,6 +107,12 @@ class FrozenEncoderConfig:
         check_choices(self, "features.frozen")
         if not self.name or not self.name.replace("_", "").isalnum():
             raise ConfigError(f"features.frozen.name: {self.name!r} must be letters, digits and underscores")
+        if bool(self.model) == bool(self.vectors):
+            raise ConfigError(
+                f"features.frozen {self.name}: give a backbone (model: NAME) or a file of vectors (vectors: PATH), one"
+            )
+        if self.vectors and self.modality not in ("text", "image"):
+            raise ConfigError(f"features.frozen.modality: a vectors file is text or image, not {self.modality!r}")
         if self.pooling == "tokens" and self.modality != "text":
             raise ConfigError("features.frozen.pooling: 'tokens' is for text models")
         if self.max_length < 2 or self.batch_size < 1:

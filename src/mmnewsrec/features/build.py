@@ -12,6 +12,7 @@ from mmnewsrec.features.frozen import FrozenBuilder
 from mmnewsrec.features.image import PixelBuilder, ProcessorGeometry
 from mmnewsrec.features.store import Builder, FeatureSet, FeatureStore, Shard
 from mmnewsrec.features.text import TokenBuilder
+from mmnewsrec.features.vectors import VectorFileBuilder
 
 DEFAULT_CACHE_DIR = Path("~/.cache/mmnewsrec/features")
 
@@ -23,8 +24,14 @@ def default_store(
     return FeatureStore(Path(root).expanduser(), progress=progress, shard=shard)
 
 
-def frozen_builder(config: FrozenEncoderConfig, store: FeatureStore, missing: MissingImagePolicy) -> FrozenBuilder:
-    """The builder of one frozen feature, with token and pixel builders matching its backbone."""
+def frozen_builder(
+    config: FrozenEncoderConfig, store: FeatureStore, missing: MissingImagePolicy, root: str | Path | None = None
+) -> FrozenBuilder | VectorFileBuilder:
+    """The builder of one frozen feature, with token and pixel builders matching its backbone, or
+    the reader of its file of vectors (a relative path is under the dataset ``root``)."""
+    if config.vectors:
+        path = Path(config.vectors).expanduser()
+        return VectorFileBuilder(path if path.is_absolute() or root is None else Path(root) / path, config.modality)
     tokens = pixels = None
     if config.modality in ("text", "blip"):
         tokens = TokenBuilder(config.model, {config.text_field: config.max_length}, revision=config.revision)

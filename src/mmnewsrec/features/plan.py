@@ -75,7 +75,11 @@ def lower_states_feature(field: str) -> str:
 
 
 def plan_builders(
-    needs: list[FeatureNeed], features: FeaturesConfig, missing: MissingImagePolicy, store: FeatureStore
+    needs: list[FeatureNeed],
+    features: FeaturesConfig,
+    missing: MissingImagePolicy,
+    store: FeatureStore,
+    root: str | None = None,
 ) -> list[NamedBuilder]:
     """The builders of ``needs``, in build order; token needs of one tokenizer share one cache.
 
@@ -106,7 +110,8 @@ def plan_builders(
     for need in dict.fromkeys(n for n in needs if isinstance(n, FrozenNeed)):
         if need.name not in frozen:
             raise ConfigError(f"model.news: frozen feature {need.name!r} is not among features.frozen {sorted(frozen)}")
-        builders.append(NamedBuilder(f"frozen:{need.name}", frozen_builder(frozen[need.name], store, missing)))
+        builder = frozen_builder(frozen[need.name], store, missing, root)
+        builders.append(NamedBuilder(f"frozen:{need.name}", builder))
     return builders
 
 

@@ -137,7 +137,7 @@ def init_pretrained_entities(model: NewsRecommender, config: ModelConfig, folder
 
 def news_feature_builders(config: ExperimentConfig, store: FeatureStore) -> list[NamedBuilder]:
     """The feature builders the configured news encoder reads (what train, evaluate and serving build)."""
-    return plan_builders(feature_needs(config), config.features, config.data.images.missing, store)
+    return plan_builders(feature_needs(config), config.features, config.data.images.missing, store, config.data.root)
 
 
 def news_features(

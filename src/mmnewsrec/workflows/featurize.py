@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 from mmnewsrec.config import ExperimentConfig
@@ -31,12 +32,14 @@ def run_featurize(
     ``extended`` when new news were appended), rows and array shapes; None on the other processes
     of a multi-process launch (``accelerate launch --num_processes N -m mmnewsrec featurize ...``).
     """
-    news = DatasetLocation.resolve(config.data, data_root).news_catalogue()  # every split's news, no behaviours
+    if data_root is not None:  # files of vectors named relative to the dataset are under this one
+        config = replace(config, data=replace(config.data, root=str(data_root)))
+    news = DatasetLocation.resolve(config.data).news_catalogue()  # every split's news, no behaviours
     state = distributed_state()  # launched as N processes: each computes every N-th batch
     shard = Shard(state.process_index, state.num_processes, state.wait_for_everyone)
     store = default_store(config.features, cache_dir, progress, shard)
     missing = config.data.images.missing
-    builders = plan_builders(declared_needs(config.features), config.features, missing, store)
+    builders = plan_builders(declared_needs(config.features), config.features, missing, store, config.data.root)
     try:
         model_builders = news_feature_builders(config, store)
     except ConfigError as exc:  # a features-only config: no model section to plan for

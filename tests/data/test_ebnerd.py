@@ -168,3 +168,22 @@ def test_synth_inspect_train_evaluate_and_report_run_on_ebnerd_as_on_mind(
     capsys.readouterr()
     assert main(["report", str(run), "--out", str(tmp_path / "report"), "--samples", "50"]) == 0
     assert "| run |" in capsys.readouterr().out
+    # The breakdowns read EB-NeRD's own columns: image ids for image present or missing, the
+    # training log's articles in view for cold or seen.
+    image = (tmp_path / "report" / "image.csv").read_text()
+    cold = (tmp_path / "report" / "cold.csv").read_text()
+    assert "with image," in image and "without image," in image, image
+    assert "shown in training," in cold and "never shown in training (cold)," in cold, cold
+
+
+def test_display_counts_of_a_parquet_log_count_every_article_in_view_and_clicked(bundle: Path) -> None:
+    from mmnewsrec.data.ebnerd import display_counts
+
+    counts = display_counts(bundle / "train" / "behaviors.parquet")
+    train = load_mind(bundle, splits=("train",))["train"]
+    flat = np.asarray(train.flat_candidates().to_pylist())
+    labels = train.flat_labels()
+    by_id = {r["news_id"]: (r["displays"], r["clicks"]) for r in counts.to_pylist()}
+    assert sum(d for d, _ in by_id.values()) == len(flat) and sum(c for _, c in by_id.values()) == labels.sum()
+    some = flat[0]
+    assert by_id[some] == ((flat == some).sum(), labels[flat == some].sum())

@@ -361,3 +361,34 @@ def _keep(
     kept = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])  # kept entries before each position
     new_offsets = kept[offsets]
     return values[mask], new_offsets, None if labels is None else labels[mask]
+
+
+def display_counts(path: str | Path) -> pa.Table:
+    """How often each article of a ``behaviors.parquet`` was in view and clicked, a row group at a
+    time (as :func:`mmnewsrec.data.mind.display_counts` counts a ``behaviors.tsv``).
+
+    Returns:
+        a table ``news_id`` (string), ``displays`` and ``clicks`` (int64), one row per article in view.
+    """
+    path = Path(path)
+    handle = _open(path, ("article_ids_inview",))
+    labelled = "article_ids_clicked" in handle.schema_arrow.names
+    displays: dict[int, int] = {}
+    clicks: dict[int, int] = {}
+    columns = ["article_ids_inview", *(["article_ids_clicked"] if labelled else [])]
+    for first, batch in _batches(path, handle, columns):
+        for counts, name in ((displays, "article_ids_inview"), (clicks, "article_ids_clicked")):
+            if name not in batch.schema.names:
+                continue
+            _, values = _id_lists(path, batch.column(name), first, name)
+            ids, found = np.unique(values, return_counts=True)
+            for article, n in zip(ids.tolist(), found.tolist(), strict=True):
+                counts[article] = counts.get(article, 0) + n
+    articles = sorted(displays)
+    return pa.table(
+        {
+            "news_id": pa.array([str(a) for a in articles], pa.string()),
+            "displays": pa.array([displays[a] for a in articles], pa.int64()),
+            "clicks": pa.array([clicks.get(a, 0) for a in articles], pa.int64()),
+        }
+    )

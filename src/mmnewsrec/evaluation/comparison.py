@@ -129,8 +129,12 @@ def candidate_facts(data: MindSplit, shown: pa.Table | None) -> CandidateFacts:
         displays = np.bincount(news_codes, minlength=len(news_ids)).astype(np.float64)
     news = data.news
     has_image = None
-    if "image_path" in news.column_names:
+    with_image = None
+    if "image_path" in news.column_names:  # MIND with an image folder
         with_image = news.filter(news["image_path"].is_valid())["news_id"]
+    elif "image_count" in news.column_names:  # EB-NeRD: the article's image ids
+        with_image = news.filter(pc.greater(news["image_count"], 0))["news_id"]
+    if with_image is not None:
         has_image = pc.is_in(flat, value_set=with_image).to_numpy(zero_copy_only=False)
     category_of = dict(zip(news["news_id"].to_pylist(), news["category"].to_pylist(), strict=True))
     category_names, category_codes = np.unique(

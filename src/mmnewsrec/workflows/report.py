@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from mmnewsrec.atomic import atomic_write_bytes, atomic_write_text
 from mmnewsrec.config.pipeline import PipelineConfig
 from mmnewsrec.data.mind import DatasetLocation, MindSplit, display_counts, parse_entities
-from mmnewsrec.data.schema import NEWS_FILE
+from mmnewsrec.data.schema import BEHAVIORS_FILE, NEWS_FILE
 from mmnewsrec.errors import ConfigError, MmnewsrecError
 from mmnewsrec.evaluation import comparison, rendering
 from mmnewsrec.evaluation.analysis import (
@@ -160,8 +160,7 @@ def _runs_section(
         table, bars[key] = comparison.impression_breakdown(key, text, results, values, groups, resamples)
         tables.append(table)
     bar.update()
-    train_log = location.root / "train" / "behaviors.tsv"
-    shown = display_counts(train_log) if split != "train" and train_log.is_file() else None  # streamed
+    shown = _train_display_counts(location) if split != "train" else None  # streamed
     facts = comparison.candidate_facts(data, shown)
     for key, parts in comparison.candidate_subsets(facts).items():
         table, found = comparison.subset_breakdown(key, _SUBSET_TITLES[key], results, parts, labels, offsets, resamples)
@@ -214,6 +213,18 @@ def _runs_section(
         "markdown": rendering.table_markdown(main),
         "evaluated": evaluated,
     }
+
+
+def _train_display_counts(location: DatasetLocation) -> pa.Table | None:
+    """Each news's displays and clicks in the training log (MIND's TSV or EB-NeRD's Parquet), None without one."""
+    from mmnewsrec.data.ebnerd import BEHAVIORS_PARQUET
+    from mmnewsrec.data.ebnerd import display_counts as ebnerd_display_counts
+
+    if location.is_ebnerd:
+        log = location.split_dir("train") / BEHAVIORS_PARQUET
+        return ebnerd_display_counts(log) if log.is_file() else None
+    log = location.split_dir("train") / BEHAVIORS_FILE
+    return display_counts(log) if log.is_file() else None
 
 
 def _simulation_folder(path: str | Path) -> Path:

@@ -174,6 +174,24 @@ def test_synth_inspect_train_evaluate_and_report_run_on_ebnerd_as_on_mind(
     cold = (tmp_path / "report" / "cold.csv").read_text()
     assert "with image," in image and "without image," in image, image
     assert "shown in training," in cold and "never shown in training (cold)," in cold, cold
+    capsys.readouterr()
+    assert main(["replay", "--run", str(run), "--split", "dev"]) == 0  # the live service over the split
+    assert "online, 5+ earlier" in capsys.readouterr().out
+
+
+def test_the_service_takes_a_bundles_articles_as_its_news(bundle: Path) -> None:
+    from mmnewsrec.serving.records import read_news_records
+
+    records = read_news_records([bundle])
+    articles = read_articles(bundle / ARTICLES_FILE)
+    assert [r.news_id for r in records] == articles["news_id"].to_pylist()
+    first = records[0]
+    assert (first.title, first.category, first.image, first.entities) == (
+        articles["title"][0].as_py(),
+        articles["category"][0].as_py(),
+        None,
+        (),
+    )
 
 
 def test_display_counts_of_a_parquet_log_count_every_article_in_view_and_clicked(bundle: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from mmnewsrec.data.ebnerd import ARTICLES_FILE, read_articles
 from mmnewsrec.data.images import attach_images
 from mmnewsrec.data.mind import build_catalogue, find_image_dir, parse_entities, read_news
 from mmnewsrec.data.schema import NEWS_COLUMNS, NEWS_FILE
@@ -93,11 +94,14 @@ def records_table(records: Sequence[NewsRecord]) -> pa.Table:
 
 
 def news_files(paths: Sequence[str | Path]) -> list[Path]:
-    """``news.tsv`` files from files, split folders (``dev/``) or dataset roots (``train/ dev/ ...``)."""
+    """``news.tsv`` files from files, split folders (``dev/``) or dataset roots (``train/ dev/ ...``);
+    an EB-NeRD bundle gives its ``articles.parquet``."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_file():
             found.append(path)
+        elif (path / ARTICLES_FILE).is_file():
+            found.append(path / ARTICLES_FILE)
         elif (path / NEWS_FILE).is_file():
             found.append(path / NEWS_FILE)
         elif path.is_dir():
@@ -111,9 +115,15 @@ def news_files(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def read_news_records(paths: Sequence[str | Path]) -> list[NewsRecord]:
-    """The news of MIND-format files (first occurrence of each id), with their images where a folder has them."""
+    """The news of MIND-format files or EB-NeRD article tables (first occurrence of each id), with
+    their images where a folder has them (EB-NeRD's: none, its images are embeddings)."""
     tables = []
     for path in news_files(paths):
+        if path.suffix == ".parquet":
+            table = read_articles(path).select(["news_id", "category", "subcategory", "title", "abstract"])
+            table = table.append_column("image_path", pa.nulls(table.num_rows, pa.string()))
+            tables.append(table.append_column("entities", pa.array([[]] * table.num_rows, pa.list_(pa.string()))))
+            continue
         table = read_news(path)
         image_dir = find_image_dir(path.parent)
         if image_dir is not None:

@@ -71,7 +71,7 @@ def run_replay(
     data = location.read_split(split)
     if not data.labelled:
         raise ConfigError(f"replay needs a labelled split; {directory} has no click labels")
-    records = read_news_records([directory])
+    records = read_news_records([location.root if location.is_ebnerd else directory])  # EB-NeRD: its articles
     with torch_threads(1):  # one user at a time: small products, where extra threads only add overhead
         return _replay(predictor, run, data, directory, records, cold_start, limit, progress)
 

@@ -42,6 +42,21 @@ def tiny_ebnerd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_xmind(tiny_mind: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An xMIND-style translations folder for :func:`tiny_mind` (``xMINDsmall_{split}/news.tsv``:
+    news id, title, abstract), each text written backwards: treat it as read-only."""
+    root = tmp_path_factory.mktemp("xmind") / "rev"
+    for split in ("train", "dev", "test"):
+        lines = []
+        for line in (tiny_mind / split / "news.tsv").read_text(encoding="utf-8").splitlines():
+            news_id, _, _, title, abstract, *_ = line.split("\t")
+            lines.append(f"{news_id}\t{title[::-1]}\t{abstract[::-1]}\n")
+        (root / f"xMINDsmall_{split}").mkdir(parents=True)
+        (root / f"xMINDsmall_{split}" / "news.tsv").write_text("".join(lines), encoding="utf-8")
+    return root
+
+
 @pytest.fixture()
 def tokenizer_loads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Counts the tokenizers the feature code loads (``{"n": count}``) from now on."""

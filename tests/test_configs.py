@@ -50,6 +50,7 @@ def tiny_overrides(name: str, bert: Path, vit: Path, blip: Path) -> list[str]:
         "ebnerd_text": [],
         "ebnerd_multimodal": [],
         "ebnerd_text_popularity": [],
+        "xmind_text": [f"features.frozen=[{{name: multilingual, model: '{bert}', pooling: mean, max_length: 16}}]"],
         "ranker_nrms_listwise": [],
         "ranker_nrms_pointwise": [],
         "ranker_study_listwise": [],
@@ -90,12 +91,13 @@ def test_every_config_is_covered() -> None:
         "ranker_study_pointwise",
         "text_minilm",
         "text_minilm_popularity",
+        "xmind_text",
     ]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_config_runs_with_tiny_models(
-    name: str, tiny_mind: Path, tiny_ebnerd: Path, tiny_bert, tiny_vit, tiny_blip, tmp_path: Path
+    name: str, tiny_mind: Path, tiny_ebnerd: Path, tiny_xmind: Path, tiny_bert, tiny_vit, tiny_blip, tmp_path: Path
 ) -> None:
     path = CONFIGS / f"{name}.yaml"
     study = load_yaml(ExperimentConfig, path)  # as shipped: the study's set-up and real model names
@@ -116,6 +118,7 @@ def test_config_runs_with_tiny_models(
             f"data.root={tiny_ebnerd if name.startswith('ebnerd') else tiny_mind}",
             f"features.cache_dir={tmp_path / 'cache'}",
             *tiny_overrides(name, tiny_bert, tiny_vit, tiny_blip),
+            *([f"data.translations={tiny_xmind}"] if name.startswith("xmind") else []),
         ],
     )
     record = run_train(config, run_dir=tmp_path / "run")

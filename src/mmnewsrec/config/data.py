@@ -60,12 +60,17 @@ class DataConfig:
             or subcategory in two splits' news.tsv: ``error`` (raise, naming both files and lines)
             or ``first`` (keep the first split's version, train before dev before test; logged).
         images: image lookup and missing-image policy.
+        translations: a folder of translated news (xMIND: one language's folder, holding
+            ``xMINDsmall_train/news.tsv``, ``xMINDsmall_dev/news.tsv``...; or ``train/news.tsv``...):
+            each split's titles and abstracts are read from it by news id, the rest (categories,
+            entities, images, behaviours) from ``root``; None: the dataset's own text.
     """
 
     root: str = "data/synthetic"
     on_unknown_news: UnknownNewsPolicy = "error"
     on_conflicting_news: ConflictingNewsPolicy = "error"
     images: ImageConfig = field(default_factory=ImageConfig)
+    translations: str | None = None
 
     def __post_init__(self) -> None:
         check_choices(self, "data")

@@ -118,6 +118,7 @@ def absolute_paths(config: ExperimentConfig, base: Path | None = None) -> Experi
         config.data,
         root=absolute(config.data.root),
         images=replace(config.data.images, directory=absolute(config.data.images.directory)),
+        translations=absolute(config.data.translations),
     )
     features = replace(config.features, cache_dir=absolute(config.features.cache_dir))
     return replace(config, run_dir=absolute(config.run_dir), data=data, features=features)

@@ -14,7 +14,14 @@ from mmnewsrec.config import DataConfig, UnknownNewsPolicy
 from mmnewsrec.data.ebnerd import ARTICLES_FILE, is_ebnerd_root, read_articles, split_folder
 from mmnewsrec.data.images import attach_images
 from mmnewsrec.data.mind.behaviors import read_behaviors
-from mmnewsrec.data.mind.news import build_catalogue, catalogue_rows, check_news_agree, read_news
+from mmnewsrec.data.mind.news import (
+    build_catalogue,
+    catalogue_rows,
+    check_news_agree,
+    read_news,
+    translate_news,
+    translation_file,
+)
 from mmnewsrec.data.schema import (
     BEHAVIORS_FILE,
     BEHAVIORS_SCHEMA,
@@ -97,12 +104,14 @@ def read_split(
     name: str | None = None,
     on_unknown_news: UnknownNewsPolicy = "error",
     image_dir: str | Path | None = None,
+    translations: str | Path | None = None,
 ) -> MindSplit:
-    """Reads one split folder (``news.tsv`` + ``behaviors.tsv``), attaching images if given."""
+    """Reads one split folder (``news.tsv`` + ``behaviors.tsv``), attaching images if given, its
+    titles and abstracts from ``translations`` (see ``DataConfig.translations``) if given."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataFormatError(directory, None, "split folder not found")
-    news = read_news(directory / NEWS_FILE)
+    news = _translated(read_news(directory / NEWS_FILE), translations, name or directory.name)
     result = read_behaviors(directory / BEHAVIORS_FILE, news["news_id"].combine_chunks(), on_unknown_news)
     if image_dir is not None:
         news = attach_images(news, image_dir)
@@ -131,13 +140,19 @@ def read_ebnerd_split(
     return MindSplit(name, directory, articles, table, labelled, unknown, dropped)
 
 
-def read_split_news(directory: str | Path, image_dir: str | Path | None = None) -> pa.Table:
-    """A split folder's ``news.tsv`` alone (with images attached if given): the catalogue that
-    block-by-block scoring needs, without reading ``behaviors.tsv`` into memory."""
+def _translated(news: pa.Table, translations: str | Path | None, split: str) -> pa.Table:
+    return news if translations is None else translate_news(news, translation_file(translations, split))
+
+
+def read_split_news(
+    directory: str | Path, image_dir: str | Path | None = None, translations: str | Path | None = None
+) -> pa.Table:
+    """A split folder's ``news.tsv`` alone (with images attached if given, translated if asked):
+    the catalogue that block-by-block scoring needs, without reading ``behaviors.tsv`` into memory."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataFormatError(directory, None, "split folder not found")
-    news = read_news(directory / NEWS_FILE)
+    news = _translated(read_news(directory / NEWS_FILE), translations, directory.name)
     return attach_images(news, image_dir) if image_dir is not None else news
 
 
@@ -232,7 +247,10 @@ def load_mind(
         image_dir, news = None, articles
     else:
         image_dir = dataset_image_dir(root, config)
-        loaded = {name: read_split(root / name, name, config.on_unknown_news, image_dir) for name in names}
+        loaded = {
+            name: read_split(root / name, name, config.on_unknown_news, image_dir, config.translations)
+            for name in names
+        }
         check_news_agree(list(loaded.values()), config.on_conflicting_news)
         news = build_catalogue([split.news for split in loaded.values()])
     vocabs = None
@@ -261,7 +279,13 @@ def load_news_catalogue(root: str | Path, config: DataConfig | None = None) -> p
         raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
     image_dir = dataset_image_dir(root, config)
     splits = [
-        MindSplit(name, root / name, read_split_news(root / name, image_dir), BEHAVIORS_SCHEMA.empty_table(), False)
+        MindSplit(
+            name,
+            root / name,
+            read_split_news(root / name, image_dir, config.translations),
+            BEHAVIORS_SCHEMA.empty_table(),
+            False,
+        )
         for name in names
     ]
     check_news_agree(splits, config.on_conflicting_news)
@@ -299,12 +323,14 @@ class DatasetLocation:
         """One split folder, read with the config's unknown-news policy and image folder."""
         if self.is_ebnerd:
             return read_ebnerd_split(self.root, name, self.config.on_unknown_news)
-        return read_split(self.split_dir(name), name, self.config.on_unknown_news, self.image_dir)
+        return read_split(
+            self.split_dir(name), name, self.config.on_unknown_news, self.image_dir, self.config.translations
+        )
 
     def read_split_news(self, name: str) -> pa.Table:
         if self.is_ebnerd:
             return read_articles(self.root / ARTICLES_FILE)
-        return read_split_news(self.split_dir(name), self.image_dir)
+        return read_split_news(self.split_dir(name), self.image_dir, self.config.translations)
 
     def load(self, splits: tuple[str, ...] | None = None) -> MindDataset:
         return load_mind(self.root, self.config, splits)

@@ -124,3 +124,47 @@ def build_catalogue(tables: list[pa.Table]) -> pa.Table:
     unique = pc.unique(ids)  # in order of first occurrence
     first_rows = pc.index_in(unique, value_set=ids)
     return combined.take(first_rows)
+
+
+#: A translation file's columns (xMIND's news.tsv: the news id, the translated title and abstract).
+TRANSLATION_COLUMNS = ("news_id", "title", "abstract")
+
+
+def translation_file(folder: str | Path, split: str) -> Path:
+    """The translated ``news.tsv`` of ``split`` in a translations folder: ``{split}/news.tsv``, or
+    the one folder named ``*_{split}`` (xMIND's ``xMINDsmall_train``, ``xMINDlarge_dev``...).
+
+    Raises:
+        DataFormatError: the folder has none for the split, or two.
+    """
+    folder = Path(folder)
+    if (folder / split / NEWS_FILE).is_file():
+        return folder / split / NEWS_FILE
+    found = sorted(p for p in folder.glob(f"*_{split}/{NEWS_FILE}"))
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(str(p.parent.name) for p in found)})"
+        raise DataFormatError(
+            folder, None, f"data.translations: {what} {split}/{NEWS_FILE} or *_{split}/{NEWS_FILE} for split {split!r}"
+        )
+    return found[0]
+
+
+def translate_news(news: pa.Table, path: str | Path) -> pa.Table:
+    """``news`` with its titles and abstracts from a translation file (news id, title, abstract).
+
+    Raises:
+        DataFormatError: a malformed or duplicated line (file:line), or a news without a translation
+            (naming the first, and how many).
+    """
+    path = Path(path)
+    table = _read_tsv(path, TRANSLATION_COLUMNS)
+    _check_unique(path, table["news_id"], "news id")
+    where = pc.index_in(news["news_id"], value_set=table["news_id"])
+    missing = np.flatnonzero(where.is_null().to_numpy(zero_copy_only=False))
+    if missing.size:
+        first = news["news_id"][int(missing[0])].as_py()
+        raise DataFormatError(path, None, f"no translation of news {first!r} ({missing.size} news have none)")
+    rows = pa.array(where.to_numpy(zero_copy_only=False).astype(np.int64))
+    for column in ("title", "abstract"):
+        news = news.set_column(news.column_names.index(column), column, table[column].take(rows))
+    return news

@@ -177,6 +177,32 @@ def test_synth_inspect_train_evaluate_and_report_run_on_ebnerd_as_on_mind(
     capsys.readouterr()
     assert main(["replay", "--run", str(run), "--split", "dev"]) == 0  # the live service over the split
     assert "online, 5+ earlier" in capsys.readouterr().out
+    # The live service over the bundle's articles: a click moves the feed.
+    from fastapi.testclient import TestClient
+
+    from mmnewsrec.serving.api import create_app
+    from mmnewsrec.workflows.serve import build_service
+
+    service = build_service(run, [root], state=f"sqlite:///{tmp_path / 'state.db'}", progress=False)
+    headers = {"Authorization": "Bearer t"}
+    with TestClient(create_app(service, "t")) as client:
+        feed = client.get("/users/7/recommendations", params={"k": 5}).json()["recommendations"]
+        assert len(feed) == 5 and all(card["news_id"].isdigit() for card in feed)
+        clicked = feed[0]["news_id"]
+        assert client.post("/users/7/clicks", json={"news_id": clicked}, headers=headers).status_code == 201
+        assert client.get("/users/7", headers=headers).json()["history"][-1]["news_id"] == clicked
+        again = client.get("/users/7/recommendations", params={"k": 5}).json()["recommendations"]
+        assert clicked not in [card["news_id"] for card in again]  # what was read is not offered again
+
+
+def test_featurize_builds_the_artifacts_of_a_bundle_as_frozen_features(bundle: Path, tmp_path: Path, capsys) -> None:
+    config = Path(__file__).parents[2] / "configs" / "ebnerd_multimodal.yaml"
+    cache = tmp_path / "cache"
+    assert main(["featurize", "--config", str(config), "--data", str(bundle), "--cache-dir", str(cache)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    by_name = {r["feature"]: r for r in records}
+    assert by_name["frozen:contrastive"]["arrays"] == {"vectors": [1000, 64]}
+    assert by_name["frozen:image"]["arrays"] == {"vectors": [1000, 64], "has_image": [1000]}
 
 
 def test_the_service_takes_a_bundles_articles_as_its_news(bundle: Path) -> None:

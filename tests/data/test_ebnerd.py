@@ -231,3 +231,43 @@ def test_display_counts_of_a_parquet_log_count_every_article_in_view_and_clicked
     assert sum(d for d, _ in by_id.values()) == len(flat) and sum(c for _, c in by_id.values()) == labels.sum()
     some = flat[0]
     assert by_id[some] == ((flat == some).sum(), labels[flat == some].sum())
+
+
+def test_the_challenges_scores_and_prediction_file_on_a_hand_made_bundle(tmp_path: Path) -> None:
+    """Two impressions scored by hand: AUC over the articles in view, MRR, nDCG, and the ranks."""
+    from mmnewsrec.evaluation.metrics import ranking_metrics
+    from mmnewsrec.evaluation.submission import write_prediction
+
+    root = tmp_path / "hand"
+    (root / "validation").mkdir(parents=True)
+    pq.write_table(
+        pa.table({"article_id": pa.array([1, 2, 3], pa.int32()), "title": ["a", "b", "c"], "category_str": ["x"] * 3}),
+        root / ARTICLES_FILE,
+    )
+    moment = pa.array([np.datetime64("2023-05-24T07:00:00", "us")] * 2)
+    pq.write_table(
+        pa.table(
+            {
+                "impression_id": pa.array([10, 11], pa.uint32()),
+                "user_id": pa.array([5, 6], pa.uint32()),
+                "impression_time": moment,
+                "article_ids_inview": pa.array([[1, 2, 3], [3, 1]], pa.list_(pa.int32())),
+                "article_ids_clicked": pa.array([[2], [3]], pa.list_(pa.int32())),
+            }
+        ),
+        root / "validation" / "behaviors.parquet",
+    )
+    pq.write_table(
+        pa.table({"user_id": pa.array([5], pa.uint32()), "article_id_fixed": pa.array([[3, 1]], pa.list_(pa.int32()))}),
+        root / "validation" / "history.parquet",
+    )
+    dev = DatasetLocation(root, DataConfig(root=str(root))).read_split("dev")
+    assert dev.flat_labels().tolist() == [0, 1, 0, 1, 0]  # in view order; the clicked ones
+    assert dev.behaviors["history"].to_pylist() == [["3", "1"], []]  # user 6 has no history row
+    scores = np.array([0.1, 0.9, 0.5, 0.2, 0.8])
+    # Impression 10: the click ranked first (AUC 1, MRR 1); impression 11: last of two (AUC 0, MRR 1/2).
+    metrics = ranking_metrics(scores, dev.flat_labels(), dev.candidate_offsets())
+    assert (metrics.auc, metrics.mrr) == (0.5, 0.75)
+    assert metrics.ndcg10 == pytest.approx((1.0 + 1 / np.log2(3)) / 2)
+    write_prediction(tmp_path / "prediction.txt", np.array([10, 11]), scores, dev.candidate_offsets())
+    assert (tmp_path / "prediction.txt").read_text() == "10 [3,1,2]\n11 [2,1]\n"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,14 +24,15 @@ import pyarrow.parquet as pq
 
 from mmnewsrec.atomic import atomic_directory
 from mmnewsrec.data.ebnerd import ARTICLES_FILE, BEHAVIORS_PARQUET, HISTORY_PARQUET, SPLIT_FOLDERS
-from mmnewsrec.data.synthetic.world import CATEGORY_WORDS, PRESETS, SCALES, START
+from mmnewsrec.data.synthetic.world import CATEGORY_WORDS, START
 from mmnewsrec.data.synthetic.writer import (
-    GENERATOR_VERSION,
     ORACLE_FILE,
     SUMMARY_FILE,
     SynthSummary,
     draw_splits,
-    draw_world,
+    draw_summary,
+    oracle_lines,
+    prepare_draw,
 )
 from mmnewsrec.errors import MmnewsrecError
 
@@ -68,21 +69,7 @@ def generate_ebnerd(
         MmnewsrecError: unknown scale or preset, a negative seed, or ``out`` exists and is not empty
             (without ``overwrite``).
     """
-    if scale not in SCALES:
-        raise MmnewsrecError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
-    if preset not in PRESETS:
-        raise MmnewsrecError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise MmnewsrecError(f"seed: must be an integer >= 0, got {seed!r}")
-    out = Path(out)
-    if (out.is_file() or (out.is_dir() and any(out.iterdir()))) and not overwrite:
-        raise MmnewsrecError(f"{out} already exists and is not empty (pass overwrite=True / --overwrite)")
-    size, model, params = SCALES[scale], PRESETS[preset].click_model, PRESETS[preset].params
-    if interest_drift is not None:
-        if not 0.0 <= interest_drift <= 1.0:
-            raise MmnewsrecError(f"interest_drift: must be between 0 and 1, got {interest_drift}")
-        params = replace(params, interest_drift=interest_drift)
-    draw = draw_world(scale, model, params, seed)
+    draw, size = prepare_draw(out, scale, seed, overwrite, preset, interest_drift)
     world, content = draw.world, draw.content
     artifacts = np.random.default_rng([seed, 24])  # the extras' own stream: the world's draws are MIND's
 
@@ -94,31 +81,13 @@ def generate_ebnerd(
             _write_behaviors(folder / BEHAVIORS_PARQUET, split, sample, labels, artifacts)
             _write_history(folder / HISTORY_PARQUET, sample, histories, split)
             if split != "train":
-                offsets = sample["offsets"]
-                lines = [
-                    f"{k + 1}\t" + " ".join(f"{p:.6g}" for p in probs[offsets[k] : offsets[k + 1]]) + "\n"
-                    for k in range(len(offsets) - 1)
-                ]
-                (folder / ORACLE_FILE).write_text("".join(lines), encoding="utf-8")
+                (folder / ORACLE_FILE).write_text(oracle_lines(probs, sample["offsets"]), encoding="utf-8")
             counts[split], candidates[split] = len(sample["users"]), len(sample["owner"])
             rates[split] = float(labels.mean())
         _write_articles(tmp / ARTICLES_FILE, content, artifacts)
         _write_artifacts(tmp / ARTIFACTS_DIR, world, artifacts)
-        summary = SynthSummary(
-            scale=scale,
-            seed=seed,
-            generator_version=GENERATOR_VERSION,
-            news=size.news,
-            users=size.users,
-            impressions=counts,
-            candidates=candidates,
-            click_rate=rates,
-            image_fraction=float(world.has_image.mean()),
-            bias=float(world.bias),
-            click_model=asdict(model),
-            world=asdict(params),
-            preset=preset,
-        )
+        image_fraction = float(world.has_image.mean())
+        summary = draw_summary(draw, scale, seed, preset, counts, candidates, rates, image_fraction)
         record = {**asdict(summary), "format": "ebnerd"}
         (tmp / SUMMARY_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     logger.info("wrote synthetic EB-NeRD (%s, seed %d) to %s", scale, seed, out)

@@ -93,24 +93,7 @@ def generate_mind(
     Raises:
         MmnewsrecError: unknown scale, a negative seed, or ``out`` exists and ``overwrite`` is False.
     """
-    if scale not in SCALES:
-        raise MmnewsrecError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise MmnewsrecError(f"seed: must be an integer >= 0, got {seed!r}")
-    out = Path(out)
-    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
-    if occupied and not overwrite:
-        raise MmnewsrecError(f"{out} already exists and is not empty (pass overwrite=True / --overwrite)")
-    size = SCALES[scale]
-    if preset not in PRESETS:
-        raise MmnewsrecError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
-    model = click_model or PRESETS[preset].click_model
-    params = PRESETS[preset].params
-    if interest_drift is not None:
-        if not 0.0 <= interest_drift <= 1.0:
-            raise MmnewsrecError(f"interest_drift: must be between 0 and 1, got {interest_drift}")
-        params = replace(params, interest_drift=interest_drift)
-    draw = draw_world(scale, model, params, seed)
+    draw, size = prepare_draw(out, scale, seed, overwrite, preset, interest_drift, click_model)
     world = draw.world
 
     with atomic_directory(out) as tmp:
@@ -124,24 +107,82 @@ def generate_mind(
             rates[split] = float(labels.mean())
         if images:
             _write_images(tmp / IMAGES_DIR, world, size.image_size, draw.rng, progress)
-        summary = SynthSummary(
-            scale=scale,
-            seed=seed,
-            generator_version=GENERATOR_VERSION,
-            news=size.news,
-            users=size.users,
-            impressions=counts,
-            candidates=candidates,
-            click_rate=rates,
-            image_fraction=float(world.has_image.mean()) if images else 0.0,
-            bias=float(world.bias),
-            click_model=asdict(model),
-            world=asdict(params),
-            preset=preset,
-        )
+        image_fraction = float(world.has_image.mean()) if images else 0.0
+        summary = draw_summary(draw, scale, seed, preset, counts, candidates, rates, image_fraction)
         (tmp / SUMMARY_FILE).write_text(json.dumps(asdict(summary), indent=2) + "\n", encoding="utf-8")
     logger.info("wrote synthetic MIND (%s, seed %d) to %s", scale, seed, out)
     return summary
+
+
+def prepare_draw(
+    out: str | Path,
+    scale: str,
+    seed: int,
+    overwrite: bool,
+    preset: str,
+    interest_drift: float | None,
+    click_model: ClickModel | None = None,
+) -> tuple[Draw, SynthScale]:
+    """The checked arguments of a generator, and the world they draw (see :func:`generate_mind`).
+
+    Raises:
+        MmnewsrecError: unknown scale or preset, a negative seed, a drift outside [0, 1], or ``out``
+            exists and is not empty (without ``overwrite``).
+    """
+    if scale not in SCALES:
+        raise MmnewsrecError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise MmnewsrecError(f"seed: must be an integer >= 0, got {seed!r}")
+    out = Path(out)
+    occupied = out.is_file() or (out.is_dir() and any(out.iterdir()))
+    if occupied and not overwrite:
+        raise MmnewsrecError(f"{out} already exists and is not empty (pass overwrite=True / --overwrite)")
+    if preset not in PRESETS:
+        raise MmnewsrecError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    model = click_model or PRESETS[preset].click_model
+    params = PRESETS[preset].params
+    if interest_drift is not None:
+        if not 0.0 <= interest_drift <= 1.0:
+            raise MmnewsrecError(f"interest_drift: must be between 0 and 1, got {interest_drift}")
+        params = replace(params, interest_drift=interest_drift)
+    return draw_world(scale, model, params, seed), SCALES[scale]
+
+
+def draw_summary(
+    draw: Draw,
+    scale: str,
+    seed: int,
+    preset: str,
+    counts: dict[str, int],
+    candidates: dict[str, int],
+    rates: dict[str, float],
+    image_fraction: float,
+) -> SynthSummary:
+    """``synthetic.json``'s record of a drawn and written dataset."""
+    size = SCALES[scale]
+    return SynthSummary(
+        scale=scale,
+        seed=seed,
+        generator_version=GENERATOR_VERSION,
+        news=size.news,
+        users=size.users,
+        impressions=counts,
+        candidates=candidates,
+        click_rate=rates,
+        image_fraction=image_fraction,
+        bias=float(draw.world.bias),
+        click_model=asdict(draw.model),
+        world=asdict(draw.params),
+        preset=preset,
+    )
+
+
+def oracle_lines(probs: np.ndarray, offsets: np.ndarray) -> str:
+    """``oracle_probs.tsv``: each impression's number (from 1) and its candidates' true click probabilities."""
+    return "".join(
+        f"{k + 1}\t" + " ".join(f"{p:.6g}" for p in probs[offsets[k] : offsets[k + 1]]) + "\n"
+        for k in range(len(offsets) - 1)
+    )
 
 
 @dataclass
@@ -250,7 +291,6 @@ def _write_split(
     referenced = np.zeros(len(names), dtype=bool)
     referenced[news] = True
     lines = []
-    oracle_lines = []
     for k in range(len(users)):
         lo, hi = offsets[k], offsets[k + 1]
         history = histories[users[k]]
@@ -261,11 +301,9 @@ def _write_split(
         else:
             imp_text = " ".join(names[i] for i in news[lo:hi])
         lines.append(f"{k + 1}\tU{users[k] + 1}\t{times[k]}\t{hist_text}\t{imp_text}\n")
-        if split != "train":
-            oracle_lines.append(f"{k + 1}\t" + " ".join(f"{p:.6g}" for p in probs[lo:hi]) + "\n")
     (folder / BEHAVIORS_FILE).write_text("".join(lines), encoding="utf-8")
-    if oracle_lines:
-        (folder / ORACLE_FILE).write_text("".join(oracle_lines), encoding="utf-8")
+    if split != "train":
+        (folder / ORACLE_FILE).write_text(oracle_lines(probs, offsets), encoding="utf-8")
     categories = list(CATEGORY_WORDS)
     news_lines = []
     for i in np.flatnonzero(referenced):

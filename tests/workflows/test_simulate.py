@@ -64,6 +64,13 @@ def test_a_simulation_writes_its_days_reproducibly_and_the_pipeline_changes_the_
     diverse = run_simulation(word_run_copy, tiny_mind, tmp_path / "c", pipeline=mmr, **config)
     assert diverse["pipeline"] == "mmr-low"
     assert diverse["summary"]["category_entropy_shown"] > first["summary"]["category_entropy_shown"]
+    # A sampler without a seed of its own draws from the simulation's seed: a rerun is the same run.
+    sampler = tmp_path / "softmax.yaml"
+    sampler.write_text("name: soft\nsampler: softmax\ntemperature: 1.0\n")
+    drawn = [
+        _strip(run_simulation(word_run_copy, tiny_mind, tmp_path / f"s{i}", pipeline=sampler, **config)) for i in (0, 1)
+    ]
+    assert drawn[0] == drawn[1] and drawn[0] != _strip(first)
 
 
 class Spy(ServiceFeed):

@@ -35,7 +35,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -466,6 +466,8 @@ def run_simulation(
     token = read_token(token_file) if http else None
     world = load_world(data)  # refuses a folder synth did not write, before anything loads
     feeds: list[PipelineConfig] = load_pipelines([pipeline]) if pipeline is not None else []
+    # A sampler without a seed of its own draws from the simulation's, so a rerun is the same run.
+    feeds = [feed if feed.seed is not None else replace(feed, seed=seed) for feed in feeds]
     name = feeds[0].name if feeds else TOP_K.name
     out = Path(out)
     started = clock.perf_counter()

@@ -33,7 +33,7 @@ def test_overrides_are_yaml_scalars(tmp_path: Path) -> None:
         (
             {"rot": "x"},
             r"rot: unknown key; valid keys under 'the top level' are "
-            r"\['images', 'on_conflicting_news', 'on_unknown_news', 'root'\]",
+            r"\['images', 'on_conflicting_news', 'on_unknown_news', 'root', 'translations'\]",
         ),
         ({"images": {"sise": 3}}, r"images.sise: unknown key"),
         ({"images": {"size": 224}}, r"images.size: no longer a key \(it was read by nothing\): images are resized"),

@@ -92,7 +92,7 @@ class FrozenEncoderConfig:
     _alias: ClassVar[str] = "features.frozen"  # how its messages name it; loaded from a file, its place
 
     name: str
-    model: str = ""
+    model: str | None = None
     vectors: str | None = None
     revision: str | None = None
     modality: Modality = "text"

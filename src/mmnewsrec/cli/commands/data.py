@@ -12,6 +12,12 @@ from mmnewsrec.cli.options import Options, non_negative_int, option, resolve_tar
 from mmnewsrec.errors import MmnewsrecError
 
 
+def _formats() -> tuple[str, ...]:
+    from mmnewsrec.data.synthetic import FORMATS
+
+    return FORMATS
+
+
 def _scales() -> list[str]:
     from mmnewsrec.data.synthetic import SCALES
 
@@ -61,7 +67,7 @@ class SynthOptions(Options):
 
     target = "mmnewsrec.data.synthetic:generate"
     out: Path = option()
-    format: str = option("mind", choices=lambda: ("mind", "ebnerd"))
+    format: str = option("mind", choices=_formats)
     scale: str = option("tiny", choices=_scales)
     seed: int = option(0, type=non_negative_int)
     preset: str = option("default", choices=_presets, help=_preset_help)

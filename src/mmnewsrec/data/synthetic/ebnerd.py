@@ -31,6 +31,7 @@ from mmnewsrec.data.synthetic.writer import (
     SynthSummary,
     draw_splits,
     draw_summary,
+    generate_mind,
     oracle_lines,
     prepare_draw,
 )
@@ -217,8 +218,6 @@ def generate(
     """The synthetic world in MIND's format (:func:`~mmnewsrec.data.synthetic.generate_mind`, with
     image files) or EB-NeRD's (:func:`generate_ebnerd`: image embeddings instead of pixels, so
     ``images`` is not read)."""
-    from mmnewsrec.data.synthetic.writer import generate_mind
-
     if format == "ebnerd":
         return generate_ebnerd(out, scale, seed, overwrite, preset, interest_drift)
     if format != "mind":

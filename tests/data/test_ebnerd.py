@@ -165,6 +165,13 @@ def test_synth_inspect_train_evaluate_and_report_run_on_ebnerd_as_on_mind(
     assert len(lines) == 200 and lines[0].startswith("1 [")
     ranks = json.loads(lines[0].split(" ", 1)[1])
     assert sorted(ranks) == list(range(1, len(ranks) + 1))  # the challenge's ranks, one per article in view
+    # Scored block by block (a block of Parquet rows at a time), the same bytes as in one block.
+    from mmnewsrec.workflows.evaluate import run_evaluate
+
+    small = run_evaluate(run, split="dev", block_impressions=64, out=tmp_path / "blocks.txt")
+    whole = run_evaluate(run, split="dev", block_impressions=10_000, out=tmp_path / "whole.txt")
+    assert (tmp_path / "blocks.txt").read_bytes() == (tmp_path / "whole.txt").read_bytes()
+    assert small["auc"] == pytest.approx(whole["auc"], abs=1e-12) and small["impressions"] == 500
     capsys.readouterr()
     assert main(["report", str(run), "--out", str(tmp_path / "report"), "--samples", "50"]) == 0
     assert "| run |" in capsys.readouterr().out

@@ -30,8 +30,9 @@ unknown to ``articles.parquet`` (unless ``on_unknown_news`` drops or keeps it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -41,6 +42,9 @@ import pyarrow.parquet as pq
 from mmnewsrec.config import UnknownNewsPolicy
 from mmnewsrec.data.schema import BEHAVIORS_SCHEMA, NEWS_COLUMNS
 from mmnewsrec.errors import DataFormatError
+
+if TYPE_CHECKING:
+    from mmnewsrec.data.mind.behaviors import BehaviorsBlock
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +98,13 @@ def _open(path: Path, required: Sequence[str]) -> pq.ParquetFile:
     return handle
 
 
-def _batches(path: Path, handle: pq.ParquetFile, columns: Sequence[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """(first row, batch) over the file, the given columns only."""
+def _batches(
+    path: Path, handle: pq.ParquetFile, columns: Sequence[str], rows: int = BATCH_ROWS
+) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(first row, batch) over the file, ``rows`` at a time, the given columns only."""
     first = 0
     try:
-        for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=list(columns)):
+        for batch in handle.iter_batches(batch_size=rows, columns=list(columns)):
             yield first, batch
             first += batch.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
@@ -234,6 +240,32 @@ def read_split_tables(
     Raises:
         DataFormatError: naming file, row and column of the first problem.
     """
+    blocks = list(iter_split_blocks(directory, known_news, on_unknown_news))
+    labelled = "article_ids_clicked" in _open(Path(directory) / BEHAVIORS_PARQUET, BEHAVIOR_REQUIRED).schema_arrow.names
+    if not blocks:
+        return BEHAVIORS_SCHEMA.empty_table(), labelled, 0, 0
+    table = pa.concat_tables([block.result.table for block in blocks]).combine_chunks()
+    unknown = sum(block.result.unknown_news_refs for block in blocks)
+    return table, labelled, unknown, sum(block.result.dropped_impressions for block in blocks)
+
+
+def iter_split_blocks(
+    directory: str | Path,
+    known_news: pa.Array,
+    on_unknown_news: UnknownNewsPolicy = "error",
+    block_rows: int = BATCH_ROWS,
+    take: Callable[[int], bool] | None = None,
+) -> Iterator[BehaviorsBlock]:
+    """A split folder's impressions ``block_rows`` at a time, each block checked and mapped as
+    :func:`read_split_tables` maps the whole file (``first_line`` is the block's first row), so
+    scoring holds one block, not the split; ``take`` picks the blocks yielded (every block is
+    still checked, impression ids across all of them).
+
+    Raises:
+        DataFormatError: naming file, row and column of the first problem.
+    """
+    from mmnewsrec.data.mind.behaviors import BehaviorsBlock, BehaviorsReadResult
+
     directory = Path(directory)
     if not directory.is_dir():
         raise DataFormatError(directory, None, "split folder not found")
@@ -245,10 +277,9 @@ def read_split_tables(
     extras = [c for c in BEHAVIOR_EXTRAS if c in names]
     columns = [*BEHAVIOR_REQUIRED, *(["article_ids_clicked"] if labelled else []), *extras]
     known = np.sort(np.asarray(pc.cast(known_news, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64))
-    parts: list[pa.Table] = []
     seen_impressions: set[int] = set()
-    unknown_total = dropped_total = 0
-    for first, batch in _batches(behaviors_path, handle, columns):
+    unknown_total = 0
+    for index, (first, batch) in enumerate(_batches(behaviors_path, handle, columns, block_rows)):
         impression_ids = _integers(behaviors_path, batch.column("impression_id"), first, "impression_id")
         for row, value in enumerate(impression_ids.tolist()):
             if value in seen_impressions:
@@ -337,15 +368,15 @@ def read_split_tables(
         for extra in BEHAVIOR_EXTRAS:
             if extra in names:
                 table = table.append_column(extra, batch.column(extra))
-        if not keep.all():
-            dropped_total += int((~keep).sum())
+        dropped = int((~keep).sum())
+        if dropped:
             table = table.filter(pa.array(keep))
-        parts.append(table)
+        if take is None or take(index):
+            yield BehaviorsBlock(
+                index, first + 1, BehaviorsReadResult(table.combine_chunks(), labelled, unknown, dropped)
+            )
     if unknown_total and on_unknown_news == "drop":
         logger.warning("%s: dropped %d references to unknown articles", behaviors_path, unknown_total)
-    if not parts:
-        return BEHAVIORS_SCHEMA.empty_table(), labelled, 0, 0
-    return pa.concat_tables(parts).combine_chunks(), labelled, unknown_total, dropped_total
 
 
 def _is_in(values: np.ndarray, sorted_known: np.ndarray) -> np.ndarray:

@@ -8,8 +8,8 @@ impressions (MIND-large's 2.37M test impressions included). Launched as several 
 N-th block and the main process puts the blocks back in file order: the same bytes as one process.
 
 A model that reads log counters (popularity and recency) needs the whole split in time order to
-count what came before each impression, and is scored in memory; so is an EB-NeRD split (Parquet,
-read whole).
+count what came before each impression, and is scored in memory. An EB-NeRD split is read block by
+block from its ``behaviors.parquet`` the same way.
 
 The prediction file is the leaderboard's (``prediction.txt``, zipped on request). An
 ``.origin.json`` file beside it records which run wrote it; a prediction file of another run (or of
@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from mmnewsrec.atomic import atomic_stream, atomic_write_bytes, atomic_write_text
 from mmnewsrec.batching.batch import ImpressionArrays
+from mmnewsrec.data.ebnerd import iter_split_blocks
 from mmnewsrec.data.mind import (
     DatasetLocation,
     catalogue_rows,
@@ -122,8 +123,7 @@ def run_evaluate(
     if config.baseline:
         dataset = DatasetLocation.resolve(config.data, data_root).load(tuple(dict.fromkeys(("train", split))))
         metrics = run_baseline(dataset, split, config.baseline, config.training.seed, prediction)
-    elif reads_log_counters(config.model) or DatasetLocation.resolve(config.data, data_root).is_ebnerd:
-        # Log counters need the whole split in time order; EB-NeRD's Parquet splits are read whole.
+    elif reads_log_counters(config.model):
         metrics = _evaluate_in_memory(folder, data_root, split, cache_dir, progress, prediction)
     else:
         metrics, done = _evaluate_in_blocks(
@@ -197,13 +197,13 @@ def _evaluate_in_blocks(
         return catalogue_rows(news, ids, directory)
 
     per_block = max(1, block_impressions // training.eval_batch_size) * training.eval_batch_size
-    blocks = iter_behavior_blocks(
-        directory / BEHAVIORS_FILE,
-        news_ids,
-        config.data.on_unknown_news,
-        per_block,
-        take=lambda index: index % world == rank,
-    )
+    take = lambda index: index % world == rank  # noqa: E731 - this process's blocks
+    if location.is_ebnerd:  # behaviors.parquet, a block of rows at a time
+        blocks = iter_split_blocks(directory, news_ids, config.data.on_unknown_news, per_block, take)
+    else:
+        blocks = iter_behavior_blocks(
+            directory / BEHAVIORS_FILE, news_ids, config.data.on_unknown_news, per_block, take=take
+        )
     scored = score_blocks(model, lookup, blocks, news_rows, training.history_len, training.eval_batch_size, device)
     bar = tqdm(desc=f"score {split}", unit=" impressions", disable=not progress or not state.is_main_process)
     if world == 1:

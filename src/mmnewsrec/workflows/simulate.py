@@ -218,9 +218,6 @@ class _Day:
         self.published = 0
 
     def record(self) -> dict[str, Any]:
-        def share(part: list) -> float | None:
-            return part[0] / part[1] if part[1] > 0 else None
-
         latency = np.asarray(self.latency) * 1000
         return {
             "day": self.day,
@@ -235,8 +232,8 @@ class _Day:
             "coverage": len(self.shown) / max(len(self.candidates), 1),
             "fresh_share_shown": self.fresh_shown / max(self.cards, 1),
             "fresh_share_clicked": self.fresh_clicks / max(self.clicks, 1),
-            "drifted_expected_share": share(self.moved),
-            "others_expected_share": share(self.others),
+            "drifted_expected_share": _share([self.moved]),
+            "others_expected_share": _share([self.others]),
             "drifted_impressions": self.moved[2],
             "news_published": self.published,
             "candidates": len(self.candidates),

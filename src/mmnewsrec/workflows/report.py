@@ -516,7 +516,7 @@ def _pipelines_section(
     """Each pipeline applied to the reference run's scores of the logged impressions: accuracy and
     beyond-accuracy of its top 10, and a figure of the two across the trade-offs."""
     from mmnewsrec.evaluation import figures
-    from mmnewsrec.evaluation.analysis import beyond_accuracy
+    from mmnewsrec.serving.stages import category_distribution
 
     arrays, scored = score_split(folder.path, root, split, progress=progress)
     offsets = data.candidate_offsets()
@@ -530,54 +530,36 @@ def _pipelines_section(
         names.setdefault(name, len(names))
     history_codes = np.array([names[c] for c in history], dtype=np.int64)
     history_offsets = data.history_offsets()
-    targets = np.zeros((len(offsets) - 1, len(names)))  # (M, K)
-    for i in range(len(offsets) - 1):
-        codes = history_codes[history_offsets[i] : history_offsets[i + 1]]
-        if len(codes):
-            targets[i] = np.bincount(codes, minlength=len(names)) / len(codes)
+    # Calibration's target as the live service builds it (serving.pipeline.category_codes).
+    targets = np.stack(
+        [
+            category_distribution(history_codes[history_offsets[i] : history_offsets[i + 1]], len(names))
+            for i in range(len(offsets) - 1)
+        ]
+    )  # (M, K)
     counts = (facts.displays[facts.news_codes], facts.clicks[facts.news_codes])
     flat_vectors = None if vectors is None else vectors[facts.news_codes]  # (N, D)
-    popularity = np.maximum(facts.clicks, 0.5) / max(1.0, facts.clicks.sum())
-    rows, families = [], {}
-    variants = [(f"{reference.name} (the model's ranking)", None, scored.scores)]
+    variants = [RunPredictions(reference.name, scored.scores, impression_metrics(scored.scores, labels, offsets))]
+    settings: list[PipelineConfig | None] = [None]
     for pipeline in tqdm(pipelines, desc="pipelines", disable=not progress):
         pipeline = pipeline if pipeline.seed is not None else replace(pipeline, seed=seed)
-        variants.append(
-            (
-                pipeline.name,
-                pipeline,
-                pipeline_scores(pipeline, scored.scores, offsets, flat_vectors, facts.category_codes, targets, counts),
-            )
-        )
-    for name, pipeline, scores in variants:
-        per = impression_metrics(scores, labels, offsets)  # (M, 4)
-        found = intervals(per, resamples.means(per))
-        beyond = beyond_accuracy(
-            scores, offsets, facts.news_codes, facts.category_codes, popularity, vectors, seed=seed
-        )
+        scores = pipeline_scores(pipeline, scored.scores, offsets, flat_vectors, facts.category_codes, targets, counts)
+        variants.append(RunPredictions(pipeline.name, scores, impression_metrics(scores, labels, offsets)))
+        settings.append(pipeline)
+    beyond = comparison.beyond_table(variants, offsets, facts, {v.name: vectors for v in variants}, seed=seed)
+    rows, families = [], {}
+    for variant, pipeline, (_, *measures) in zip(variants, settings, beyond.rows, strict=True):
+        found = intervals(variant.metrics, resamples.means(variant.metrics))
         family, value = pipeline_family(pipeline) if pipeline is not None else ("top-k", None)
-        rows.append(
-            [
-                name,
-                family,
-                "-" if value is None else f"{value:g}",
-                *found,
-                beyond["category_diversity"],
-                beyond.get("vector_diversity"),
-                beyond["coverage"],
-                beyond["novelty"],
-                beyond["personalisation"],
-            ]
-        )
-        measured = {"ndcg10": found[3].mean, "category_diversity": beyond["category_diversity"]}
-        measured["coverage"] = beyond["coverage"]
-        families.setdefault(family, []).append((value, name.split(" (")[0], measured))
-    header = ["pipeline", "family", "trade-off", *METRICS, "category diversity", "vector diversity", "coverage"]
+        name = variant.name if pipeline is not None else f"{variant.name} (the model's ranking)"
+        rows.append([name, family, "-" if value is None else f"{value:g}", *found, *measures])
+        measured = {"ndcg10": found[3].mean, "category_diversity": measures[0], "coverage": measures[2]}
+        families.setdefault(family, []).append((value, variant.name, measured))
     table = comparison.Table(
         "pipelines",
         f"Pipelines on the logged impressions ({reference.name}'s scores; each impression's candidates are "
         "the pool, filters not applied; metrics of the reordered list, beyond accuracy of its top 10)",
-        [*header, "novelty (bits)", "personalisation"],
+        ["pipeline", "family", "trade-off", *METRICS, *beyond.header[1:]],
         rows,
     )
     png = figures.tradeoff_fronts(

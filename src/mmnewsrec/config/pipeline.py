@@ -98,6 +98,15 @@ class PipelineConfig:
             if value is not None and value <= 0:
                 raise ConfigError(f"{key}: must be > 0, got {value}")
 
+    def trade_off(self) -> tuple[str, str, float] | None:
+        """The stage that diversifies or explores, the one parameter it reads and that parameter's
+        value (``("mmr", "theta", 0.7)``); None for the model's ranking alone."""
+        stage = self.diversifier or self.sampler
+        if stage is None:
+            return None
+        key = next(key for key, (_, kind) in _READ_BY.items() if kind == stage)
+        return stage, key, self.value(key)
+
     def value(self, key: str) -> float:
         """A stage parameter, or its default when the YAML leaves it out."""
         value = getattr(self, key)

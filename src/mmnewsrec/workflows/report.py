@@ -336,13 +336,13 @@ _SUMMARY_COLUMNS = (
     ("days_to_follow", "days to follow"),
     ("latency_ms_p50", "p50 ms"),
 )
-#: The stage a pipeline explores or diversifies with -> (family label, its trade-off parameter).
+#: The stage a pipeline explores or diversifies with -> its family's label (the trade-off in brackets).
 _FAMILIES = {
-    "mmr": ("MMR (theta)", "theta"),
-    "calibration": ("calibration (lambda)", "calibration_lambda"),
-    "softmax": ("softmax sampler (temperature)", "temperature"),
-    "epsilon": ("epsilon-greedy (epsilon)", "epsilon"),
-    "thompson": ("Thompson (prior strength)", "prior_strength"),
+    "mmr": "MMR (theta)",
+    "calibration": "calibration (lambda)",
+    "softmax": "softmax sampler (temperature)",
+    "epsilon": "epsilon-greedy (epsilon)",
+    "thompson": "Thompson (prior strength)",
 }
 
 
@@ -451,11 +451,11 @@ def simulation_section(simulations: Sequence[Simulation]) -> tuple[list[comparis
 # ------------------------------------------------------------------------- pipelines, offline
 def pipeline_family(pipeline: PipelineConfig) -> tuple[str, float | None]:
     """A pipeline's family (the stage it diversifies or explores with) and that stage's trade-off."""
-    stage = pipeline.diversifier or pipeline.sampler
-    if stage is None:
+    trade_off = pipeline.trade_off()
+    if trade_off is None:
         return "top-k", None
-    label, key = _FAMILIES[stage]
-    return label, pipeline.value(key)
+    stage, _, value = trade_off
+    return _FAMILIES[stage], value
 
 
 def pipeline_scores(

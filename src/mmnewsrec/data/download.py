@@ -17,7 +17,7 @@ import shutil
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -273,7 +273,7 @@ def download_mind(
         if archive.split in given:
             path, record = given[archive.split], {"source": "--from-zip", "path": str(given[archive.split])}
         else:
-            path, record = fetch(archive, dataset, root)
+            path, record = fetch(archive.filename, archive.filename, _mind_failure(dataset, archive.filename, root))
         try:
             digest = verify_archive(path, sha256.get(archive.filename) or record.pop("expected_sha256", None))
         except DownloadError:
@@ -285,6 +285,22 @@ def download_mind(
         unpack_split(path, split_dir)
         logger.info("unpacked %s into %s", archive.filename, split_dir)
     return root
+
+
+def _mind_failure(dataset: str, filename: str, root: Path) -> Callable[[list[str]], DownloadError]:
+    """The error of a MIND archive no source served: each failure, and how to hand the archives in."""
+    names = " ".join(a.filename for a in DATASETS[dataset])
+
+    def error(failures: list[str]) -> DownloadError:
+        return DownloadError(
+            f"could not download {filename} from any source:\n  "
+            + "\n  ".join(failures)
+            + f"\nDownload {names} yourself (see {OFFICIAL_PAGE}), then run:\n"
+            + f"  mmnewsrec download {dataset} --to {root} "
+            + " ".join(f"--from-zip PATH/{a.filename}" for a in DATASETS[dataset])
+        )
+
+    return error
 
 
 def _discard(path: Path) -> None:
@@ -310,24 +326,29 @@ class _Fetcher:
         self.sources, self.cache, self.timeout, self.progress = sources, cache, timeout, progress
         self.hub_endpoint, self.hub_cache = hub_endpoint, hub_cache
 
-    def __call__(self, archive: Archive, dataset: str, root: Path) -> tuple[Path, dict[str, object]]:
+    def __call__(
+        self, filename: str, remote: str, failure: Callable[[list[str]], DownloadError]
+    ) -> tuple[Path, dict[str, object]]:
+        """The archive ``remote`` (its path under each source) as ``cache/filename``: a complete
+        earlier download, else the first source that serves it; ``failure`` turns each source's
+        failure into the error raised when none does."""
         from huggingface_hub import constants
 
         offline = constants.is_offline_mode()
-        dest = self.cache / archive.filename
+        dest = self.cache / filename
         if dest.is_file():
             return dest, {"source": "earlier download", "path": str(dest)}
         failures = []
         for source in self.sources:
             if isinstance(source, HubSource):
-                url = self._hub_url(source, archive.filename)
+                url = self._hub_url(source, remote)
                 try:
-                    path, record = self._from_hub(source, archive.filename, url)
+                    path, record = self._from_hub(source, remote, url)
                     return path, {"source": str(source), "url": url, **record}
                 except _HubFailure as exc:
                     failures.append(f"{url}: {exc}")
                 continue
-            url = f"{source.rstrip('/')}/{archive.filename}"
+            url = f"{source.rstrip('/')}/{remote}"
             if offline:
                 failures.append(f"{url}: not tried (HF_HUB_OFFLINE is set)")
                 continue
@@ -341,14 +362,7 @@ class _Fetcher:
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 failures.append(f"{url}: {reason}")
-        names = " ".join(a.filename for a in DATASETS[dataset])
-        raise DownloadError(
-            f"could not download {archive.filename} from any source:\n  "
-            + "\n  ".join(failures)
-            + f"\nDownload {names} yourself (see {OFFICIAL_PAGE}), then run:\n"
-            + f"  mmnewsrec download {dataset} --to {root} "
-            + " ".join(f"--from-zip PATH/{a.filename}" for a in DATASETS[dataset])
-        )
+        raise failure(failures)
 
     def _hub_url(self, source: HubSource, filename: str) -> str:
         from huggingface_hub import hf_hub_url
@@ -496,7 +510,8 @@ def download_ebnerd(
             raise DownloadError(f"{path}: archive not found")
     sha256 = dict(sha256 or {})
     done = json.loads((root / SOURCE_FILE).read_text()) if (root / SOURCE_FILE).is_file() else {}
-    staging = root / ".downloads"
+    sources = [HubSource.parse(m) if m.startswith(HUB_PREFIX) else m for m in mirrors]
+    fetch = _Fetcher(sources, root / ".downloads", timeout, progress, None, None)
     for archive in EBNERD_DATASETS[dataset]:
         name = Path(archive).name
         if not force and done.get(name, {}).get("unpacked"):
@@ -505,28 +520,19 @@ def download_ebnerd(
         if name in given:
             path, record = given[name], {"source": "--from-zip", "path": str(given[name])}
         else:
-            staging.mkdir(exist_ok=True)
-            path, record = staging / name, None
-            failures = []
-            for base in mirrors:
-                url = f"{base.rstrip('/')}/{archive}"
-                try:
-                    download_file(url, path, timeout=timeout, progress=progress)
-                except (urllib.error.URLError, OSError) as exc:
-                    failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
-                    continue
-                record = {"source": base, "url": url}
-                break
-            if record is None:
-                raise DownloadError(
+
+            def failure(failures: list[str], name: str = name) -> DownloadError:
+                return DownloadError(
                     f"cannot fetch {name} ({'; '.join(failures)}). Download it from {EBNERD_PAGE} "
                     f"and pass --from-zip PATH/{name}"
                 )
+
+            path, record = fetch(name, archive, failure)
         try:
-            digest = verify_archive(path, sha256.get(name))
+            digest = verify_archive(path, sha256.get(name) or record.pop("expected_sha256", None))
         except DownloadError:
             if name not in given:
-                path.unlink(missing_ok=True)  # a corrupt download must not be resumed
+                _discard(path)  # a corrupt download must not be resumed or served from the cache
             raise
         target = root / "artifacts" if archive.startswith("artifacts/") else root
         _unpack_tree(path, target, strip_top=not archive.startswith("artifacts/"))

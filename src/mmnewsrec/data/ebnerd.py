@@ -241,9 +241,12 @@ def read_split_tables(
         DataFormatError: naming file, row and column of the first problem.
     """
     blocks = list(iter_split_blocks(directory, known_news, on_unknown_news))
-    labelled = "article_ids_clicked" in _open(Path(directory) / BEHAVIORS_PARQUET, BEHAVIOR_REQUIRED).schema_arrow.names
-    if not blocks:
+    if not blocks:  # an empty file: whether it would carry labels is in its columns
+        labelled = (
+            "article_ids_clicked" in _open(Path(directory) / BEHAVIORS_PARQUET, BEHAVIOR_REQUIRED).schema_arrow.names
+        )
         return BEHAVIORS_SCHEMA.empty_table(), labelled, 0, 0
+    labelled = blocks[0].result.labelled
     table = pa.concat_tables([block.result.table for block in blocks]).combine_chunks()
     unknown = sum(block.result.unknown_news_refs for block in blocks)
     return table, labelled, unknown, sum(block.result.dropped_impressions for block in blocks)

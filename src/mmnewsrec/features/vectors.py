@@ -51,6 +51,7 @@ class VectorFileBuilder:
     batch_size: int = 8192
     _ids: dict[str, int] | None = field(default=None, init=False, repr=False)
     _vectors: np.ndarray | None = field(default=None, init=False, repr=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -98,9 +99,9 @@ class VectorFileBuilder:
             raise DataFormatError(self.path, None, f"row {row + 1}, column {id_column}: duplicate id {keys[row]}")
 
     def spec(self) -> CacheSpec:
-        return CacheSpec(
-            "vectors", {"file": file_fingerprint(self.path), "modality": self.modality, "dtype": "float16"}
-        )
+        if self._fingerprint is None:  # asked for at every lookup of the cache: the file is read once
+            self._fingerprint = file_fingerprint(self.path)
+        return CacheSpec("vectors", {"file": self._fingerprint, "modality": self.modality, "dtype": "float16"})
 
     def row_hashes(self, news: pa.Table) -> list[str]:
         return [digest(news_id) for news_id in news["news_id"].to_pylist()]

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mmnewsrec.config import DataConfig, UnknownNewsPolicy
-from mmnewsrec.data.ebnerd import ARTICLES_FILE, is_ebnerd_root, read_articles, split_folder
+from mmnewsrec.data.ebnerd import ARTICLES_FILE, is_ebnerd_root, read_articles, read_split_tables, split_folder
 from mmnewsrec.data.images import attach_images
 from mmnewsrec.data.mind.behaviors import read_behaviors
 from mmnewsrec.data.mind.news import (
@@ -131,8 +131,6 @@ def read_ebnerd_split(
 ) -> MindSplit:
     """One split of an EB-NeRD bundle (``dev`` is its ``validation/``), read onto MIND's tables
     (:mod:`mmnewsrec.data.ebnerd`); its news are the bundle's ``articles.parquet``."""
-    from mmnewsrec.data.ebnerd import read_split_tables
-
     root = Path(root)
     articles = articles if articles is not None else read_articles(root / ARTICLES_FILE)
     directory = split_folder(root, name)
@@ -236,12 +234,10 @@ def load_mind(
     config = config or DataConfig(root=str(root))
     if not root.is_dir():
         raise DataFormatError(root, None, "dataset folder not found")
-    ebnerd = is_ebnerd_root(root)
-    folder = (lambda name: split_folder(root, name)) if ebnerd else (lambda name: root / name)
-    names = splits if splits is not None else tuple(s for s in SPLITS if folder(s).is_dir())
+    names = splits if splits is not None else tuple(s for s in SPLITS if dataset_split_dir(root, s).is_dir())
     if not names:
         raise DataFormatError(root, None, f"no split folders found (expected some of {list(SPLITS)})")
-    if ebnerd:  # one article table for every split
+    if is_ebnerd_root(root):  # one article table for every split
         articles = read_articles(root / ARTICLES_FILE)
         loaded = {name: read_ebnerd_split(root, name, config.on_unknown_news, articles) for name in names}
         image_dir, news = None, articles
